@@ -1,0 +1,74 @@
+// Server settings: named defaults, overridden by environment variables, then
+// by command-line flags. Normalised and validated once, before any work.
+import path from 'node:path'
+
+export const DEFAULT_HOST = '::'
+export const DEFAULT_PORT = 8080
+export const DEFAULT_DATABASE = './data/punchline.db'
+export const DEFAULT_LOG_LEVEL = 'info'
+export const DEFAULT_INTRODUCTION_TTL_SECONDS = 30
+export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export interface ServerConfig {
+  host: string
+  port: number
+  /** Absolute path of the SQLite database file. */
+  databasePath: string
+  logLevel: LogLevel
+  introductionTtlSeconds: number
+  sweepIntervalSeconds: number
+  bodyLimitBytes: number
+}
+
+/** Each setting, its environment variable and its command-line flag. */
+export const SETTINGS = {
+  host: { env: 'PUNCHLINE_HOST', flag: 'host' },
+  port: { env: 'PUNCHLINE_PORT', flag: 'port' },
+  databasePath: { env: 'PUNCHLINE_DB', flag: 'db' },
+  logLevel: { env: 'PUNCHLINE_LOG_LEVEL', flag: 'log-level' },
+  introductionTtlSeconds: { env: 'PUNCHLINE_INTRODUCTION_TTL', flag: 'introduction-ttl' },
+  sweepIntervalSeconds: { env: 'PUNCHLINE_SWEEP_INTERVAL', flag: 'sweep-interval' },
+  bodyLimitBytes: { env: 'PUNCHLINE_BODY_LIMIT', flag: 'body-limit' }
+} as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
+
+export class ConfigError extends Error {
+  readonly code = 'PUNCH_ERR_CONFIG'
+}
+
+type RawSettings = Partial<Record<keyof ServerConfig, string | undefined>>
+
+function integerSetting (name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+  }
+  return value
+}
+
+/** Reads settings from flags (highest precedence), then env, then defaults. */
+export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServerConfig {
+  const raw = (key: keyof ServerConfig): string | undefined => flags[key] ?? env[SETTINGS[key].env]
+  const label = (key: keyof ServerConfig): string => `--${SETTINGS[key].flag} (${SETTINGS[key].env})`
+
+  const logLevel = raw('logLevel') ?? DEFAULT_LOG_LEVEL
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`${label('logLevel')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  }
+  const host = raw('host') || DEFAULT_HOST
+  const databasePath = raw('databasePath') || DEFAULT_DATABASE
+
+  return {
+    host,
+    port: integerSetting(label('port'), raw('port'), DEFAULT_PORT, 0, 65535),
+    databasePath: path.resolve(cwd, databasePath),
+    logLevel: logLevel as LogLevel,
+    introductionTtlSeconds: integerSetting(label('introductionTtlSeconds'), raw('introductionTtlSeconds'), DEFAULT_INTRODUCTION_TTL_SECONDS, 5, 3600),
+    sweepIntervalSeconds: integerSetting(label('sweepIntervalSeconds'), raw('sweepIntervalSeconds'), DEFAULT_SWEEP_INTERVAL_SECONDS, 1, 3600),
+    bodyLimitBytes: integerSetting(label('bodyLimitBytes'), raw('bodyLimitBytes'), DEFAULT_BODY_LIMIT_BYTES, 1024, 1024 * 1024)
+  }
+}

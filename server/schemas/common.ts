@@ -1,0 +1,65 @@
+// Schemas shared by every resource: peer ids, endpoints and the error body.
+// They drive request validation, response serialization, the OpenAPI document
+// and the SDK's types alike.
+import { Type, type Static } from 'typebox'
+
+export const PEER_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
+export const MAX_PRIVATE_ENDPOINTS = 8
+
+export const PeerId = Type.String({
+  pattern: PEER_ID_PATTERN,
+  minLength: 1,
+  maxLength: 64,
+  description: 'Peer id: 1-64 characters from A-Z a-z 0-9 . _ -',
+  examples: ['alice']
+})
+
+export const Endpoint = Type.Object({
+  address: Type.String({
+    format: 'ip',
+    maxLength: 45,
+    description: 'IPv4 or IPv6 literal (unicast, no zone id)',
+    examples: ['192.168.1.20']
+  }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, examples: [40000] })
+}, { additionalProperties: false })
+export type Endpoint = Static<typeof Endpoint>
+
+export const PrivateEndpoints = Type.Array(Endpoint, {
+  maxItems: MAX_PRIVATE_ENDPOINTS,
+  description: `The peer's LAN endpoints (at most ${MAX_PRIVATE_ENDPOINTS})`
+})
+
+export const Timestamp = Type.String({ format: 'date-time' })
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String({ description: 'Stable error code, e.g. PUNCH_ERR_VALIDATION', examples: ['PUNCH_ERR_VALIDATION'] }),
+  error: Type.String({ description: 'HTTP status text' }),
+  message: Type.String(),
+  field: Type.Optional(Type.String({ description: 'The offending input, e.g. body/privateEndpoints/0/port' }))
+}, { additionalProperties: false })
+export type ErrorResponse = Static<typeof ErrorResponse>
+
+const ERROR_DESCRIPTIONS = {
+  400: 'Invalid input (see code and field)',
+  401: 'Missing, malformed or unknown bearer token',
+  403: 'The token does not belong to this peer or introduction',
+  404: 'Not found',
+  409: 'Conflict',
+  413: 'Request body too large',
+  415: 'Unsupported Content-Type',
+  503: 'Temporarily unavailable; retry'
+} as const
+type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
+
+/** Response schemas for the error statuses a route can answer with. */
+export function errorResponses<S extends ErrorStatus> (...statuses: S[]): Record<S, typeof ErrorResponse> {
+  return Object.fromEntries(statuses.map((status) => [
+    status,
+    Type.Object(ErrorResponse.properties, { additionalProperties: false, description: ERROR_DESCRIPTIONS[status] })
+  ])) as Record<S, typeof ErrorResponse>
+}
+
+/** OpenAPI security requirement for routes that need the peer's token. */
+export const bearerAuth = [{ bearerAuth: [] }]

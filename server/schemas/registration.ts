@@ -1,0 +1,44 @@
+// Schemas of the registration resource: a peer's id, observed public endpoint,
+// reported private endpoints and liveness.
+import { Type, type Static } from 'typebox'
+import { Endpoint, PeerId, PrivateEndpoints, Timestamp } from './common.js'
+
+export const TTL_SECONDS = { default: 90, min: 15, max: 3600 } as const
+
+const TtlSeconds = Type.Integer({
+  minimum: TTL_SECONDS.min,
+  maximum: TTL_SECONDS.max,
+  description: `Seconds the registration stays live without a request from the peer (default ${TTL_SECONDS.default})`
+})
+
+export const RegisterBody = Type.Object({
+  id: Type.Optional(PeerId),
+  privateEndpoints: PrivateEndpoints,
+  ttlSeconds: Type.Optional(TtlSeconds)
+}, { additionalProperties: false, description: 'Omit id to get a generated one. Renewing a live id needs its bearer token.' })
+export type RegisterBody = Static<typeof RegisterBody>
+
+export const UpdateRegistrationBody = Type.Object({
+  privateEndpoints: Type.Optional(PrivateEndpoints),
+  ttlSeconds: Type.Optional(TtlSeconds)
+}, { additionalProperties: false, minProperties: 1 })
+export type UpdateRegistrationBody = Static<typeof UpdateRegistrationBody>
+
+export const PeerParams = Type.Object({ peerId: PeerId }, { additionalProperties: false })
+export type PeerParams = Static<typeof PeerParams>
+
+export const Registration = Type.Object({
+  id: PeerId,
+  publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as this server observed it' }),
+  privateEndpoints: PrivateEndpoints,
+  ttlSeconds: TtlSeconds,
+  createdAt: Timestamp,
+  expiresAt: Timestamp
+}, { additionalProperties: false })
+export type Registration = Static<typeof Registration>
+
+export const RegistrationWithToken = Type.Object({
+  ...Registration.properties,
+  token: Type.String({ description: 'Bearer token for this registration. Shown only here: keep it secret.' })
+}, { additionalProperties: false })
+export type RegistrationWithToken = Static<typeof RegistrationWithToken>
