@@ -5,25 +5,14 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type Database from 'better-sqlite3'
+import { PACKAGE_ROOT } from '../package-root.js'
 
 export class MigrationError extends Error {
   readonly code = 'PUNCH_ERR_MIGRATION'
 }
 
-/** The package root: the nearest folder above this module with a package.json (source and build alike). */
-function packageRoot (from = path.dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir)
-    if (parent === dir) throw new MigrationError(`no package.json above ${from}`)
-    dir = parent
-  }
-  return dir
-}
-
-export const MIGRATIONS_DIR = path.join(packageRoot(), 'prisma', 'migrations')
+export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'prisma', 'migrations')
 
 // Prisma's table, as its schema engine creates it for SQLite.
 const BOOKKEEPING_DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (

@@ -1,0 +1,65 @@
+// Builds the punchline rendezvous app: plugins in tiers (third-party wrappers,
+// domain decorators, routes). Never listens: server/main.ts does that, tests
+// use app.inject or listen on an ephemeral loopback port themselves.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_SWEEP_INTERVAL_SECONDS } from './config.js'
+import { errors } from './errors.js'
+import { errorHandler } from './error-handler.js'
+import { validatorCompiler } from './validation.js'
+import type { Clock } from './registrations/registrations.js'
+import openapi from './plugins/swagger.js'
+import database from './plugins/database.js'
+import rendezvous from './plugins/rendezvous.js'
+import authentication from './plugins/authentication.js'
+import sweeper from './plugins/sweeper.js'
+import health from './routes/health.js'
+import peers from './routes/v1/peers.js'
+import introductions from './routes/v1/introductions.js'
+
+/** Headers that carry secrets never reach the logs. */
+export const LOG_REDACTIONS = ['req.headers.authorization']
+
+export interface AppOptions {
+  /** Absolute path of the SQLite file; created and migrated when missing. */
+  databasePath: string
+  logger?: FastifyServerOptions['logger']
+  introductionTtlSeconds?: number
+  sweepIntervalSeconds?: number
+  bodyLimitBytes?: number
+  /** The clock that decides expiry; tests move it by hand. */
+  now?: Clock
+}
+
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const {
+    databasePath,
+    logger = false,
+    introductionTtlSeconds = DEFAULT_INTRODUCTION_TTL_SECONDS,
+    sweepIntervalSeconds = DEFAULT_SWEEP_INTERVAL_SECONDS,
+    bodyLimitBytes = DEFAULT_BODY_LIMIT_BYTES,
+    now = () => new Date()
+  } = options
+
+  const app = Fastify({
+    logger: logger === false || logger === true ? logger : { redact: LOG_REDACTIONS, ...logger },
+    bodyLimit: bodyLimitBytes,
+    // The public endpoint IS the TCP source address: never take it from headers.
+    trustProxy: false
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setErrorHandler(errorHandler(bodyLimitBytes))
+  app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })
+
+  await app.register(openapi)
+  await app.register(database, { databasePath })
+  await app.register(rendezvous, { introductionTtlSeconds, now })
+  await app.register(authentication)
+  await app.register(sweeper, { sweepIntervalSeconds })
+
+  await app.register(health)
+  await app.register(peers, { prefix: '/v1' })
+  await app.register(introductions, { prefix: '/v1' })
+  return app
+}

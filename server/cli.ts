@@ -1,0 +1,81 @@
+// The `punchline` command. `punchline serve` runs the rendezvous server.
+import { parseArgs } from 'node:util'
+import { ConfigError, DEFAULT_DATABASE, DEFAULT_HOST, DEFAULT_PORT, SETTINGS, resolveConfig } from './config.js'
+import { closeOnSignals, startServer } from './main.js'
+import { PACKAGE } from './package-root.js'
+
+const USAGE = `punchline ${PACKAGE.version}: rendezvous server and SDK for TCP hole punching
+
+Usage:
+  punchline serve [--host HOST] [--port PORT] [--db FILE] [--log-level LEVEL]
+  punchline --help | --version
+
+serve options (each also read from an environment variable):
+  --host HOST             address to listen on (${SETTINGS.host.env}, default "${DEFAULT_HOST}": every
+                          interface, IPv4 and IPv6; use 127.0.0.1 for this machine only)
+  --port PORT             TCP port (${SETTINGS.port.env}, default ${DEFAULT_PORT})
+  --db FILE               SQLite database file, created and migrated if missing
+                          (${SETTINGS.databasePath.env}, default ${DEFAULT_DATABASE})
+  --log-level LEVEL       fatal|error|warn|info|debug|trace|silent (${SETTINGS.logLevel.env}, default info)
+  --introduction-ttl S    seconds an introduction waits for delivery (${SETTINGS.introductionTtlSeconds.env}, default 30)
+  --sweep-interval S      seconds between deletions of expired rows (${SETTINGS.sweepIntervalSeconds.env}, default 30)
+  --body-limit BYTES      largest request body (${SETTINGS.bodyLimitBytes.env}, default 16384)
+
+Examples:
+  punchline serve
+  punchline serve --host 127.0.0.1 --port 9000 --db /var/lib/punchline/punchline.db
+`
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE)
+    return command === undefined ? 2 : 0
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${PACKAGE.version}\n`)
+    return 0
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`punchline: unknown command "${command}"\n\n${USAGE}`)
+    return 2
+  }
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      db: { type: 'string' },
+      'log-level': { type: 'string' },
+      'introduction-ttl': { type: 'string' },
+      'sweep-interval': { type: 'string' },
+      'body-limit': { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  if (values.help === true) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const config = resolveConfig({
+    host: values.host,
+    port: values.port,
+    databasePath: values.db,
+    logLevel: values['log-level'],
+    introductionTtlSeconds: values['introduction-ttl'],
+    sweepIntervalSeconds: values['sweep-interval'],
+    bodyLimitBytes: values['body-limit']
+  })
+  closeOnSignals(await startServer(config))
+  return -1 // keep running
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exitCode = code
+}, (error: unknown) => {
+  const known = error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true
+  process.stderr.write(`punchline: ${(error as Error).message}\n${known ? 'Run "punchline --help" for usage.\n' : ''}`)
+  process.exitCode = known ? 2 : 1
+})

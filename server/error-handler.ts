@@ -1,0 +1,46 @@
+// Turns every error into the one error body: Fastify's own parsing and
+// validation errors are mapped onto codes from the error table, so clients
+// never see a code outside it.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import { atField, errors, type ErrorBody } from './errors.js'
+import { describeValidationError } from './validation.js'
+
+function toPunchError (error: FastifyError & { field?: string }, bodyLimit: number): FastifyError & { field?: string } {
+  if (error.code?.startsWith('PUNCH_ERR_')) return error
+  if (error.validation !== undefined && error.validation.length > 0) {
+    const { field, reason } = describeValidationError(error.validationContext ?? 'request', error.validation[0] as Parameters<typeof describeValidationError>[1])
+    return atField(new errors.VALIDATION(`${field} ${reason}`), field)
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new errors.BODY_TOO_LARGE(bodyLimit)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return atField(new errors.UNSUPPORTED_MEDIA_TYPE(), 'headers/content-type')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return atField(new errors.INVALID_JSON(), 'body')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return atField(new errors.EMPTY_BODY(), 'body')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return atField(new errors.VALIDATION('headers/content-length does not match the body'), 'headers/content-length')
+  }
+  // secure-json-parse refuses __proto__ and constructor.prototype keys with a plain 400.
+  if (error.statusCode === 400 && error instanceof SyntaxError) return atField(new errors.INVALID_JSON(), 'body')
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new errors.VALIDATION(error.message)
+  }
+  return new errors.INTERNAL()
+}
+
+export function errorHandler (bodyLimit: number) {
+  return async function handleError (this: unknown, error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<ErrorBody> {
+    const punch = toPunchError(error, bodyLimit)
+    const statusCode = punch.statusCode ?? 500
+    if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: punch.code, statusCode }, punch.message)
+    if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="punchline"')
+    void reply.code(statusCode)
+    return {
+      statusCode,
+      code: punch.code,
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: punch.message,
+      ...(punch.field !== undefined ? { field: punch.field } : {})
+    }
+  }
+}

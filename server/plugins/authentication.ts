@@ -1,0 +1,54 @@
+// Bearer-token authentication. `authenticate` (an onRequest hook) resolves the
+// token to a live registration and refreshes it; `requirePeer` (a preHandler)
+// lets a peer act only on its own /peers/{peerId} resources.
+import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
+import { errors } from '../errors.js'
+import { observedEndpoint } from '../endpoint.js'
+import type { RegistrationRow } from '../registrations/registrations.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's registration, set by `authenticate`. */
+    registration: RegistrationRow | null
+  }
+  interface FastifyInstance {
+    authenticate: (request: FastifyRequest) => Promise<void>
+    requirePeer: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+const BEARER = /^Bearer +(\S+) *$/i
+
+/** The token of an "Authorization: Bearer <token>" header, undefined when absent. */
+export function bearerToken (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (header === undefined || header === '') return undefined
+  const match = BEARER.exec(header)
+  if (match === null) throw new errors.TOKEN_MISSING()
+  return match[1]
+}
+
+/** The caller's registration; only for routes behind `authenticate`. */
+export function caller (request: FastifyRequest): RegistrationRow {
+  if (request.registration === null) throw new Error('route is not behind app.authenticate')
+  return request.registration
+}
+
+export default fp(async function authentication (app) {
+  app.decorateRequest('registration', null)
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const token = bearerToken(request)
+    if (token === undefined) throw new errors.TOKEN_MISSING()
+    const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
+    if (registration === null) throw new errors.TOKEN_INVALID()
+    request.registration = registration
+  })
+
+  app.decorate('requirePeer', async (request: FastifyRequest) => {
+    const { peerId } = request.params as { peerId: string }
+    const self = caller(request).peerId
+    if (peerId !== self) throw new errors.FORBIDDEN_PEER(self, peerId)
+  })
+}, { name: 'authentication', dependencies: ['rendezvous'] })

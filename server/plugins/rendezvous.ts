@@ -1,0 +1,27 @@
+// Decorates the app with the rendezvous domain: registrations, introductions
+// and the waiters of held long-polls, which are released before the server
+// closes so that shutdown never waits for a poll to time out.
+import fp from 'fastify-plugin'
+import { InboxWaiters } from '../introductions/inbox-waiters.js'
+import { Introductions } from '../introductions/introductions.js'
+import { Registrations, type Clock } from '../registrations/registrations.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    registrations: Registrations
+    introductions: Introductions
+    inboxWaiters: InboxWaiters
+  }
+}
+
+export interface RendezvousPluginOptions {
+  introductionTtlSeconds: number
+  now: Clock
+}
+
+export default fp<RendezvousPluginOptions>(async function rendezvous (app, { introductionTtlSeconds, now }) {
+  app.decorate('registrations', new Registrations(app.prisma, now))
+  app.decorate('introductions', new Introductions(app.prisma, now, introductionTtlSeconds))
+  app.decorate('inboxWaiters', new InboxWaiters())
+  app.addHook('preClose', async () => { app.inboxWaiters.end() })
+}, { name: 'rendezvous', dependencies: ['database'] })

@@ -1,0 +1,36 @@
+// The OpenAPI document, generated from the route schemas, and Swagger UI at /docs.
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { PACKAGE } from '../package-root.js'
+
+export const DOCS_PREFIX = '/docs'
+
+export default fp(async function openapi (app) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'punchline rendezvous API',
+        version: PACKAGE.version,
+        description: 'Peers register (the server records the public endpoint it observes and the private endpoints they report), ' +
+          'ask to be introduced to each other, and long-poll for introductions; then they punch a direct TCP connection. ' +
+          'Register first, then press "Authorize" and paste the returned token.'
+      },
+      tags: [
+        { name: 'peers', description: 'Registrations' },
+        { name: 'introductions', description: 'Introductions and the long-polled inbox' },
+        { name: 'health', description: 'Liveness and readiness' }
+      ],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token returned by register' }
+        }
+      }
+    }
+  })
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    uiConfig: { persistAuthorization: true, displayOperationId: true, tryItOutEnabled: true }
+  })
+}, { name: 'openapi' })

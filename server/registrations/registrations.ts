@@ -1,0 +1,151 @@
+// Registrations: who is live, where the server saw them, what they report.
+// Every authenticated request refreshes liveness and the observed endpoint.
+import { randomBytes } from 'node:crypto'
+import type { PrismaClient, Registration as RegistrationRow } from '../generated/prisma/client.js'
+import { errors } from '../errors.js'
+import { sameEndpoint } from '../endpoint.js'
+import type { Endpoint } from '../schemas/common.js'
+import { TTL_SECONDS, type Registration } from '../schemas/registration.js'
+import { hashToken, isWellFormedToken, newToken, tokenMatches } from './token.js'
+
+export type { RegistrationRow }
+export type Clock = () => Date
+
+const GENERATED_ID_BYTES = 12
+
+export interface RegisterRequest {
+  id?: string | undefined
+  privateEndpoints: Endpoint[]
+  ttlSeconds?: number | undefined
+  publicEndpoint: Endpoint
+  /** The bearer token sent with the request, if any: needed to renew a live id. */
+  token?: string | undefined
+}
+
+export interface RegisterResult {
+  registration: RegistrationRow
+  token: string
+  /** false when a live registration was renewed with its token. */
+  created: boolean
+}
+
+export function privateEndpointsOf (row: { privateEndpoints: string }): Endpoint[] {
+  return JSON.parse(row.privateEndpoints) as Endpoint[]
+}
+
+export function publicEndpointOf (row: { publicAddress: string, publicPort: number }): Endpoint {
+  return { address: row.publicAddress, port: row.publicPort }
+}
+
+export function registrationView (row: RegistrationRow): Registration {
+  return {
+    id: row.peerId,
+    publicEndpoint: publicEndpointOf(row),
+    privateEndpoints: privateEndpointsOf(row),
+    ttlSeconds: row.ttlSeconds,
+    createdAt: row.createdAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString()
+  }
+}
+
+function isUniqueViolation (error: unknown): boolean {
+  return (error as { code?: unknown }).code === 'P2002'
+}
+
+export class Registrations {
+  readonly #prisma: PrismaClient
+  readonly #now: Clock
+
+  constructor (prisma: PrismaClient, now: Clock) {
+    this.#prisma = prisma
+    this.#now = now
+  }
+
+  #expiry (now: Date, ttlSeconds: number): Date {
+    return new Date(now.getTime() + ttlSeconds * 1000)
+  }
+
+  async register (request: RegisterRequest): Promise<RegisterResult> {
+    const now = this.#now()
+    const peerId = request.id ?? randomBytes(GENERATED_ID_BYTES).toString('base64url')
+    const fields = {
+      publicAddress: request.publicEndpoint.address,
+      publicPort: request.publicEndpoint.port,
+      privateEndpoints: JSON.stringify(request.privateEndpoints),
+      refreshedAt: now
+    }
+    try {
+      return await this.#prisma.$transaction(async (tx) => {
+        const existing = await tx.registration.findUnique({ where: { peerId } })
+        if (existing !== null && existing.expiresAt > now) {
+          if (request.token === undefined) throw new errors.PEER_ID_TAKEN(peerId)
+          if (!tokenMatches(request.token, existing.tokenHash)) throw new errors.TOKEN_INVALID()
+          const ttlSeconds = request.ttlSeconds ?? existing.ttlSeconds
+          const registration = await tx.registration.update({
+            where: { peerId },
+            data: { ...fields, ttlSeconds, expiresAt: this.#expiry(now, ttlSeconds) }
+          })
+          return { registration, token: request.token, created: false }
+        }
+        // A free or expired id starts afresh: the old incarnation's introductions go with it.
+        if (existing !== null) await tx.registration.delete({ where: { peerId } })
+        const token = newToken()
+        const ttlSeconds = request.ttlSeconds ?? TTL_SECONDS.default
+        const registration = await tx.registration.create({
+          data: { ...fields, peerId, tokenHash: hashToken(token), ttlSeconds, createdAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
+        })
+        return { registration, token, created: true }
+      })
+    } catch (error) {
+      // Two registrations of one free id raced; the other one won.
+      if (isUniqueViolation(error)) throw new errors.PEER_ID_TAKEN(peerId)
+      throw error
+    }
+  }
+
+  /**
+   * The live registration a token belongs to, refreshed: its expiry moves on
+   * and its public endpoint follows the connection the request came over.
+   */
+  async authenticate (token: string, publicEndpoint: Endpoint): Promise<RegistrationRow | null> {
+    if (!isWellFormedToken(token)) return null
+    const now = this.#now()
+    const row = await this.#prisma.registration.findUnique({ where: { tokenHash: hashToken(token) } })
+    if (row === null || row.expiresAt <= now) return null
+    const moved = !sameEndpoint(publicEndpointOf(row), publicEndpoint)
+    return await this.#prisma.registration.update({
+      where: { peerId: row.peerId },
+      data: {
+        refreshedAt: now,
+        expiresAt: this.#expiry(now, row.ttlSeconds),
+        ...(moved ? { publicAddress: publicEndpoint.address, publicPort: publicEndpoint.port } : {})
+      }
+    })
+  }
+
+  async update (peerId: string, changes: { privateEndpoints?: Endpoint[] | undefined, ttlSeconds?: number | undefined }): Promise<RegistrationRow> {
+    const now = this.#now()
+    return await this.#prisma.registration.update({
+      where: { peerId },
+      data: {
+        ...(changes.privateEndpoints !== undefined ? { privateEndpoints: JSON.stringify(changes.privateEndpoints) } : {}),
+        ...(changes.ttlSeconds !== undefined ? { ttlSeconds: changes.ttlSeconds, expiresAt: this.#expiry(now, changes.ttlSeconds) } : {})
+      }
+    })
+  }
+
+  async deregister (peerId: string): Promise<void> {
+    await this.#prisma.registration.deleteMany({ where: { peerId } })
+  }
+
+  async findLive (peerId: string): Promise<RegistrationRow | null> {
+    const row = await this.#prisma.registration.findUnique({ where: { peerId } })
+    return row !== null && row.expiresAt > this.#now() ? row : null
+  }
+
+  /** Deletes expired registrations (and, by cascade, their introductions). */
+  async sweep (): Promise<number> {
+    const { count } = await this.#prisma.registration.deleteMany({ where: { expiresAt: { lte: this.#now() } } })
+    return count
+  }
+}

@@ -1,0 +1,143 @@
+// /v1/peers: register, read, update, refresh and deregister a peer, and the
+// long-polled inbox of introductions addressed to it.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { observedEndpoint } from '../../endpoint.js'
+import { bearerToken, caller } from '../../plugins/authentication.js'
+import { introductionView } from '../../introductions/introductions.js'
+import { registrationView } from '../../registrations/registrations.js'
+import { bearerAuth, errorResponses } from '../../schemas/common.js'
+import { AckBody, AckResponse, Inbox, InboxQuery, POLL_WAIT_SECONDS } from '../../schemas/introduction.js'
+import { PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody } from '../../schemas/registration.js'
+
+const peers: FastifyPluginAsyncTypebox = async (app) => {
+  const self = { onRequest: app.authenticate, preHandler: app.requirePeer }
+
+  app.post('/peers', {
+    schema: {
+      tags: ['peers'],
+      operationId: 'register',
+      summary: 'Register a peer (or renew a live registration)',
+      description: 'Records the public endpoint this server observes (the source address and port of this request\'s TCP connection) and the private endpoints the peer reports. ' +
+        'Answers 201 with a new bearer token, or 200 when a live id is renewed with its token (send it as "Authorization: Bearer <token>").',
+      security: [{}, ...bearerAuth],
+      body: RegisterBody,
+      response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415) }
+    }
+  }, async (request, reply) => {
+    const { registration, token, created } = await app.registrations.register({
+      ...request.body,
+      publicEndpoint: observedEndpoint(request.socket),
+      token: bearerToken(request)
+    })
+    reply.code(created ? 201 : 200)
+    return { ...registrationView(registration), token }
+  })
+
+  app.get('/peers/:peerId', {
+    ...self,
+    schema: {
+      tags: ['peers'],
+      operationId: 'getRegistration',
+      summary: 'Read the caller\'s registration (and refresh it)',
+      security: bearerAuth,
+      params: PeerParams,
+      response: { 200: Registration, ...errorResponses(400, 401, 403) }
+    }
+  }, async (request) => registrationView(caller(request)))
+
+  app.post('/peers/:peerId/refresh', {
+    ...self,
+    schema: {
+      tags: ['peers'],
+      operationId: 'refreshRegistration',
+      summary: 'Keep the registration alive',
+      description: 'Any authenticated request refreshes the registration; this one does nothing else. The observed public endpoint follows the connection of the request.',
+      security: bearerAuth,
+      params: PeerParams,
+      response: { 200: Registration, ...errorResponses(400, 401, 403) }
+    }
+  }, async (request) => registrationView(caller(request)))
+
+  app.patch('/peers/:peerId', {
+    ...self,
+    schema: {
+      tags: ['peers'],
+      operationId: 'updateRegistration',
+      summary: 'Change the reported private endpoints or the TTL',
+      security: bearerAuth,
+      params: PeerParams,
+      body: UpdateRegistrationBody,
+      response: { 200: Registration, ...errorResponses(400, 401, 403, 413, 415) }
+    }
+  }, async (request) => registrationView(await app.registrations.update(request.params.peerId, request.body)))
+
+  app.delete('/peers/:peerId', {
+    ...self,
+    schema: {
+      tags: ['peers'],
+      operationId: 'deregister',
+      summary: 'Deregister: forget the peer and its pending introductions',
+      security: bearerAuth,
+      params: PeerParams,
+      response: { 204: Type.Null({ description: 'Deregistered' }), ...errorResponses(400, 401, 403) }
+    }
+  }, async (request, reply) => {
+    await app.registrations.deregister(request.params.peerId)
+    return reply.code(204).send(null)
+  })
+
+  app.get('/peers/:peerId/inbox', {
+    ...self,
+    schema: {
+      tags: ['introductions'],
+      operationId: 'pollInbox',
+      summary: 'Long-poll for introductions to this peer',
+      description: 'Returns pending introductions at once; otherwise holds the request until one is made (answered the moment it is stored) or until `wait` seconds pass (then an empty list). ' +
+        '`after` acknowledges everything up to that cursor: an introduction is delivered again until acknowledged. Pass the returned `cursor` as `after` next time.',
+      security: bearerAuth,
+      params: PeerParams,
+      querystring: InboxQuery,
+      response: { 200: Inbox, ...errorResponses(400, 401, 403) }
+    }
+  }, async (request, reply) => {
+    const { peerId } = request.params
+    const { after, wait = POLL_WAIT_SECONDS.default } = request.query
+    let cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
+
+    const held = new AbortController()
+    const timer = setTimeout(() => { held.abort() }, wait * 1000)
+    const onClientGone = (): void => { held.abort() }
+    reply.raw.once('close', onClientGone)
+    try {
+      for (;;) {
+        const woken = app.inboxWaiters.wait(peerId, held.signal)
+        const pending = await app.introductions.pending(peerId, cursor)
+        if (pending.length > 0) {
+          cursor = pending[pending.length - 1]!.seq
+          return { introductions: pending.map((row) => introductionView(row, 'target')), cursor }
+        }
+        if (await woken !== 'arrived') return { introductions: [], cursor }
+      }
+    } finally {
+      clearTimeout(timer)
+      reply.raw.off('close', onClientGone)
+      held.abort() // releases the waiter of an iteration that returned early
+    }
+  })
+
+  app.post('/peers/:peerId/inbox/ack', {
+    ...self,
+    schema: {
+      tags: ['introductions'],
+      operationId: 'acknowledgeInbox',
+      summary: 'Acknowledge introductions up to a cursor',
+      description: 'The same acknowledgement a poll with `after` makes, without polling. Returns the inbox position.',
+      security: bearerAuth,
+      params: PeerParams,
+      body: AckBody,
+      response: { 200: AckResponse, ...errorResponses(400, 401, 403, 413, 415) }
+    }
+  }, async (request) => ({ cursor: await app.introductions.acknowledge(request.params.peerId, request.body.cursor) }))
+}
+
+export default peers
