@@ -13,6 +13,7 @@ import database from './plugins/database.js'
 import rendezvous from './plugins/rendezvous.js'
 import authentication from './plugins/authentication.js'
 import sweeper from './plugins/sweeper.js'
+import shutdown from './plugins/shutdown.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import introductions from './routes/v1/introductions.js'
@@ -52,6 +53,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler(bodyLimitBytes))
   app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })
 
+  await app.register(shutdown)
   await app.register(openapi)
   await app.register(database, { databasePath })
   await app.register(rendezvous, { introductionTtlSeconds, now })

@@ -16,7 +16,7 @@ export type PeerEndpoints = Static<typeof PeerEndpoints>
 export const Introduction = Type.Object({
   id: Type.String({ format: 'uuid' }),
   secret: Type.String({ description: 'Random secret the two peers use to authenticate each other (base64url, 32 bytes)' }),
-  role: Type.Union([Type.Literal('initiator'), Type.Literal('target')], { description: 'The caller\'s side of the introduction' }),
+  role: Type.Enum(['initiator', 'target'], { description: 'The caller\'s side of the introduction' }),
   self: Type.With(PeerEndpoints, { description: 'The caller, as the server saw it when the introduction was made' }),
   peer: Type.With(PeerEndpoints, { description: 'The other peer: where to punch' }),
   createdAt: Timestamp,

@@ -1,0 +1,16 @@
+// Bounds how long closing the server can take. Held long-polls are released
+// in preClose (rendezvous plugin) and in-flight requests get a grace period to
+// finish; connections still open after it (a client that connected and never
+// sent a request keeps Node's server.close() waiting) are destroyed.
+import fp from 'fastify-plugin'
+
+export const SHUTDOWN_GRACE_MS = 5000
+
+export default fp(async function shutdown (app) {
+  let grace: NodeJS.Timeout | undefined
+  app.addHook('preClose', async () => {
+    grace = setTimeout(() => { app.server.closeAllConnections() }, SHUTDOWN_GRACE_MS)
+    grace.unref()
+  })
+  app.addHook('onClose', async () => { clearTimeout(grace) })
+}, { name: 'shutdown' })

@@ -1,0 +1,86 @@
+// Shared test fixtures: a fresh SQLite file per app, the app built on it, and
+// small clients for the API over app.inject or real HTTP on loopback.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { afterAll } from 'vitest'
+import { buildApp, type AppOptions } from '../server/app.js'
+
+const dirs: string[] = []
+afterAll(() => { for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true }) })
+
+/** A new, empty folder for this test file's databases; removed after the file. */
+export function tempDir (): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'punchline-test-'))
+  dirs.push(dir)
+  return dir
+}
+
+export function tempDatabasePath (): string {
+  return path.join(tempDir(), 'punchline.db')
+}
+
+/**
+ * The app on a fresh database. light-my-request's fake socket has a remote
+ * address but no port; inject() requests take theirs from the
+ * x-test-remote-port header (default 40000) so routes see a full endpoint.
+ */
+export async function buildTestApp (options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
+  const app = await buildApp({ databasePath: tempDatabasePath(), ...options })
+  app.addHook('onRequest', async (request) => {
+    if (request.socket.remotePort === undefined) {
+      Object.defineProperty(request.socket, 'remotePort', { value: Number(request.headers['x-test-remote-port'] ?? 40000) })
+    }
+  })
+  return app
+}
+
+export interface RegisteredPeer {
+  id: string
+  token: string
+  publicEndpoint: { address: string, port: number }
+}
+
+export async function register (app: FastifyInstance, body: Record<string, unknown> = {}, remotePort = 40000): Promise<RegisteredPeer> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/peers',
+    headers: { 'x-test-remote-port': String(remotePort) },
+    payload: { privateEndpoints: [{ address: '192.168.1.10', port: 4000 }], ...body }
+  })
+  if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+
+export function bearer (peer: { token: string }): Record<string, string> {
+  return { authorization: `Bearer ${peer.token}` }
+}
+
+/** Listens on an ephemeral loopback port and returns the base URL. */
+export async function listenOnLoopback (app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP')
+  return `http://127.0.0.1:${address.port}`
+}
+
+/** Resolves once `condition()` holds; fails after `timeoutMs`. */
+export async function waitFor (condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Registers over real HTTP, so the observed endpoint is the client's real source. */
+export async function registerOverHttp (baseUrl: string, body: Record<string, unknown>): Promise<RegisteredPeer> {
+  const response = await fetch(`${baseUrl}/v1/peers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ privateEndpoints: [], ...body })
+  })
+  if (response.status !== 201) throw new Error(`register failed: ${response.status} ${await response.text()}`)
+  return await response.json() as RegisteredPeer
+}
