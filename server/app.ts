@@ -49,6 +49,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     trustProxy: false
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // The API speaks JSON only: anything else is a 415, not a string body.
+  app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
   app.setErrorHandler(errorHandler(bodyLimitBytes))
   app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })

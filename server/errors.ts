@@ -5,9 +5,9 @@ import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
 export const errors = {
   VALIDATION: createError('PUNCH_ERR_VALIDATION', '%s', 400),
-  INVALID_JSON: createError('PUNCH_ERR_INVALID_JSON', 'Request body is not valid JSON', 400),
-  EMPTY_BODY: createError('PUNCH_ERR_EMPTY_BODY', 'Request body is empty but Content-Type is application/json', 400),
-  UNSUPPORTED_MEDIA_TYPE: createError('PUNCH_ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415),
+  INVALID_JSON: createError('PUNCH_ERR_INVALID_JSON', 'body is not valid JSON (or has a __proto__ or constructor.prototype key)', 400),
+  EMPTY_BODY: createError('PUNCH_ERR_EMPTY_BODY', 'body is empty, but Content-Type says application/json', 400),
+  UNSUPPORTED_MEDIA_TYPE: createError('PUNCH_ERR_UNSUPPORTED_MEDIA_TYPE', 'headers/content-type must be application/json', 415),
   BODY_TOO_LARGE: createError('PUNCH_ERR_BODY_TOO_LARGE', 'Request body is larger than %s bytes', 413),
   SELF_INTRODUCTION: createError('PUNCH_ERR_SELF_INTRODUCTION', 'A peer cannot be introduced to itself', 400),
   TOKEN_MISSING: createError('PUNCH_ERR_TOKEN_MISSING', 'This route needs "Authorization: Bearer <token>"', 401),
