@@ -20,13 +20,18 @@ declare global {
 
 let loaded: Promise<typeof engineBindings> | undefined
 
+// @types/node types WebAssembly only as a namespace; this is the one call we need.
+const { WebAssembly } = globalThis as unknown as {
+  WebAssembly: { instantiate: (bytes: Uint8Array, imports: object) => Promise<{ instance: { exports: Record<string, unknown> } }> }
+}
+
 /** Node 20 cannot import .wasm as a module: instantiate it by hand, once. */
 async function loadEngine (): Promise<typeof engineBindings> {
   loaded ??= (async () => {
     const require = createRequire(import.meta.url)
     const wasmPath = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg').replace(/\.js$/, '.wasm')
     const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), { './schema_engine_bg.js': engineBindings })
-    engineBindings.__wbg_set_wasm(instance.exports)
+    engineBindings.__wbg_set_wasm(instance.exports as never)
     ;(instance.exports.__wbindgen_start as () => void)()
     globalThis.PRISMA_WASM_PANIC_REGISTRY = { set_message: (message) => { throw new Error(`schema engine panic: ${message}`) } }
     return engineBindings

@@ -1,0 +1,89 @@
+// The `punchline` bin as a user runs it: plain JavaScript from the build,
+// embedded SQLite default, listening URL and Swagger UI URL in the log,
+// clean exit on SIGTERM, precise errors for bad settings.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterEach, describe, expect, it } from 'vitest'
+import { PACKAGE_ROOT } from '../../server/package-root.js'
+import { tempDir } from '../helpers.js'
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
+const running: ChildProcessWithoutNullStreams[] = []
+afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') })
+
+function run (args: string[], cwd: string, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } })
+  running.push(child)
+  return child
+}
+
+async function exitOf (child: ChildProcessWithoutNullStreams): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return { code, stdout, stderr }
+}
+
+/** The first log line with the listening URL. */
+async function listening (child: ChildProcessWithoutNullStreams): Promise<{ url: string, docs: string, msg: string, database: string }> {
+  for await (const line of createInterface({ input: child.stdout })) {
+    const entry = JSON.parse(line)
+    if (typeof entry.docs === 'string') return entry
+  }
+  throw new Error('the server exited without logging its URL')
+}
+
+describe('punchline serve', () => {
+  it('starts on the embedded SQLite default, logs its URLs, serves the API and Swagger UI, and exits 0 on SIGTERM', async () => {
+    const cwd = tempDir()
+    const child = run(['serve', '--host', '127.0.0.1', '--port', '0'], cwd)
+    const entry = await listening(child)
+    expect(entry.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(entry.docs).toBe(`${entry.url}/docs`)
+    expect(entry.msg).toContain(`Swagger UI ${entry.url}/docs`)
+    expect(entry.database).toBe(path.join(cwd, 'data', 'punchline.db'))
+    expect(existsSync(path.join(cwd, 'data', 'punchline.db'))).toBe(true)
+
+    expect((await fetch(`${entry.url}/health`)).status).toBe(200)
+    const docs = await fetch(`${entry.docs}/`)
+    expect(docs.status).toBe(200)
+    expect(await docs.text()).toContain('swagger-ui')
+    const registered = await fetch(`${entry.url}/v1/peers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":"cli","privateEndpoints":[]}' })
+    expect(registered.status).toBe(201)
+
+    const exited = exitOf(child)
+    child.kill('SIGTERM')
+    expect((await exited).code).toBe(0)
+  })
+
+  it('reads its settings from environment variables', async () => {
+    const cwd = tempDir()
+    const child = run(['serve'], cwd, { PUNCHLINE_HOST: '127.0.0.1', PUNCHLINE_PORT: '0', PUNCHLINE_DB: 'elsewhere/p.db', PUNCHLINE_LOG_LEVEL: 'info' })
+    const entry = await listening(child)
+    expect(entry.database).toBe(path.join(cwd, 'elsewhere', 'p.db'))
+    child.kill('SIGTERM')
+  })
+
+  it('exits 2 with a precise message on a bad setting or an unknown option', async () => {
+    const badPort = await exitOf(run(['serve', '--port', '99999'], tempDir()))
+    expect(badPort.code).toBe(2)
+    expect(badPort.stderr).toContain('--port (PUNCHLINE_PORT) must be an integer from 0 to 65535, got "99999"')
+    const unknown = await exitOf(run(['serve', '--colour'], tempDir()))
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/Unknown option '--colour'/)
+    const command = await exitOf(run(['dance'], tempDir()))
+    expect(command.code).toBe(2)
+    expect(command.stderr).toContain('unknown command "dance"')
+  })
+
+  it('prints usage with --help', async () => {
+    const help = await exitOf(run(['--help'], tempDir()))
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('punchline serve [--host HOST] [--port PORT] [--db FILE]')
+    expect(help.stdout).toContain('use 127.0.0.1 for this machine only')
+  })
+})
