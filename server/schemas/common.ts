@@ -30,6 +30,14 @@ export const PrivateEndpoints = Type.Array(Endpoint, {
   description: `The peer's LAN endpoints (at most ${MAX_PRIVATE_ENDPOINTS})`
 })
 
+/** A peer and where it can be reached: what a registration records and an introduction hands out. */
+export const PeerEndpoints = Type.Object({
+  id: PeerId,
+  publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as the server observed it' }),
+  privateEndpoints: PrivateEndpoints
+}, { additionalProperties: false })
+export type PeerEndpoints = Static<typeof PeerEndpoints>
+
 export const Timestamp = Type.String({ format: 'date-time' })
 
 export const ErrorResponse = Type.Object({

@@ -1,17 +1,10 @@
 // Schemas of introductions: who meets whom, at which endpoints, with which
 // shared secret, and the long-poll inbox that delivers them.
 import { Type, type Static } from 'typebox'
-import { Endpoint, PeerId, PrivateEndpoints, Timestamp } from './common.js'
+import { PeerEndpoints, PeerId, Timestamp } from './common.js'
 
 export const POLL_WAIT_SECONDS = { default: 25, max: 60 } as const
 export const POLL_BATCH_MAX = 100
-
-export const PeerEndpoints = Type.Object({
-  id: PeerId,
-  publicEndpoint: Endpoint,
-  privateEndpoints: PrivateEndpoints
-}, { additionalProperties: false })
-export type PeerEndpoints = Static<typeof PeerEndpoints>
 
 export const Introduction = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -1,7 +1,7 @@
 // Schemas of the registration resource: a peer's id, observed public endpoint,
 // reported private endpoints and liveness.
 import { Type, type Static } from 'typebox'
-import { Endpoint, PeerId, PrivateEndpoints, Timestamp } from './common.js'
+import { PeerEndpoints, PeerId, PrivateEndpoints, Timestamp } from './common.js'
 
 export const TTL_SECONDS = { default: 90, min: 15, max: 3600 } as const
 
@@ -28,9 +28,7 @@ export const PeerParams = Type.Object({ peerId: PeerId }, { additionalProperties
 export type PeerParams = Static<typeof PeerParams>
 
 export const Registration = Type.Object({
-  id: PeerId,
-  publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as this server observed it' }),
-  privateEndpoints: PrivateEndpoints,
+  ...PeerEndpoints.properties,
   ttlSeconds: TtlSeconds,
   createdAt: Timestamp,
   expiresAt: Timestamp
