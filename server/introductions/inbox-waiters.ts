@@ -1,8 +1,11 @@
 // Held long-polls waiting for their peer's inbox to change. Storing an
 // introduction wakes the target's waiters in-process: no database polling.
-// Ending (server shutdown) releases every waiter at once.
+// Any other request from the peer releases its held poll: a client holds one
+// connection (the SDK's, from its punch port) and pipelines its next request
+// behind the poll, whose answer must come first. Ending (server shutdown)
+// releases every waiter at once.
 
-export type WakeReason = 'arrived' | 'aborted' | 'ended'
+export type WakeReason = 'arrived' | 'released' | 'aborted' | 'ended'
 
 export class InboxWaiters {
   readonly #waiting = new Map<string, Set<(reason: WakeReason) => void>>()
@@ -46,8 +49,14 @@ export class InboxWaiters {
     })
   }
 
+  /** Something arrived in the peer's inbox: its polls read it again. */
   wake (peerId: string): void {
     for (const settle of [...this.#waiting.get(peerId) ?? []]) settle('arrived')
+  }
+
+  /** The peer sent another request: its held polls answer now with what they have. */
+  release (peerId: string): void {
+    for (const settle of [...this.#waiting.get(peerId) ?? []]) settle('released')
   }
 
   /** Releases every held poll and makes later waits return at once. */

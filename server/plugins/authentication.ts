@@ -1,5 +1,6 @@
 // Bearer-token authentication. `authenticate` (an onRequest hook) resolves the
-// token to a live registration and refreshes it; `requirePeer` (a preHandler)
+// token to a live registration, refreshes it and releases the peer's held
+// long-poll; `requirePeer` (a preHandler)
 // lets a peer act only on its own /peers/{peerId} resources.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
@@ -44,6 +45,8 @@ export default fp(async function authentication (app) {
     const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
+    // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
+    app.inboxWaiters.release(registration.peerId)
   })
 
   app.decorate('requirePeer', async (request: FastifyRequest) => {

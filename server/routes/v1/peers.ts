@@ -29,6 +29,7 @@ const peers: FastifyPluginAsyncTypebox = async (app) => {
       publicEndpoint: observedEndpoint(request.socket),
       token: bearerToken(request)
     })
+    if (!created) app.inboxWaiters.release(registration.peerId)
     reply.code(created ? 201 : 200)
     return { ...registrationView(registration), token }
   })

@@ -1,6 +1,7 @@
 // The long-poll over real HTTP on loopback: woken by an introduction, timing
 // out empty, released when the client goes away or the server shuts down.
 import http from 'node:http'
+import { Client } from 'undici'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { bearer, buildTestApp, listenOnLoopback, registerOverHttp, waitFor, type RegisteredPeer } from '../../../helpers.js'
@@ -85,6 +86,40 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     request.destroy()
     await ended
     await waitFor(() => app.inboxWaiters.size === 0, 2000, 'the server to release the abandoned poll')
+  })
+
+  it('answers a held poll at once when the same peer sends another request, pipelined on the same connection', async () => {
+    // The SDK's situation: one connection (from its punch port), the poll held on it, the next request pipelined behind.
+    const client = new Client(baseUrl, { pipelining: 2 })
+    try {
+      const started = performance.now()
+      const held = client.request({ method: 'GET', path: '/v1/peers/alice/inbox?wait=20', headers: bearer(alice), blocking: false })
+      await waitFor(() => app.inboxWaiters.size === 1)
+      const made = await client.request({
+        method: 'POST',
+        path: '/v1/introductions',
+        headers: { ...bearer(alice), 'content-type': 'application/json' },
+        body: JSON.stringify({ target: 'bob' }),
+        idempotent: true // lets undici pipeline it
+      })
+      expect(made.statusCode).toBe(201)
+      await made.body.dump()
+      const poll = await held
+      expect(poll.statusCode).toBe(200)
+      expect(await poll.body.json()).toEqual({ introductions: [], cursor: 0 })
+      expect(performance.now() - started).toBeLessThan(10_000) // released, not timed out after 20 s
+    } finally {
+      await client.close()
+    }
+  })
+
+  it('lets a new poll replace the held one, which answers at once', async () => {
+    const first = poll(bob, 'wait=20')
+    await waitFor(() => app.inboxWaiters.size === 1)
+    const second = poll(bob, 'wait=1')
+    expect(await (await first).json()).toEqual({ introductions: [], cursor: 0 })
+    expect(app.inboxWaiters.size).toBe(1) // the second one, now held
+    await second
   })
 
   it('answers held polls (empty) promptly when the server shuts down', async () => {
