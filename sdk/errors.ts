@@ -1,0 +1,63 @@
+// The SDK's failures: one class per failure, each with a stable `code` to
+// match on. `retryable` tells "try again later" from "this will not work".
+
+export class PunchlineError extends Error {
+  readonly code: string = 'PUNCH_ERR_UNKNOWN'
+  readonly retryable: boolean = false
+  override name = 'PunchlineError'
+}
+
+/** No authenticated connection within the punch timeout. */
+export class PunchTimeoutError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PUNCH_TIMEOUT'
+  override readonly retryable = true
+  override name = 'PunchTimeoutError'
+}
+
+/** The rendezvous server has no live registration for the target peer. */
+export class PeerUnknownError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PEER_UNKNOWN'
+  override name = 'PeerUnknownError'
+}
+
+/** A connection failed the challenge-response (or broke the handshake protocol). */
+export class AuthenticationFailedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_AUTHENTICATION_FAILED'
+  override name = 'AuthenticationFailedError'
+}
+
+/** The rendezvous server could not be reached (connection refused, reset, timed out). */
+export class ServerUnreachableError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_SERVER_UNREACHABLE'
+  override readonly retryable = true
+  override name = 'ServerUnreachableError'
+}
+
+/** The rendezvous server answered with an error: `status` and the server's `serverCode` say which. */
+export class ServerRejectedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_SERVER_REJECTED'
+  override name = 'ServerRejectedError'
+  override readonly retryable: boolean
+  constructor (message: string, readonly status: number, readonly serverCode: string, readonly field?: string) {
+    super(message)
+    this.retryable = status >= 500
+  }
+}
+
+/** The operation was aborted through its AbortSignal. */
+export class AbortedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_ABORTED'
+  override name = 'AbortedError'
+}
+
+/** The peer was closed while the operation was under way. */
+export class PeerClosedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PEER_CLOSED'
+  override name = 'PeerClosedError'
+}
+
+/** Options that cannot work, found before any work is done. */
+export class InvalidOptionError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_INVALID_OPTION'
+  override name = 'InvalidOptionError'
+}

@@ -1,0 +1,13 @@
+// punchline SDK: open a Peer on one punch port, then connect() to another peer
+// or take incoming connections; each is a direct TCP connection through the
+// NATs, authenticated with the secret of its introduction.
+export { Peer, discoverPrivateEndpoints, DEFAULT_PUNCH_TIMEOUT_MS, type PeerOptions, type ConnectOptions, type PeerEvent } from './peer.js'
+export type { PunchedConnection, PunchEvent, Via, Phase } from './punch/attempt.js'
+export type { Path, Candidate } from './punch/candidates.js'
+export { reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
+export {
+  PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, ServerUnreachableError,
+  ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError
+} from './errors.js'
+export type { Endpoint } from '../server/schemas/common.js'
+export type { Introduction } from '../server/schemas/introduction.js'

@@ -1,0 +1,59 @@
+// When to dial a candidate again after a dial failed. Pure: the attempt
+// supplies the facts and a random source; tests check the bounds.
+//
+// Why this shape (see README, "Retry schedule", for the measurements): behind
+// NATs that answer unsolicited SYNs with a reset, a dial only succeeds when
+// both peers' SYNs are in flight at once, i.e. when the two sides' send times
+// differ by less than the one-way delay between the NATs. A fixed retry period
+// keeps that difference constant forever. So each retry waits a random time
+// that scales with the round trip the failure took (the reset came back after
+// one NAT-to-NAT round trip): the next SYN lands at a fresh, uniformly spread
+// offset against the other side's, and about every second round brings the
+// two into the window. A floor on the gap bounds the SYN rate where the round
+// trip is tiny (LAN, loopback), where immediate retries would be a busy loop.
+
+/** Gap added to every retry: caps one candidate at ~1000 SYNs/s even with instant resets. */
+export const MIN_RETRY_GAP_MS = 1
+/** Jitter never spreads less than this, so near-zero round trips still mix the phase. */
+export const JITTER_FLOOR_MS = 3
+/** Jitter spreads over this many failure round trips. */
+export const JITTER_ROUND_TRIPS = 2
+/** After this long, a still-failing punch slows down ... */
+export const FAST_PHASE_MS = 4000
+/** ... to at least this gap between SYNs to one candidate. */
+export const SLOW_RETRY_GAP_MS = 100
+/** Unreachable networks and timeouts say nothing about timing: retry them slowly. */
+export const UNREACHABLE_RETRY_MS = 250
+/** A dial still unanswered after this long is abandoned and redialed. */
+export const DIAL_TIMEOUT_MS = 3000
+
+/** Errors that mean "the other side (or its NAT) answered: no" — timing-sensitive. */
+const REFUSALS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE'])
+
+export interface RetryFacts {
+  /** errno-style code of the failure, e.g. ECONNREFUSED. */
+  code: string
+  /** How long the failed dial took, send to failure. */
+  failureRoundTripMs: number
+  /** Time since the punch attempt started. */
+  elapsedMs: number
+  /** A number in [0, 1). */
+  random: number
+}
+
+/** Milliseconds to wait before the next dial to the same candidate. */
+export function retryDelayMs ({ code, failureRoundTripMs, elapsedMs, random }: RetryFacts): number {
+  if (!REFUSALS.has(code)) return UNREACHABLE_RETRY_MS * (1 + random)
+  const spread = Math.max(JITTER_FLOOR_MS, JITTER_ROUND_TRIPS * failureRoundTripMs)
+  const gap = elapsedMs < FAST_PHASE_MS ? MIN_RETRY_GAP_MS : SLOW_RETRY_GAP_MS
+  return gap + random * spread
+}
+
+/**
+ * EADDRNOTAVAIL from connect() on the punch port means this address pair
+ * already carries a connection (the peer's SYN got in first and was
+ * accepted): wait for that one instead of dialing again.
+ */
+export function meansAlreadyConnected (code: string): boolean {
+  return code === 'EADDRNOTAVAIL'
+}
