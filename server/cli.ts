@@ -3,11 +3,14 @@ import { parseArgs } from 'node:util'
 import { ConfigError, DEFAULT_DATABASE, DEFAULT_HOST, DEFAULT_PORT, SETTINGS, resolveConfig } from './config.js'
 import { closeOnSignals, startServer } from './main.js'
 import { PACKAGE } from './package-root.js'
+import { PEER_USAGE, UsageError, runPeerCommand } from '../sdk/cli.js'
 
 const USAGE = `punchline ${PACKAGE.version}: rendezvous server and SDK for TCP hole punching
 
 Usage:
   punchline serve [--host HOST] [--port PORT] [--db FILE] [--log-level LEVEL]
+  ${PEER_USAGE.split('\n')[0]!}
+                 ${PEER_USAGE.split('\n')[1]!.trim()}
   punchline --help | --version
 
 serve options (each also read from an environment variable):
@@ -24,6 +27,10 @@ serve options (each also read from an environment variable):
 Examples:
   punchline serve
   punchline serve --host 127.0.0.1 --port 9000 --db /var/lib/punchline/punchline.db
+  punchline peer --server http://127.0.0.1:8080 --id bob
+  echo hello | punchline peer --server http://127.0.0.1:8080 --id alice --connect bob
+
+Run "punchline peer --help" for the peer command's options.
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -36,6 +43,7 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(`${PACKAGE.version}\n`)
     return 0
   }
+  if (command === 'peer') return await runPeerCommand(rest)
   if (command !== 'serve') {
     process.stderr.write(`punchline: unknown command "${command}"\n\n${USAGE}`)
     return 2
@@ -74,7 +82,7 @@ async function main (argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   if (code >= 0) process.exitCode = code
 }, (error: unknown) => {
-  const known = error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+  const known = error instanceof ConfigError || error instanceof UsageError ||
     (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true
   process.stderr.write(`punchline: ${(error as Error).message}\n${known ? 'Run "punchline --help" for usage.\n' : ''}`)
   process.exitCode = known ? 2 : 1

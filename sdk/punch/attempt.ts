@@ -230,6 +230,8 @@ export class PunchAttempt {
 
   async #authenticate (link: Link, theirHello?: Hello): Promise<void> {
     this.#links.add(link)
+    // The handshake is a volley of small frames: Nagle plus delayed ACKs would add ~40 ms per turn.
+    link.socket.setNoDelay(true)
     link.timer = setTimeout(() => { this.#drop(link, new AuthenticationFailedError('handshake timed out')) }, HANDSHAKE_TIMEOUT_MS)
     try {
       const { introduction } = this

@@ -106,7 +106,7 @@ export function proofMatches (expected: Buffer, presented: Buffer): boolean {
  */
 export class FrameReader {
   readonly #socket: Socket
-  #buffer = Buffer.alloc(0)
+  #buffer: Buffer = Buffer.alloc(0)
   #waiting: { resolve: (frame: Frame) => void, reject: (error: Error) => void } | undefined
   #failure: Error | undefined
 
