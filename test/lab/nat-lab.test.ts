@@ -1,0 +1,171 @@
+// Punching across real Linux NATs (iptables MASQUERADE in network
+// namespaces), with `punchline peer` processes as users run them. Each
+// profile runs its trials and must connect every one of them; a summary table
+// of via, path and time to the authenticated connection is printed at the end.
+// Needs root; elsewhere the suite is skipped with the reason.
+import type { ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { afterAll, describe, expect, it } from 'vitest'
+import { Lab, labUnavailable, type LabSpec } from './lab.js'
+
+const TRIALS = 10
+const TRIAL_TIMEOUT_MS = 30_000
+const unavailable = labUnavailable()
+if (unavailable !== undefined) console.warn(`NAT laboratory skipped: ${unavailable}`)
+
+interface PeerRun {
+  events: Array<Record<string, any>>
+  stdout: string
+  code: number | null
+}
+
+interface TrialResult {
+  via: string
+  path: string
+  elapsedMs: number
+  attempts: number
+  peerVia: string
+}
+
+/** Collects a `punchline peer --json` process's events and output. */
+function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>> } {
+  const events: Array<Record<string, any>> = []
+  const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
+  let stdout = ''
+  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    let event: Record<string, any>
+    try {
+      event = JSON.parse(line)
+    } catch {
+      event = { event: 'stderr', line }
+    }
+    events.push(event)
+    for (const resolve of waiting.get(event.event) ?? []) resolve(event)
+    waiting.delete(event.event)
+  })
+  const done = new Promise<PeerRun>((resolve) => child.once('exit', (code) => { resolve({ events, stdout, code }) }))
+  const event = async (name: string): Promise<Record<string, any>> => {
+    const seen = events.find((candidate) => candidate.event === name)
+    if (seen !== undefined) return seen
+    return await new Promise((resolve, reject) => {
+      waiting.set(name, [...waiting.get(name) ?? [], resolve])
+      void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
+    })
+  }
+  return { done, event }
+}
+
+function describeFailure (label: string, run: PeerRun): string {
+  const interesting = run.events.filter((event) => event.event !== 'dial' && event.event !== 'dial-failed')
+  return `${label} exited ${String(run.code)}; events: ${JSON.stringify(interesting)}`
+}
+
+/** One trial: B waits, A connects; each sends a line and ends; both must print the other's line and exit 0. */
+async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number }): Promise<TrialResult> {
+  const aId = `a${n}`
+  const bId = `b${n}`
+  const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
+  const b = lab.punchline(options.b, [...common, '--id', bId, ...(options.bPort !== undefined ? ['--port', String(options.bPort)] : [])])
+  const bWatch = watch(b)
+  await bWatch.event('registered')
+  const a = lab.punchline(options.a, [...common, '--id', aId, '--connect', bId])
+  const aWatch = watch(a)
+  a.stdin!.end(`from ${aId}\n`)
+  b.stdin!.end(`from ${bId}\n`)
+  const timer = setTimeout(() => { a.kill('SIGKILL'); b.kill('SIGKILL') }, TRIAL_TIMEOUT_MS)
+  const [aRun, bRun] = await Promise.all([aWatch.done, bWatch.done])
+  clearTimeout(timer)
+  expect(aRun.code, describeFailure('A', aRun)).toBe(0)
+  expect(bRun.code, describeFailure('B', bRun)).toBe(0)
+  expect(bRun.stdout).toBe(`from ${aId}\n`)
+  expect(aRun.stdout).toBe(`from ${bId}\n`)
+  const connected = aRun.events.find((event) => event.event === 'connected')!
+  const peerConnected = bRun.events.find((event) => event.event === 'connected')!
+  expect(connected).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
+  // Both ends agreed on the same connection: the same introduction, and each one's remote is the other's view.
+  expect(peerConnected.introductionId).toBe(connected.introductionId)
+  return { via: connected.via, path: connected.path, elapsedMs: connected.elapsedMs, attempts: connected.attempts, peerVia: peerConnected.via }
+}
+
+const summary: string[] = []
+function record (profile: string, results: TrialResult[]): void {
+  const times = results.map((result) => result.elapsedMs).sort((x, y) => x - y)
+  const dials = results.map((result) => result.attempts).sort((x, y) => x - y)
+  const quantile = (values: number[], q: number): number => values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)]!
+  const count = (key: keyof TrialResult): string => Object.entries(results.reduce<Record<string, number>>((counts, result) => {
+    counts[String(result[key])] = (counts[String(result[key])] ?? 0) + 1
+    return counts
+  }, {})).map(([value, n]) => `${value} ${n}`).join(', ')
+  summary.push(`| ${profile} | ${results.length}/${TRIALS} | ${count('via')} | ${count('path')} | ${quantile(times, 0.5)} | ${quantile(times, 0.95)} | ${times.at(-1)!} | ${quantile(dials, 0.5)} | ${dials.at(-1)!} |`)
+  console.log(`${profile}: ${results.map((result) => `${result.via}/${result.path} ${result.elapsedMs} ms ${result.attempts} dials`).join('; ')}`)
+}
+
+afterAll(() => {
+  if (summary.length === 0) return
+  console.log([
+    'NAT laboratory: time from introduction to authenticated connection (initiator side)',
+    '| profile | connected | via | path | median ms | p95 ms | max ms | median dials | max dials |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...summary
+  ].join('\n'))
+})
+
+const twoNats = (unsolicited: 'reset' | 'drop', delayMs: number, lateMs?: number): LabSpec => ({
+  nats: [
+    { name: 'a', unsolicited, delayMs, lan: '10.0.1' },
+    { name: 'b', unsolicited, delayMs, lan: '10.0.2', ...(lateMs !== undefined ? { serverExtraDelayMs: lateMs } : {}) }
+  ],
+  hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
+})
+
+interface Profile { name: string, spec: LabSpec, setup?: (lab: Lab) => Promise<void> | void, bPort?: number, expectPath?: string }
+
+const STRANGER_PORT = 47000
+const profiles: Profile[] = [
+  ...[0, 20].flatMap((delayMs): Profile[] => [
+    { name: `1 reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs) },
+    { name: `2 dropping NATs, ${delayMs} ms`, spec: twoNats('drop', delayMs) },
+    { name: `5 B learns 300 ms late, reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs, 300) }
+  ]),
+  {
+    name: '3 same NAT, no hairpin',
+    spec: { nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.1' }], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'a', address: '10.0.1.3' }] },
+    expectPath: 'private'
+  },
+  {
+    name: '4 A public, B behind NAT',
+    spec: { nats: [{ name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.2' }], hosts: [{ name: 'host-a', nat: null }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] }
+  },
+  {
+    name: '6 same private addresses, stranger at B\'s',
+    spec: {
+      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.0' }, { name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.0' }],
+      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.0.2' }, { name: 'stranger', nat: 'a', address: '10.0.0.3' }, { name: 'host-b', nat: 'b', address: '10.0.0.3' }]
+    },
+    bPort: STRANGER_PORT,
+    expectPath: 'public',
+    setup: async (lab) => {
+      // A service on A's LAN at exactly B's private endpoint: it accepts, greets, and echoes.
+      const stranger = lab.spawn('stranger', process.execPath, ['-e', `require('net').createServer((s) => { s.write('SSH-2.0-OpenSSH_9.2\\r\\n'); s.pipe(s) }).listen(${STRANGER_PORT}, '10.0.0.3', () => console.log('listening'))`])
+      await new Promise((resolve) => createInterface({ input: stranger.stdout! }).once('line', resolve))
+    }
+  }
+]
+
+describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
+  for (const profile of profiles) {
+    it(profile.name, async () => {
+      const lab = await Lab.create(profile.spec)
+      try {
+        await profile.setup?.(lab)
+        const results: TrialResult[] = []
+        for (let n = 1; n <= TRIALS; n++) results.push(await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort }))
+        record(profile.name, results)
+        if (profile.expectPath !== undefined) expect(results.map((result) => result.path)).toEqual(Array(TRIALS).fill(profile.expectPath))
+      } finally {
+        await lab.destroy()
+      }
+    }, TRIALS * TRIAL_TIMEOUT_MS + 60_000)
+  }
+})
