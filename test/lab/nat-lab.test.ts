@@ -25,6 +25,8 @@ interface TrialResult {
   elapsedMs: number
   attempts: number
   peerVia: string
+  /** Connections A closed because they failed authentication: "remote: reason". */
+  rejected: string[]
 }
 
 /** Collects a `punchline peer --json` process's events and output. */
@@ -85,7 +87,8 @@ async function trial (lab: Lab, n: number, options: { a: string, b: string, bPor
   expect(connected).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
   // Both ends agreed on the same connection: the same introduction, and each one's remote is the other's view.
   expect(peerConnected.introductionId).toBe(connected.introductionId)
-  return { via: connected.via, path: connected.path, elapsedMs: connected.elapsedMs, attempts: connected.attempts, peerVia: peerConnected.via }
+  const rejected = aRun.events.filter((event) => event.event === 'rejected').map((event) => `${event.remote as string}: ${event.reason as string}`)
+  return { via: connected.via, path: connected.path, elapsedMs: connected.elapsedMs, attempts: connected.attempts, peerVia: peerConnected.via, rejected }
 }
 
 const summary: string[] = []
@@ -119,7 +122,14 @@ const twoNats = (unsolicited: 'reset' | 'drop', delayMs: number, lateMs?: number
   hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
 })
 
-interface Profile { name: string, spec: LabSpec, setup?: (lab: Lab) => Promise<void> | void, bPort?: number, expectPath?: string }
+interface Profile {
+  name: string
+  spec: LabSpec
+  setup?: (lab: Lab) => Promise<void> | void
+  bPort?: number
+  expectPath?: string
+  check?: (results: TrialResult[]) => void
+}
 
 const STRANGER_PORT = 47000
 const profiles: Profile[] = [
@@ -145,6 +155,10 @@ const profiles: Profile[] = [
     },
     bPort: STRANGER_PORT,
     expectPath: 'public',
+    // A reached the stranger in every trial and authentication turned it away.
+    check: (results) => {
+      for (const result of results) expect(result.rejected).toContainEqual(expect.stringMatching(new RegExp(`^10\\.0\\.0\\.3:${STRANGER_PORT}: `)))
+    },
     setup: async (lab) => {
       // A service on A's LAN at exactly B's private endpoint: it accepts, greets, and echoes.
       const stranger = lab.spawn('stranger', process.execPath, ['-e', `require('net').createServer((s) => { s.write('SSH-2.0-OpenSSH_9.2\\r\\n'); s.pipe(s) }).listen(${STRANGER_PORT}, '10.0.0.3', () => console.log('listening'))`])
@@ -163,6 +177,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
         for (let n = 1; n <= TRIALS; n++) results.push(await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort }))
         record(profile.name, results)
         if (profile.expectPath !== undefined) expect(results.map((result) => result.path)).toEqual(Array(TRIALS).fill(profile.expectPath))
+        profile.check?.(results)
       } finally {
         await lab.destroy()
       }
