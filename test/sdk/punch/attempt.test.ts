@@ -1,0 +1,162 @@
+// The punch attempt on loopback with real reuse-port sockets: two attempts
+// (leader and follower) race their dials and accepts, authenticate, agree on
+// one connection and release everything else.
+import net from 'node:net'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { PunchAttempt, type PunchEvent, type PunchedConnection } from '../../../sdk/punch/attempt.js'
+import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
+import { reusePortSockets } from '../../../sdk/socket/port-sockets.js'
+import type { Endpoint } from '../../../server/schemas/common.js'
+import type { Introduction } from '../../../server/schemas/introduction.js'
+
+interface Side {
+  id: string
+  port: number
+  listener: net.Server
+  attempt?: PunchAttempt
+  events: PunchEvent[]
+}
+
+const servers: net.Server[] = []
+const sockets: net.Socket[] = []
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy()
+  await Promise.all(servers.splice(0).map(async (server) => await new Promise((resolve) => server.close(resolve))))
+})
+
+/** A punch port on 0.0.0.0 whose accepted connections are routed to the side's attempt by their HELLO. */
+async function side (id: string): Promise<Side> {
+  const me: Side = { id, port: 0, listener: undefined as unknown as net.Server, events: [] }
+  me.listener = await reusePortSockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
+    sockets.push(socket)
+    const reader = new FrameReader(socket)
+    reader.expect(FrameType.HELLO).then((frame) => {
+      if (me.attempt === undefined) socket.destroy()
+      else me.attempt.adopt(socket, reader, decodeHello(frame))
+    }, () => socket.destroy())
+  })
+  servers.push(me.listener)
+  me.port = (me.listener.address() as net.AddressInfo).port
+  return me
+}
+
+function introductions (a: Side, b: Side, options: { secretB?: string, privateOfB?: Endpoint[], privateOfA?: Endpoint[] } = {}): [Introduction, Introduction] {
+  const id = randomUUID()
+  const secret = randomBytes(32).toString('base64url')
+  const now = new Date().toISOString()
+  const endpoints = (s: Side, privateEndpoints: Endpoint[] = []) => ({ id: s.id, publicEndpoint: { address: '127.0.0.1', port: s.port }, privateEndpoints })
+  const forA: Introduction = { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b, options.privateOfB), createdAt: now, expiresAt: now }
+  const forB: Introduction = { id, secret: options.secretB ?? secret, role: 'target', self: endpoints(b), peer: endpoints(a, options.privateOfA), createdAt: now, expiresAt: now }
+  return [forA, forB]
+}
+
+function start (s: Side, introduction: Introduction, timeoutMs = 5000, signal?: AbortSignal): Promise<PunchedConnection> {
+  s.attempt = new PunchAttempt({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets: reusePortSockets, timeoutMs, signal, onEvent: (event) => s.events.push(event) })
+  return s.attempt.run()
+}
+
+const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
+
+function mirrored (a: net.Socket, b: net.Socket): boolean {
+  return a.localPort === b.remotePort && a.remotePort === b.localPort
+}
+
+describe('PunchAttempt', () => {
+  it('connects a leader and a follower over one connection both agree on, with a trace in order', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA, forB] = introductions(alice, bob)
+    const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
+    sockets.push(a.socket, b.socket)
+    expect(alice.attempt!.leader).toBe(true)
+    expect(bob.attempt!.leader).toBe(false)
+    expect(mirrored(a.socket, b.socket)).toBe(true)
+    expect(a.socket.localPort).toBe(alice.port)
+    expect(a).toMatchObject({ peerId: 'bob', introductionId: forA.id, path: 'public', remote: { address: '127.0.0.1', port: bob.port } })
+    expect(alice.attempt!.phase).toBe('connected')
+
+    for (const s of [alice, bob]) {
+      const types = s.events.map((event) => event.type)
+      expect(types[0]).toBe('introduced')
+      expect(types.indexOf('authenticated')).toBeGreaterThan(0)
+      expect(types.at(-1)).toBe('connected')
+      expect(types.indexOf('authenticated')).toBeLessThan(types.indexOf('connected'))
+    }
+    b.socket.end('over to you')
+    let text = ''
+    for await (const chunk of a.socket) text += String(chunk)
+    expect(text).toBe('over to you')
+  })
+
+  it('keeps exactly one of several authenticated connections, the same on both sides, and closes the rest', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const baseline = handles('TCPSocketWrap')
+    const alice = await side('alice')
+    const bob = await side('bob')
+    // 127.0.0.2 reaches the same listeners: two working paths, so duplicates are likely.
+    const [forA, forB] = introductions(alice, bob, { privateOfB: [{ address: '127.0.0.2', port: 0 }], privateOfA: [{ address: '127.0.0.2', port: 0 }] })
+    forA.peer.privateEndpoints[0]!.port = bob.port
+    forB.peer.privateEndpoints[0]!.port = alice.port
+    const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
+    sockets.push(a.socket, b.socket)
+    expect(mirrored(a.socket, b.socket)).toBe(true)
+    expect(a.socket.remoteAddress).toBe(b.socket.localAddress)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(alice.events.filter((event) => event.type === 'authenticated').length).toBeGreaterThanOrEqual(1)
+    expect(handles('TCPSocketWrap') - baseline).toBe(2) // only the winners are left
+  })
+
+  it('rejects a peer without the secret and times out with a typed error, leaving no sockets or timers', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA, forB] = introductions(alice, bob, { secretB: randomBytes(32).toString('base64url') })
+    const timers = handles('Timeout')
+    const tcp = handles('TCPSocketWrap')
+    const results = await Promise.allSettled([start(alice, forA, 1500), start(bob, forB, 1500)])
+    for (const result of results) {
+      expect(result.status).toBe('rejected')
+      expect((result as PromiseRejectedResult).reason).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT', retryable: true })
+    }
+    expect(alice.events.some((event) => event.type === 'rejected' && /PROOF does not match/.test(event.reason))).toBe(true)
+    expect(alice.events.at(-1)).toMatchObject({ type: 'failed', code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(handles('Timeout')).toBeLessThanOrEqual(timers)
+    expect(handles('TCPSocketWrap')).toBeLessThanOrEqual(tcp)
+  })
+
+  it('turns away a stranger at a candidate endpoint and does not dial it again', async () => {
+    const stranger = net.createServer((socket) => {
+      sockets.push(socket)
+      socket.write('SSH-2.0-OpenSSH_9.2\r\n')
+    })
+    await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
+    servers.push(stranger)
+    const alice = await side('alice')
+    const fake = { id: 'bob', port: (stranger.address() as net.AddressInfo).port, listener: stranger, events: [] }
+    const [forA] = introductions(alice, fake)
+    await expect(start(alice, forA, 1000)).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    expect(alice.events.filter((event) => event.type === 'dial')).toHaveLength(1)
+    expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ via: 'connect', reason: expect.stringMatching(/over 256/) })
+  })
+
+  it('stops on abort with PUNCH_ERR_ABORTED', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA] = introductions(alice, bob)
+    const controller = new AbortController()
+    setTimeout(() => { controller.abort() }, 50)
+    // Bob never runs: alice's dials are refused (by bob's listener, which routes nothing) until the abort.
+    await expect(start(alice, forA, 5000, controller.signal)).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
+    expect(alice.attempt!.phase).toBe('failed')
+  })
+
+  it('can be destroyed before it runs, and destroy() is idempotent', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const attempt = new PunchAttempt({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets: reusePortSockets, timeoutMs: 1000 })
+    attempt.destroy()
+    attempt.destroy()
+    await expect(attempt.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
+  })
+})

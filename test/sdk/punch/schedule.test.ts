@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { FAST_PHASE_MS, JITTER_FLOOR_MS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
+
+const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, elapsedMs: 100 }
+
+describe('retryDelayMs', () => {
+  it('keeps a minimum gap even when resets come back at once: at most ~1000 SYNs/s per candidate', () => {
+    expect(retryDelayMs({ ...refused, random: 0 })).toBe(MIN_RETRY_GAP_MS)
+  })
+
+  it('spreads retries over at least the jitter floor when the round trip is tiny', () => {
+    expect(retryDelayMs({ ...refused, random: 0.999 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.999 * JITTER_FLOOR_MS)
+  })
+
+  it('spreads retries over two failure round trips when those are longer, so the next SYN lands at a fresh offset', () => {
+    const slow = { code: 'ECONNREFUSED', failureRoundTripMs: 80, elapsedMs: 100 }
+    expect(retryDelayMs({ ...slow, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 80)
+    expect(retryDelayMs({ ...slow, random: 0.999 })).toBeGreaterThan(160)
+  })
+
+  it('is not a fixed period: different random draws give different delays', () => {
+    const delays = new Set([0.1, 0.4, 0.7].map((random) => retryDelayMs({ ...refused, random })))
+    expect(delays.size).toBe(3)
+  })
+
+  it('slows down after the fast phase', () => {
+    expect(retryDelayMs({ ...refused, elapsedMs: FAST_PHASE_MS + 1, random: 0 })).toBe(SLOW_RETRY_GAP_MS)
+  })
+
+  it('retries unreachable networks and timeouts slowly: they say nothing about timing', () => {
+    for (const code of ['ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT']) {
+      const delay = retryDelayMs({ code, failureRoundTripMs: 1, elapsedMs: 10, random: 0.5 })
+      expect(delay).toBeGreaterThanOrEqual(UNREACHABLE_RETRY_MS)
+      expect(delay).toBeLessThan(2 * UNREACHABLE_RETRY_MS)
+    }
+  })
+})
+
+describe('meansAlreadyConnected', () => {
+  it('reads EADDRNOTAVAIL on the punch port as "the address pair carries a connection already"', () => {
+    expect(meansAlreadyConnected('EADDRNOTAVAIL')).toBe(true)
+    expect(meansAlreadyConnected('ECONNREFUSED')).toBe(false)
+  })
+})
