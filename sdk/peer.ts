@@ -99,6 +99,8 @@ export class Peer extends EventEmitter {
   #privateEndpoints: Endpoint[]
   #registration: { id: string, token: string, publicEndpoint: Endpoint }
   #cursor = 0
+  /** Set by close(): the poll loop ends after the poll under way. */
+  #stopping = false
   #polling: Promise<void> | undefined
   #closed: Promise<void> | undefined
 
@@ -185,20 +187,22 @@ export class Peer extends EventEmitter {
    */
   async close ({ deregister = true }: { deregister?: boolean } = {}): Promise<void> {
     this.#closed ??= (async () => {
-      this.#closing.abort()
+      this.#stopping = true
       for (const attempt of this.#attempts.values()) attempt.destroy(new PeerClosedError('peer closed'))
       for (const socket of this.#unrouted) socket.destroy()
       for (const waiters of this.#waitingForAttempt.values()) for (const resolve of waiters) resolve(undefined)
-      await new Promise<void>((resolve) => this.#listener.close(() => { resolve() }))
-      await this.#polling
+      this.#listener.close()
+      // Pipelined behind the held poll, which the server then answers: no new connection needed.
       if (deregister) await this.#client.deregister(this.id, this.#registration.token, 2000).catch(() => {})
+      this.#closing.abort()
+      await this.#polling
       await this.#client.close()
     })()
     await this.#closed
   }
 
   #assertOpen (): void {
-    if (this.#closing.signal.aborted) throw new PeerClosedError('peer is closed')
+    if (this.#stopping) throw new PeerClosedError('peer is closed')
   }
 
   #trace (event: PeerEvent): void {
@@ -227,7 +231,7 @@ export class Peer extends EventEmitter {
   async #pollLoop (): Promise<void> {
     let failures = 0
     const { signal } = this.#closing
-    while (!signal.aborted) {
+    while (!signal.aborted && !this.#stopping) {
       try {
         const inbox = await this.#client.poll(this.id, this.#registration.token, this.#cursor, this.#options.pollWaitSeconds, signal)
         failures = 0

@@ -3,6 +3,7 @@
 // from one port to one server cannot coexist (same address pair), so other
 // requests are pipelined behind the held long-poll; the server answers the
 // poll at once when another request of the same peer arrives.
+import type { Socket } from 'node:net'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
 import type { Endpoint, ErrorResponse } from '../server/schemas/common.js'
@@ -42,6 +43,26 @@ interface Call {
 
 const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
+/**
+ * Makes every close of the socket abortive (RST, like SO_LINGER 0). A normal
+ * close by us would leave the address pair P <-> server in TIME_WAIT for a
+ * minute, and the next connection from P to the server — the only one we may
+ * make — would fail with EADDRNOTAVAIL until then.
+ */
+function closeWithReset (socket: Socket): Socket {
+  const destroy = socket.destroy.bind(socket)
+  let established = false
+  let resetting = false
+  socket.once('connect', () => { established = true })
+  socket.destroy = (error?: Error): Socket => {
+    // A failed connect has nothing to reset, and its error must reach undici.
+    if (resetting || !established || socket.destroyed) return destroy(error)
+    resetting = true
+    return socket.resetAndDestroy() // calls destroy() again, which now closes for real
+  }
+  return socket
+}
+
 export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
@@ -54,7 +75,7 @@ export class RendezvousClient {
       headersTimeout: 0, // per request, below
       bodyTimeout: 0,
       connect: (options, callback) => {
-        const socket = sockets.dial(local, { address: options.hostname.replace(/^\[|\]$/g, ''), port: Number(options.port) })
+        const socket = closeWithReset(sockets.dial(local, { address: options.hostname.replace(/^\[|\]$/g, ''), port: Number(options.port) }))
         const onError = (error: Error): void => { callback(error, null) }
         socket.once('error', onError)
         socket.once('connect', () => {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { once } from 'node:events'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../sdk/index.js'
-import { buildTestApp, listenOnLoopback } from '../helpers.js'
+import { buildTestApp, listenOnLoopback, waitFor } from '../helpers.js'
 
 describe('Peer on loopback', () => {
   let app: FastifyInstance
@@ -63,3 +63,103 @@ describe('Peer on loopback', () => {
     expect(types.at(-1)).toBe('connected')
   })
 })
+
+describe('Peer on loopback: failures and lifecycle', () => {
+  let app: FastifyInstance
+  let server: string
+  beforeEach(async () => {
+    app = await buildTestApp()
+    server = await listenOnLoopback(app)
+  })
+  afterEach(async () => { await app.close() })
+
+  it('fails connect() to an unknown peer with PUNCH_ERR_PEER_UNKNOWN', async () => {
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    try {
+      await expect(alice.connect('nobody')).rejects.toMatchObject({ code: 'PUNCH_ERR_PEER_UNKNOWN' })
+    } finally {
+      await alice.close()
+    }
+  })
+
+  it('fails open() with PUNCH_ERR_SERVER_UNREACHABLE when nothing listens, and validates options first', async () => {
+    const closedPort = new URL(server).port
+    await app.close()
+    await expect(Peer.open({ server: `http://127.0.0.1:${closedPort}`, localAddress: '127.0.0.1', privateEndpoints: [] })).rejects.toMatchObject({ code: 'PUNCH_ERR_SERVER_UNREACHABLE' })
+    await expect(Peer.open({ server: 'ftp://x', privateEndpoints: [] })).rejects.toMatchObject({ code: 'PUNCH_ERR_INVALID_OPTION', message: expect.stringContaining('http:// URL') })
+    await expect(Peer.open({ server, localPort: 70000 })).rejects.toThrow('localPort must be an integer from 0 to 65535, got 70000')
+    app = await buildTestApp() // for afterEach
+  })
+
+  it('delivers incoming connections through the async iterator, and ends it on close()', async () => {
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const iterator = bob.connections()
+    const [outgoing, incoming] = await Promise.all([alice.connect('bob'), iterator.next()])
+    expect(incoming.value).toMatchObject({ peerId: 'alice', introductionId: outgoing.introductionId })
+    outgoing.socket.destroy()
+    ;(incoming.value as PunchedConnection).socket.destroy()
+    const ended = iterator.next()
+    await bob.close()
+    expect(await ended).toEqual({ done: true, value: undefined })
+    await alice.close()
+  })
+
+  it('re-registers with the same id when the server restarts on a fresh database, and keeps receiving introductions', async () => {
+    const port = Number(new URL(server).port)
+    const bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1 })
+    const registered: PeerEvent[] = []
+    await new Promise((resolve) => setImmediate(resolve)) // the first 'registered' has been emitted
+    bob.on('trace', (event: PeerEvent) => { if (event.type === 'registered') registered.push(event) })
+    await app.close()
+    app = await buildTestApp() // a new, empty database: the server has forgotten bob
+    await app.listen({ host: '127.0.0.1', port })
+    await waitFor(() => registered.length > 0, 15_000, 'bob to register again')
+    expect(registered[0]).toMatchObject({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: bob.localPort } })
+
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+    const outgoing = await alice.connect('bob')
+    expect((await incoming)[0].introductionId).toBe(outgoing.introductionId)
+    outgoing.socket.destroy()
+    ;(await incoming)[0].socket.destroy()
+    await Promise.all([alice.close(), bob.close()])
+  })
+
+  it('releases every socket, listener and timer on close(), deregisters, and leaves no unhandled rejection', async () => {
+    const rejections: unknown[] = []
+    const onRejection = (reason: unknown): void => { rejections.push(reason) }
+    process.on('unhandledRejection', onRejection)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const before = { tcp: handles('TCPSocketWrap'), servers: handles('TCPServerWrap'), timers: handles('Timeout') }
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+    const outgoing = await alice.connect('bob')
+    outgoing.socket.destroy()
+    ;(await incoming)[0].socket.destroy()
+    // An attempt still punching when the peer closes: it ends with PUNCH_ERR_PEER_CLOSED.
+    const carol = await Peer.open({ server, id: 'carol', localAddress: '127.0.0.1', privateEndpoints: [] })
+    await carol.close({ deregister: false }) // registered, but nobody answers its port
+    const pending = alice.connect('carol', { timeout: 10_000 }).catch((error: unknown) => error)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await Promise.all([alice.close(), bob.close()])
+    expect(await pending).toMatchObject({ code: 'PUNCH_ERR_PEER_CLOSED' })
+    await app.close() // the server side of the peers' connections goes too
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(handles('TCPSocketWrap')).toBeLessThanOrEqual(before.tcp)
+    expect(handles('TCPServerWrap')).toBe(before.servers - 1) // the app's server, closed above
+    expect(handles('Timeout')).toBeLessThanOrEqual(before.timers)
+    process.off('unhandledRejection', onRejection)
+    expect(rejections).toEqual([])
+    app = await buildTestApp()
+  })
+
+  it('deregisters on close(): the server forgets the peer', async () => {
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    await alice.close()
+    expect(await app.prisma.registration.count()).toBe(0)
+  })
+})
+
+const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
