@@ -26,6 +26,15 @@ export class AuthenticationFailedError extends PunchlineError {
   override name = 'AuthenticationFailedError'
 }
 
+/**
+ * The handshake did not finish: the connection closed, broke or stayed
+ * silent. Says nothing about who is at the other end (NAT races produce
+ * connections that are up on one side only), unlike a failed proof.
+ */
+export class HandshakeInterruptedError extends AuthenticationFailedError {
+  override name = 'HandshakeInterruptedError'
+}
+
 /** The rendezvous server could not be reached (connection refused, reset, timed out). */
 export class ServerUnreachableError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_SERVER_UNREACHABLE'

@@ -6,7 +6,7 @@ export type { PunchedConnection, PunchEvent, Via, Phase } from './punch/attempt.
 export type { Path, Candidate } from './punch/candidates.js'
 export { reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
 export {
-  PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, ServerUnreachableError,
+  PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError
 } from './errors.js'
 export type { Endpoint } from '../server/schemas/common.js'

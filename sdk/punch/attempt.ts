@@ -14,14 +14,18 @@ import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint } from '../../server/schemas/common.js'
 import type { Introduction } from '../../server/schemas/introduction.js'
-import { AbortedError, AuthenticationFailedError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import { AbortedError, AuthenticationFailedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
 import { candidatesFor, pathOf, type Candidate, type Path } from './candidates.js'
 import { FrameReader, FrameType, decodeHello, encodeFrame, encodeHello, newNonce, proofMatches, proofOf, type Hello } from './handshake.js'
 import { DIAL_TIMEOUT_MS, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 
-/** HELLO and PROOF both ways must be done within this long of the connection coming up. */
-export const HANDSHAKE_TIMEOUT_MS = 3000
+/**
+ * HELLO and PROOF both ways must be done within this long of the connection
+ * coming up (they take one round trip each). A silent connection is dropped
+ * and its candidate dialed again.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 2000
 /** The leader waits this long for CONFIRM before trying another connection. */
 export const CONFIRM_TIMEOUT_MS = 3000
 
@@ -232,7 +236,7 @@ export class PunchAttempt {
     this.#links.add(link)
     // The handshake is a volley of small frames: Nagle plus delayed ACKs would add ~40 ms per turn.
     link.socket.setNoDelay(true)
-    link.timer = setTimeout(() => { this.#drop(link, new AuthenticationFailedError('handshake timed out')) }, HANDSHAKE_TIMEOUT_MS)
+    link.timer = setTimeout(() => { this.#drop(link, new HandshakeInterruptedError('handshake timed out')) }, HANDSHAKE_TIMEOUT_MS)
     try {
       const { introduction } = this
       const nonce = newNonce()
@@ -274,7 +278,7 @@ export class PunchAttempt {
       return
     }
     this.#selected = link
-    link.timer = setTimeout(() => { this.#drop(link, new AuthenticationFailedError('no CONFIRM for SELECT')) }, CONFIRM_TIMEOUT_MS)
+    link.timer = setTimeout(() => { this.#drop(link, new HandshakeInterruptedError('no CONFIRM for SELECT')) }, CONFIRM_TIMEOUT_MS)
     link.socket.write(encodeFrame(FrameType.SELECT))
     link.reader.expect(FrameType.CONFIRM).then(() => { this.#win(link) }, (error: Error) => { this.#drop(link, error) })
   }
@@ -305,15 +309,16 @@ export class PunchAttempt {
     link.socket.destroy()
     if (this.#done) return
     this.#emit({ type: 'rejected', via: link.via, remote: label(link.remote), reason: error.message })
-    // A stranger at a candidate address (or anything that is not our peer) is not dialed again.
-    const closedByPeer = /closed|failed during/.test(error.message)
-    if (link.candidate !== undefined && !closedByPeer) this.#refused.add(link.candidate)
+    // Something that is provably not our peer (a stranger at a candidate address) is not dialed again;
+    // an interrupted handshake is dialed again, as if the dial had been reset.
+    const interrupted = error instanceof HandshakeInterruptedError
+    if (link.candidate !== undefined && !interrupted) this.#refused.add(link.candidate)
     const index = this.#authenticated.indexOf(link)
     if (index >= 0) this.#authenticated.splice(index, 1)
     if (this.#selected === link) {
       this.#selected = undefined
       this.#selectNext()
-    } else if (link.candidate !== undefined && this.#dialing && closedByPeer) {
+    } else if (link.candidate !== undefined && this.#dialing && interrupted) {
       this.#dialFailed(link.candidate, 'ECONNRESET', 0)
     }
   }

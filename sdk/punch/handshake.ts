@@ -6,7 +6,7 @@
 // the follower CONFIRMs. Frames: type (1 byte), length (2 bytes), payload.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { AuthenticationFailedError } from '../errors.js'
+import { AuthenticationFailedError, HandshakeInterruptedError } from '../errors.js'
 
 export const PROTOCOL_VERSION = 1
 export const MAX_FRAME_PAYLOAD = 256
@@ -127,8 +127,8 @@ export class FrameReader {
     this.#deliver()
   }
 
-  readonly #onEnd = (): void => { this.#fail(new AuthenticationFailedError('connection closed during the handshake')) }
-  readonly #onError = (error: Error): void => { this.#fail(new AuthenticationFailedError(`connection failed during the handshake: ${error.message}`)) }
+  readonly #onEnd = (): void => { this.#fail(new HandshakeInterruptedError('connection closed during the handshake')) }
+  readonly #onError = (error: Error): void => { this.#fail(new HandshakeInterruptedError(`connection failed during the handshake: ${error.message}`)) }
 
   #fail (error: Error): void {
     this.#failure ??= error

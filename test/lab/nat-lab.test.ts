@@ -10,6 +10,7 @@ import { Lab, labUnavailable, type LabSpec } from './lab.js'
 
 const TRIALS = 10
 const TRIAL_TIMEOUT_MS = 30_000
+const SLOW_TRIAL_MS = 1500
 const unavailable = labUnavailable()
 if (unavailable !== undefined) console.warn(`NAT laboratory skipped: ${unavailable}`)
 
@@ -87,6 +88,11 @@ async function trial (lab: Lab, n: number, options: { a: string, b: string, bPor
   expect(connected).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
   // Both ends agreed on the same connection: the same introduction, and each one's remote is the other's view.
   expect(peerConnected.introductionId).toBe(connected.introductionId)
+  if (connected.elapsedMs > SLOW_TRIAL_MS) {
+    // Worth reading when a trial is slow: everything but the individual dials.
+    const brief = (run: PeerRun): string => run.events.filter((event) => !['dial', 'dial-failed'].includes(event.event)).map((event) => `${event.elapsedMs as number ?? ''} ${event.event as string} ${event.remote as string ?? ''} ${event.reason as string ?? ''}`).join(' | ')
+    console.log(`slow trial ${n}: A: ${brief(aRun)}\n  B: ${brief(bRun)}`)
+  }
   const rejected = aRun.events.filter((event) => event.event === 'rejected').map((event) => `${event.remote as string}: ${event.reason as string}`)
   return { via: connected.via, path: connected.path, elapsedMs: connected.elapsedMs, attempts: connected.attempts, peerVia: peerConnected.via, rejected }
 }
@@ -148,9 +154,10 @@ const profiles: Profile[] = [
     spec: { nats: [{ name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.2' }], hosts: [{ name: 'host-a', nat: null }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] }
   },
   {
-    name: '6 same private addresses, stranger at B\'s',
+    name: '6 same private addresses, stranger at B\'s, 20 ms',
     spec: {
-      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.0' }, { name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.0' }],
+      // With WAN delay, the stranger on the LAN always answers before the public path can connect.
+      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }, { name: 'b', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }],
       hosts: [{ name: 'host-a', nat: 'a', address: '10.0.0.2' }, { name: 'stranger', nat: 'a', address: '10.0.0.3' }, { name: 'host-b', nat: 'b', address: '10.0.0.3' }]
     },
     bPort: STRANGER_PORT,
@@ -160,8 +167,8 @@ const profiles: Profile[] = [
       for (const result of results) expect(result.rejected).toContainEqual(expect.stringMatching(new RegExp(`^10\\.0\\.0\\.3:${STRANGER_PORT}: `)))
     },
     setup: async (lab) => {
-      // A service on A's LAN at exactly B's private endpoint: it accepts, greets, and echoes.
-      const stranger = lab.spawn('stranger', process.execPath, ['-e', `require('net').createServer((s) => { s.write('SSH-2.0-OpenSSH_9.2\\r\\n'); s.pipe(s) }).listen(${STRANGER_PORT}, '10.0.0.3', () => console.log('listening'))`])
+      // A service on A's LAN at exactly B's private endpoint: it accepts, greets, and echoes (and outlives resets).
+      const stranger = lab.spawn('stranger', process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.write('SSH-2.0-OpenSSH_9.2\\r\\n'); s.pipe(s) }).listen(${STRANGER_PORT}, '10.0.0.3', () => console.log('listening'))`])
       await new Promise((resolve) => createInterface({ input: stranger.stdout! }).once('line', resolve))
     }
   }

@@ -87,3 +87,49 @@ describe('punchline serve', () => {
     expect(help.stdout).toContain('use 127.0.0.1 for this machine only')
   })
 })
+
+describe('punchline peer', () => {
+  it('lets two shells on one machine chat through a local server, exiting 0 once both directions have ended', async () => {
+    const cwd = tempDir()
+    const server = run(['serve', '--host', '127.0.0.1', '--port', '0'], cwd)
+    const { url } = await listening(server)
+    const common = ['peer', '--server', url, '--private', '127.0.0.1:1'] // no LAN dials in tests: report a dead private endpoint
+    const bob = run([...common, '--id', 'bob'], cwd)
+    const bobExit = exitOf(bob)
+    await new Promise<void>((resolve) => {
+      let seen = ''
+      bob.stderr.on('data', (chunk: Buffer) => {
+        seen += chunk.toString()
+        if (seen.includes('registered as bob')) resolve()
+      })
+    })
+    const alice = run([...common, '--id', 'alice', '--connect', 'bob', '--json'], cwd)
+    const aliceExit = exitOf(alice)
+    alice.stdin.end('hello from alice\n')
+    bob.stdin.end('hello from bob\n')
+    const [a, b] = await Promise.all([aliceExit, bobExit])
+    expect(a.code, a.stderr).toBe(0)
+    expect(b.code, b.stderr).toBe(0)
+    expect(b.stdout).toBe('hello from alice\n')
+    expect(a.stdout).toBe('hello from bob\n')
+    // Human progress for bob, one JSON object per line for alice.
+    expect(b.stderr).toMatch(/punchline: connected to alice via (connect|accept) over the public path/)
+    const events = a.stderr.trim().split('\n').map((line) => JSON.parse(line))
+    expect(events.map((event) => event.event)).toEqual(expect.arrayContaining(['registered', 'introduced', 'dial', 'authenticated', 'connected', 'closed']))
+    expect(events.find((event) => event.event === 'connected')).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: 'public', elapsedMs: expect.any(Number), attempts: expect.any(Number) })
+    server.kill('SIGTERM')
+  })
+
+  it('exits 1 with a clear message when the target is unknown, and 2 on bad usage', async () => {
+    const cwd = tempDir()
+    const server = run(['serve', '--host', '127.0.0.1', '--port', '0'], cwd)
+    const { url } = await listening(server)
+    const unknown = await exitOf(run(['peer', '--server', url, '--connect', 'nobody', '--private', '127.0.0.1:1'], cwd))
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('PUNCH_ERR_PEER_NOT_FOUND')
+    const usage = await exitOf(run(['peer', '--connect', 'x'], cwd))
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain('--server URL is required')
+    server.kill('SIGTERM')
+  })
+})

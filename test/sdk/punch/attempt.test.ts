@@ -140,6 +140,17 @@ describe('PunchAttempt', () => {
     expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ via: 'connect', reason: expect.stringMatching(/over 256/) })
   })
 
+  it('dials a silent endpoint again after the handshake times out: silence is no proof of a stranger', async () => {
+    const silent = net.createServer((socket) => { sockets.push(socket) })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    servers.push(silent)
+    const alice = await side('alice')
+    const [forA] = introductions(alice, { id: 'bob', port: (silent.address() as net.AddressInfo).port, listener: silent, events: [] })
+    await expect(start(alice, forA, 2600)).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ reason: 'handshake timed out' })
+    expect(alice.events.filter((event) => event.type === 'dial').length).toBeGreaterThanOrEqual(2)
+  })
+
   it('stops on abort with PUNCH_ERR_ABORTED', async () => {
     const alice = await side('alice')
     const bob = await side('bob')
