@@ -9,8 +9,8 @@
 //                      └── public hosts 100.64.1x.2
 //
 // Everything created is deleted by destroy(), and by an exit hook if the
-// test process dies first; namespaces left by an earlier crashed run are
-// deleted on the next create().
+// test process dies first; namespaces left by a run whose process is gone
+// are deleted on the next create().
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -22,7 +22,8 @@ import { PACKAGE_ROOT } from '../../server/package-root.js'
 
 const WIRE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire.py')
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
-const NAMESPACE_PATTERN = /^pl[0-9a-f]{6}-/
+/** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
+const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
 export const SERVER_PORT = 8080
 
@@ -65,6 +66,15 @@ function deleteNamespace (namespace: string): void {
   created.delete(namespace)
 }
 
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** Why the laboratory cannot run here, or undefined when it can. */
 export function labUnavailable (): string | undefined {
   if (process.platform !== 'linux') return 'it needs Linux network namespaces'
@@ -82,15 +92,16 @@ export function labUnavailable (): string | undefined {
 }
 
 export class Lab {
-  readonly prefix = `pl${randomBytes(3).toString('hex')}-`
+  readonly prefix = `pl${process.pid}-${randomBytes(2).toString('hex')}-`
   readonly serverUrl = `http://${SERVER_ADDRESS}:${SERVER_PORT}`
   readonly #processes = new Set<ChildProcess>()
   readonly #hostAddresses = new Map<string, string>()
   readonly #dataDir = mkdtempSync(path.join(tmpdir(), 'punchline-lab-'))
 
   static async create (spec: LabSpec): Promise<Lab> {
-    for (const stale of run('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!)) {
-      if (NAMESPACE_PATTERN.test(stale)) deleteNamespace(stale)
+    for (const name of run('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!)) {
+      const owner = NAMESPACE_PATTERN.exec(name)?.[1]
+      if (owner !== undefined && !isAlive(Number(owner))) deleteNamespace(name)
     }
     const lab = new Lab()
     try {

@@ -8,7 +8,8 @@ import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from './lab.js'
 
-const TRIALS = 10
+/** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
+const TRIALS = Number(process.env.PUNCHLINE_LAB_TRIALS ?? 10)
 const TRIAL_TIMEOUT_MS = 30_000
 const SLOW_TRIAL_MS = 1500
 const unavailable = labUnavailable()
