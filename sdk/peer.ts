@@ -8,7 +8,7 @@ import type { AddressInfo, Server, Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Endpoint } from '../server/schemas/common.js'
-import { InvalidOptionError, PeerClosedError, PunchlineError, ServerRejectedError } from './errors.js'
+import { InvalidOptionError, PeerClosedError, ServerRejectedError } from './errors.js'
 import { PunchAttempt, type PunchEvent, type PunchedConnection } from './punch/attempt.js'
 import { FrameReader, FrameType, decodeHello } from './punch/handshake.js'
 import { RendezvousClient, type Introduction } from './rendezvous.js'
@@ -168,7 +168,6 @@ export class Peer extends EventEmitter {
       await this.#reregister()
       introduction = await this.#client.introduce(this.#registration.token, target, signal)
     }
-    this.#seen.set(introduction.id, Date.parse(introduction.expiresAt))
     return await this.#punch(introduction, signal, timeout)
   }
 
@@ -271,10 +270,7 @@ export class Peer extends EventEmitter {
     this.#seen.set(introduction.id, expiresAt)
     this.#punch(introduction, this.#closing.signal, this.#options.punchTimeoutMs).then(
       (connection) => { this.emit('connection', connection) },
-      (error: unknown) => {
-        // The attempt's trace already carries the failure ('failed' event).
-        if (!(error instanceof PunchlineError)) this.#trace({ type: 'server-unreachable', message: String(error), retryInMs: 0 })
-      }
+      () => {} // the attempt's trace carries the failure (its 'failed' event)
     )
   }
 

@@ -8,7 +8,7 @@
 // keeps that difference constant forever. So each retry waits a random time
 // that scales with the round trip the failure took (the reset came back after
 // one NAT-to-NAT round trip): the next SYN lands at a fresh, uniformly spread
-// offset against the other side's, and about every second round brings the
+// offset against the other side's, and about two rounds in three bring the
 // two into the window. A floor on the gap bounds the SYN rate where the round
 // trip is tiny (LAN, loopback), where immediate retries would be a busy loop.
 
@@ -16,8 +16,8 @@
 export const MIN_RETRY_GAP_MS = 1
 /** Jitter never spreads less than this, so near-zero round trips still mix the phase. */
 export const JITTER_FLOOR_MS = 3
-/** Jitter spreads over this many failure round trips. */
-export const JITTER_ROUND_TRIPS = 2
+/** Jitter spreads over this many failure round trips (measured: 1 beat 2 and 0.5, see README). */
+export const JITTER_ROUND_TRIPS = 1
 /** After this long, a still-failing punch slows down ... */
 export const FAST_PHASE_MS = 4000
 /** ... to at least this gap between SYNs to one candidate. */

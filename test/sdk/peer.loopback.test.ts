@@ -155,6 +155,26 @@ describe('Peer on loopback: failures and lifecycle', () => {
     app = await buildTestApp()
   })
 
+  it('connects the same two peers again right after a clean close (one side\'s address pair is in TIME_WAIT)', async () => {
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [] })
+    try {
+      for (let round = 0; round < 3; round++) {
+        const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+        const outgoing = await alice.connect('bob', { timeout: 5000 })
+        const [accepted] = await incoming
+        outgoing.socket.end(`round ${round}`)
+        accepted.socket.end()
+        let text = ''
+        for await (const chunk of accepted.socket) text += String(chunk)
+        expect(text).toBe(`round ${round}`)
+        await once(outgoing.socket.resume(), 'close')
+      }
+    } finally {
+      await Promise.all([alice.close(), bob.close()])
+    }
+  })
+
   it('deregisters on close(): the server forgets the peer', async () => {
     const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
     await alice.close()

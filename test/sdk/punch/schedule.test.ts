@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FAST_PHASE_MS, JITTER_FLOOR_MS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
+import { FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
 
 const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, elapsedMs: 100 }
 
@@ -12,10 +12,11 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs({ ...refused, random: 0.999 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.999 * JITTER_FLOOR_MS)
   })
 
-  it('spreads retries over two failure round trips when those are longer, so the next SYN lands at a fresh offset', () => {
+  it('spreads retries over the failure round trip when that is longer, so the next SYN lands at a fresh offset', () => {
     const slow = { code: 'ECONNREFUSED', failureRoundTripMs: 80, elapsedMs: 100 }
-    expect(retryDelayMs({ ...slow, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 80)
-    expect(retryDelayMs({ ...slow, random: 0.999 })).toBeGreaterThan(160)
+    expect(JITTER_ROUND_TRIPS).toBeGreaterThanOrEqual(0.5)
+    expect(retryDelayMs({ ...slow, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.5 * JITTER_ROUND_TRIPS * 80)
+    expect(retryDelayMs({ ...slow, random: 0.999 })).toBeGreaterThan(0.99 * JITTER_ROUND_TRIPS * 80)
   })
 
   it('is not a fixed period: different random draws give different delays', () => {
