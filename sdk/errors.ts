@@ -65,6 +65,12 @@ export class PeerClosedError extends PunchlineError {
   override name = 'PeerClosedError'
 }
 
+/** The socket primitives this platform needs are not available. */
+export class PlatformUnsupportedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_UNSUPPORTED_PLATFORM'
+  override name = 'PlatformUnsupportedError'
+}
+
 /** Options that cannot work, found before any work is done. */
 export class InvalidOptionError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_INVALID_OPTION'

@@ -7,7 +7,7 @@ export type { Path, Candidate } from './punch/candidates.js'
 export { reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
-  ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError
+  ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError
 } from './errors.js'
 export type { Endpoint } from '../server/schemas/common.js'
 export type { Introduction } from '../server/schemas/introduction.js'

@@ -2,11 +2,47 @@
 // socket on the port (listener, dials, the connection to the rendezvous
 // server) is bound with SO_REUSEADDR + SO_REUSEPORT. Node cannot set
 // SO_REUSEPORT on outgoing sockets before 26.4 (net.BoundSocket), so this
-// implementation takes bound file descriptors from node-unix-socket; another
-// one can replace it on a newer Node or another OS.
+// implementation takes bound file descriptors from node-unix-socket's
+// prebuilt N-API addon; another one can replace it on a newer Node or
+// another OS.
+import { createRequire } from 'node:module'
 import net from 'node:net'
-import { createReuseportFd } from 'node-unix-socket'
+import { isMainThread } from 'node:worker_threads'
 import type { Endpoint } from '../../server/schemas/common.js'
+import { PlatformUnsupportedError } from '../errors.js'
+
+interface ReusePortAddon {
+  socketNewSoReuseportFd: (domain: 'ipv4' | 'ipv6', port: number, ip: string) => number
+  initCleanupHook: () => void
+}
+
+/**
+ * The addon packages of node-unix-socket are required directly: its own
+ * package lists optional per-platform builds that were never published, which
+ * leaves any lock file out of sync for `npm ci`. Only the Linux x64 builds exist.
+ */
+const ADDON_PACKAGES = ['node-unix-socket-linux-x64-gnu', 'node-unix-socket-linux-x64-musl']
+let addon: ReusePortAddon | undefined
+
+function reusePortAddon (): ReusePortAddon {
+  if (addon !== undefined) return addon
+  const require = createRequire(import.meta.url)
+  for (const name of ADDON_PACKAGES) {
+    try {
+      addon = require(name) as ReusePortAddon
+      // Node aborts when a worker exits with the addon's uv handles open, unless they are cleaned up.
+      if (!isMainThread) addon.initCleanupHook()
+      return addon
+    } catch {}
+  }
+  throw new PlatformUnsupportedError(`SO_REUSEPORT sockets need ${ADDON_PACKAGES.join(' or ')} (Linux x64); this is ${process.platform} ${process.arch}. Pass your own PortSockets (e.g. on Node 26.4+ net.BoundSocket).`)
+}
+
+/** A TCP socket bound to host:port with SO_REUSEADDR + SO_REUSEPORT; returns its file descriptor. */
+function createReuseportFd (port: number, host: string): number {
+  if (net.isIP(host) === 0) throw new TypeError(`not an IP address: ${host}`)
+  return reusePortAddon().socketNewSoReuseportFd(net.isIPv4(host) ? 'ipv4' : 'ipv6', port, host)
+}
 
 export interface LocalAddress {
   host: string
