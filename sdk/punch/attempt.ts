@@ -4,8 +4,9 @@
 //               on the schedule in ./schedule.ts, while connections accepted on
 //               the port for this introduction are handed in through adopt();
 //               every connection that comes up, either way, runs the handshake
-//   connected - the leader (smaller peer id) SELECTed one authenticated
-//               connection and the follower CONFIRMed it; everything else closed
+//   connected - the leader (smaller peer id) SELECTed one connection and the
+//               follower CONFIRMed it, both after checking each other's PROOF;
+//               everything else closed
 //   failed    - timeout, abort or destroy()
 //
 // run() is memoised and destroy() idempotent; every path ends in #settle(),
@@ -245,6 +246,13 @@ export class PunchAttempt {
       if (hello.introductionId !== introduction.id) throw new AuthenticationFailedError('HELLO names another introduction')
       if (hello.senderId !== introduction.peer.id) throw new AuthenticationFailedError(`HELLO comes from "${hello.senderId}", not "${introduction.peer.id}"`)
       link.socket.write(encodeFrame(FrameType.PROOF, proofOf(this.#secret, introduction.id, introduction.self.id, introduction.peer.id, nonce, hello.nonce)))
+      // The leader SELECTs its first connection together with its PROOF, half a round trip
+      // sooner than after checking the follower's: the follower CONFIRMs only after checking ours,
+      // and the leader wins only after checking the follower's PROOF and getting the CONFIRM.
+      if (this.leader && this.#selected === undefined) {
+        this.#selected = link
+        link.socket.write(encodeFrame(FrameType.SELECT))
+      }
       const proof = await link.reader.expect(FrameType.PROOF)
       if (!proofMatches(proofOf(this.#secret, introduction.id, introduction.peer.id, introduction.self.id, hello.nonce, nonce), proof.payload)) {
         throw new AuthenticationFailedError('PROOF does not match the introduction\'s secret')
@@ -258,8 +266,9 @@ export class PunchAttempt {
     this.#emit({ type: 'authenticated', via: link.via, path: link.path, remote: label(link.remote) })
     this.#authenticated.push(link)
     this.#stopDialing()
-    if (this.leader) this.#selectNext()
-    else void this.#awaitSelect(link)
+    if (!this.leader) void this.#awaitSelect(link)
+    else if (this.#selected === link) this.#awaitConfirm(link)
+    else this.#selectNext() // no-op while another connection's SELECT is under way
   }
 
   /** A connection authenticated: the race is decided, so no more SYNs. */
@@ -269,7 +278,7 @@ export class PunchAttempt {
     this.#retries.clear()
   }
 
-  /** Leader: offer the earliest authenticated connection still open; on CONFIRM it wins. */
+  /** Leader: offer the earliest authenticated connection still open, once the first offer fell through. */
   #selectNext (): void {
     if (this.#done || this.#selected !== undefined) return
     const link = this.#authenticated.find((candidate) => this.#links.has(candidate))
@@ -278,8 +287,13 @@ export class PunchAttempt {
       return
     }
     this.#selected = link
-    link.timer = setTimeout(() => { this.#drop(link, new HandshakeInterruptedError('no CONFIRM for SELECT')) }, CONFIRM_TIMEOUT_MS)
     link.socket.write(encodeFrame(FrameType.SELECT))
+    this.#awaitConfirm(link)
+  }
+
+  /** Leader: the SELECTed connection wins on CONFIRM. */
+  #awaitConfirm (link: Link): void {
+    link.timer = setTimeout(() => { this.#drop(link, new HandshakeInterruptedError('no CONFIRM for SELECT')) }, CONFIRM_TIMEOUT_MS)
     link.reader.expect(FrameType.CONFIRM).then(() => { this.#win(link) }, (error: Error) => { this.#drop(link, error) })
   }
 

@@ -1,9 +1,9 @@
 // The wire protocol two peers speak over every fresh connection before it is
 // trusted: HELLO (introduction id, sender id, nonce) both ways, then PROOF
 // both ways — HMAC-SHA256 under the introduction's secret over the
-// introduction id, both peer ids and both nonces — then, from the peer with
-// the smaller id (the leader), SELECT on the one connection it keeps, which
-// the follower CONFIRMs. Frames: type (1 byte), length (2 bytes), payload.
+// introduction id, both peer ids and both nonces. The peer with the smaller id
+// (the leader) sends SELECT, right behind its PROOF, on the one connection it
+// keeps; the follower CONFIRMs it once the leader's PROOF checks out. Frames: type (1 byte), length (2 bytes), payload.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { AuthenticationFailedError, HandshakeInterruptedError } from '../errors.js'
