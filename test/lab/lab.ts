@@ -212,6 +212,11 @@ export class Lab {
     await this.#startServer()
   }
 
+  /** Runs a command in a namespace to completion; returns its output. */
+  run (namespace: string, command: string, args: string[]): string {
+    return run('ip', ['netns', 'exec', this.namespace(namespace), command, ...args])
+  }
+
   /** Runs a program in a namespace; the lab kills it on destroy(). */
   spawn (namespace: string, command: string, args: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', this.namespace(namespace), command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })

@@ -3,100 +3,16 @@
 // profile runs its trials and must connect every one of them; a summary table
 // of via, path and time to the authenticated connection is printed at the end.
 // Needs root; elsewhere the suite is skipped with the reason.
-import type { ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from './lab.js'
+import { TRIAL_TIMEOUT_MS, brief, trial, type TrialResult } from './trial.js'
 
 /** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
 const TRIALS = Number(process.env.PUNCHLINE_LAB_TRIALS ?? 10)
-const TRIAL_TIMEOUT_MS = 30_000
 const SLOW_TRIAL_MS = 1500
 const unavailable = labUnavailable()
 if (unavailable !== undefined) console.warn(`NAT laboratory skipped: ${unavailable}`)
-
-interface PeerRun {
-  events: Array<Record<string, any>>
-  stdout: string
-  code: number | null
-}
-
-interface TrialResult {
-  via: string
-  path: string
-  elapsedMs: number
-  attempts: number
-  peerVia: string
-  /** Connections A closed because they failed authentication: "remote: reason". */
-  rejected: string[]
-}
-
-/** Collects a `punchline peer --json` process's events and output. */
-function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>> } {
-  const events: Array<Record<string, any>> = []
-  const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
-  let stdout = ''
-  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    let event: Record<string, any>
-    try {
-      event = JSON.parse(line)
-    } catch {
-      event = { event: 'stderr', line }
-    }
-    events.push(event)
-    for (const resolve of waiting.get(event.event) ?? []) resolve(event)
-    waiting.delete(event.event)
-  })
-  const done = new Promise<PeerRun>((resolve) => child.once('exit', (code) => { resolve({ events, stdout, code }) }))
-  const event = async (name: string): Promise<Record<string, any>> => {
-    const seen = events.find((candidate) => candidate.event === name)
-    if (seen !== undefined) return seen
-    return await new Promise((resolve, reject) => {
-      waiting.set(name, [...waiting.get(name) ?? [], resolve])
-      void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
-    })
-  }
-  return { done, event }
-}
-
-function describeFailure (label: string, run: PeerRun): string {
-  const interesting = run.events.filter((event) => event.event !== 'dial' && event.event !== 'dial-failed')
-  return `${label} exited ${String(run.code)}; events: ${JSON.stringify(interesting)}`
-}
-
-/** One trial: B waits, A connects; each sends a line and ends; both must print the other's line and exit 0. */
-async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number }): Promise<TrialResult> {
-  const aId = `a${n}`
-  const bId = `b${n}`
-  const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
-  const b = lab.punchline(options.b, [...common, '--id', bId, ...(options.bPort !== undefined ? ['--port', String(options.bPort)] : [])])
-  const bWatch = watch(b)
-  await bWatch.event('registered')
-  const a = lab.punchline(options.a, [...common, '--id', aId, '--connect', bId])
-  const aWatch = watch(a)
-  a.stdin!.end(`from ${aId}\n`)
-  b.stdin!.end(`from ${bId}\n`)
-  const timer = setTimeout(() => { a.kill('SIGKILL'); b.kill('SIGKILL') }, TRIAL_TIMEOUT_MS)
-  const [aRun, bRun] = await Promise.all([aWatch.done, bWatch.done])
-  clearTimeout(timer)
-  expect(aRun.code, describeFailure('A', aRun)).toBe(0)
-  expect(bRun.code, describeFailure('B', bRun)).toBe(0)
-  expect(bRun.stdout).toBe(`from ${aId}\n`)
-  expect(aRun.stdout).toBe(`from ${bId}\n`)
-  const connected = aRun.events.find((event) => event.event === 'connected')!
-  const peerConnected = bRun.events.find((event) => event.event === 'connected')!
-  expect(connected).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
-  // Both ends agreed on the same connection: the same introduction, and each one's remote is the other's view.
-  expect(peerConnected.introductionId).toBe(connected.introductionId)
-  if (connected.elapsedMs > SLOW_TRIAL_MS) {
-    // Worth reading when a trial is slow: everything but the individual dials.
-    const brief = (run: PeerRun): string => run.events.filter((event) => !['dial', 'dial-failed'].includes(event.event)).map((event) => `${event.elapsedMs as number ?? ''} ${event.event as string} ${event.remote as string ?? ''} ${event.reason as string ?? ''}`).join(' | ')
-    console.log(`slow trial ${n}: A: ${brief(aRun)}\n  B: ${brief(bRun)}`)
-  }
-  const rejected = aRun.events.filter((event) => event.event === 'rejected').map((event) => `${event.remote as string}: ${event.reason as string}`)
-  return { via: connected.via, path: connected.path, elapsedMs: connected.elapsedMs, attempts: connected.attempts, peerVia: peerConnected.via, rejected }
-}
 
 const summary: string[] = []
 function record (profile: string, results: TrialResult[]): void {
@@ -182,7 +98,12 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
       try {
         await profile.setup?.(lab)
         const results: TrialResult[] = []
-        for (let n = 1; n <= TRIALS; n++) results.push(await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort }))
+        for (let n = 1; n <= TRIALS; n++) {
+          const result = await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort })
+          expect(result).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
+          if (result.elapsedMs > SLOW_TRIAL_MS) console.log(`slow trial ${n}: A: ${brief(result.a)}\n  B: ${brief(result.b)}`)
+          results.push(result)
+        }
         record(profile.name, results)
         if (profile.expectPath !== undefined) expect(results.map((result) => result.path)).toEqual(Array(TRIALS).fill(profile.expectPath))
         profile.check?.(results)

@@ -1,0 +1,102 @@
+// Push latency at scale: with N long-polls held at once, the time from the
+// moment an introduction is stored (server clock, high resolution) to the
+// moment its target's poll response arrives (client clock, same machine), and
+// the server's memory per held poll.
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { registerPeers, startServer } from './servers.js'
+
+export const SAMPLED_INTRODUCTIONS = 1000
+const POLL_WAIT_SECONDS = 60
+const OPEN_BATCH = 500
+
+export interface PushResults {
+  heldPolls: number
+  introductions: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  latencyMaxMs: number
+  rssPerPollBytes: number
+  heapPerPollBytes: number
+  rssBeforeBytes: number
+  rssHeldBytes: number
+}
+
+const now = (): number => performance.timeOrigin + performance.now()
+
+function quantile (sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+}
+
+async function heldPolls (url: string): Promise<number> {
+  return (await (await fetch(`${url}/health`)).json() as { heldPolls: number }).heldPolls
+}
+
+export async function measurePush (count: number, log: (line: string) => void): Promise<PushResults> {
+  const server = await startServer('punchline')
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  const requests: http.ClientRequest[] = []
+  try {
+    const [initiator, ...targets] = await registerPeers(server.url, count + 1, 'p', 64)
+    const before = await server.memory()
+
+    // One held poll per target, each on its own connection; arrival times by introduction id.
+    const arrived = new Map<string, number>()
+    const { hostname, port } = new URL(server.url)
+    for (let start = 0; start < targets.length; start += OPEN_BATCH) {
+      for (const target of targets.slice(start, start + OPEN_BATCH)) {
+        const poll = http.get({ hostname, port, agent, path: `/v1/peers/${target.id}/inbox?wait=${POLL_WAIT_SECONDS}`, headers: { authorization: `Bearer ${target.token}` } }, (response) => {
+          let body = ''
+          response.on('data', (chunk: Buffer) => { body += chunk.toString() })
+          response.on('end', () => {
+            const at = now()
+            for (const introduction of (JSON.parse(body) as { introductions: Array<{ id: string }> }).introductions) arrived.set(introduction.id, at)
+          })
+        })
+        poll.on('error', () => {})
+        requests.push(poll)
+      }
+      const expected = Math.min(targets.length, start + OPEN_BATCH)
+      const deadline = Date.now() + 30_000
+      while (await heldPolls(server.url) < expected) {
+        if (Date.now() > deadline) throw new Error(`only ${await heldPolls(server.url)} of ${expected} polls held`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    const held = await server.memory()
+    log(`${count} polls held: RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(held.rss / 2 ** 20).toFixed(1)} MiB`)
+
+    // Introductions one after another, to distinct targets, while all polls are held.
+    const sample = targets.slice(0, Math.min(SAMPLED_INTRODUCTIONS, targets.length))
+    const ids: string[] = []
+    for (const target of sample) {
+      const response = await fetch(`${server.url}/v1/introductions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${initiator!.token}` },
+        body: JSON.stringify({ target: target.id })
+      })
+      if (response.status !== 201) throw new Error(`introduce: ${response.status}`)
+      ids.push((await response.json() as { id: string }).id)
+    }
+    const deadline = Date.now() + 10_000
+    while (ids.some((id) => !arrived.has(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    const stored = await (await fetch(`${server.url}/bench/stored`)).json() as Record<string, number>
+    const latencies = ids.filter((id) => arrived.has(id)).map((id) => arrived.get(id)! - stored[id]!).sort((a, b) => a - b)
+    if (latencies.length < ids.length) throw new Error(`${ids.length - latencies.length} introductions never reached their poll`)
+    return {
+      heldPolls: count,
+      introductions: ids.length,
+      latencyP50Ms: quantile(latencies, 0.5),
+      latencyP99Ms: quantile(latencies, 0.99),
+      latencyMaxMs: latencies.at(-1)!,
+      rssPerPollBytes: (held.rss - before.rss) / count,
+      heapPerPollBytes: (held.heapUsed - before.heapUsed) / count,
+      rssBeforeBytes: before.rss,
+      rssHeldBytes: held.rss
+    }
+  } finally {
+    for (const poll of requests) poll.destroy()
+    agent.destroy()
+    await server.stop()
+  }
+}

@@ -1,0 +1,119 @@
+// `npm run bench`: every benchmark, side by side in one run on this machine,
+// written to bench/results.json (every figure, the goals) and bench/results.md.
+// Nothing here is a test assertion: a missed goal is reported, not failed.
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { measureLab, DELAY_MS, TRIALS as LAB_TRIALS, type LabProfileResult } from './lab-timing.js'
+import { measurePush, type PushResults } from './push.js'
+import { CONNECTIONS, DURATION_SECONDS, measureThroughput } from './throughput.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const log = (line: string): void => { console.error(`bench: ${line}`) }
+const started = Date.now()
+
+const throughput = await measureThroughput(log)
+const push: PushResults[] = []
+for (const count of [1000, 10_000]) {
+  push.push(await measurePush(count, log))
+  log(`push with ${count} held polls: p99 ${push.at(-1)!.latencyP99Ms.toFixed(2)} ms`)
+}
+const lab = await measureLab(log)
+
+const atScale = push.find((result) => result.heldPolls === 10_000)!
+const perPollBytes = Math.max(...push.map((result) => Math.max(result.rssPerPollBytes, result.heapPerPollBytes)))
+const labRows = Array.isArray(lab) ? lab.filter((row) => row.rttMs > 0) : []
+const goals = [
+  {
+    name: 'register and introduce throughput at least 50% of the hello-world route',
+    target: 'ratio >= 0.5 for both',
+    measured: `register ${throughput.register.ratioToHelloWorld.toFixed(2)}, introduce ${throughput.introduce.ratioToHelloWorld.toFixed(2)}`,
+    met: throughput.register.ratioToHelloWorld >= 0.5 && throughput.introduce.ratioToHelloWorld >= 0.5
+  },
+  {
+    name: 'push p99 with 10,000 held long-polls',
+    target: '< 5 ms',
+    measured: `${atScale.latencyP99Ms.toFixed(2)} ms`,
+    met: atScale.latencyP99Ms < 5
+  },
+  {
+    name: 'server memory per held long-poll (larger of RSS and heap growth)',
+    target: '< 16 KiB',
+    measured: `${(perPollBytes / 1024).toFixed(1)} KiB`,
+    met: perPollBytes < 16 * 1024
+  },
+  {
+    name: 'median time to authenticated connection within one round trip of the floor',
+    target: 'median - floor <= peer round trip, every profile with WAN delay',
+    measured: Array.isArray(lab) ? labRows.map((row) => `${row.profile}: +${row.aboveFloorMs.toFixed(0)} ms (RTT ${row.rttMs})`).join('; ') : `not measured: ${lab.skipped}`,
+    met: Array.isArray(lab) && labRows.every((row) => row.aboveFloorMs <= row.rttMs)
+  }
+]
+
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  os: `${os.type()} ${os.release()}`,
+  node: process.version
+}
+const results = { date: new Date().toISOString(), machine, durationSeconds: Math.round((Date.now() - started) / 1000), throughput, push, lab, goals }
+writeFileSync(path.join(HERE, 'results.json'), JSON.stringify(results, null, 2) + '\n')
+
+const ms = (value: number): string => value.toFixed(2)
+const kib = (bytes: number): string => (bytes / 1024).toFixed(1)
+const loadRow = (name: string, load: { requestsPerSecond: number, latencyP50Ms: number, latencyP99Ms: number }, ratio?: number): string =>
+  `| ${name} | ${load.requestsPerSecond.toFixed(0)} | ${load.latencyP50Ms} | ${load.latencyP99Ms} | ${ratio === undefined ? '1.00' : ratio.toFixed(2)} |`
+const labTable = Array.isArray(lab)
+  ? [
+      '| profile | connected | peer RTT ms | floor ms | median ms | p95 ms | median in RTTs | median − floor ms | SYNs per punch (median / max) | via | path |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...lab.map((row: LabProfileResult) => `| ${row.profile} | ${row.connected}/${row.trials} | ${row.rttMs} | ${row.floorMs} | ${row.medianMs} | ${row.p95Ms} | ${row.medianRoundTrips?.toFixed(2) ?? '—'} | ${row.aboveFloorMs.toFixed(1)} | ${row.synsPerPunchMedian} / ${row.synsPerPunchMax} | ${JSON.stringify(row.via)} | ${JSON.stringify(row.path)} |`)
+    ].join('\n')
+  : `Not measured: ${lab.skipped}.`
+
+const markdown = `# punchline benchmarks
+
+Measured ${results.date.slice(0, 10)} on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node};
+the whole run took ${results.durationSeconds} s. Regenerate with \`npm run bench\` (the laboratory part needs root).
+
+## Goals
+
+| goal | target | measured | met |
+| --- | --- | --- | --- |
+${goals.map((goal) => `| ${goal.name} | ${goal.target} | ${goal.measured} | ${goal.met ? 'yes' : '**no**'} |`).join('\n')}
+
+## API throughput
+
+autocannon, ${CONNECTIONS} connections, ${DURATION_SECONDS} s per route, each server in its own process on loopback, sharing the
+machine's cores with the load generator. Introductions go to ${throughput.introduce.pollingTargets} peers that hold long-polls throughout;
+${throughput.introduce.delivered} of ${throughput.introduce.requests2xx} introductions created were delivered to a poll.
+
+| route | req/s | p50 ms | p99 ms | ratio to hello-world |
+| --- | --- | --- | --- | --- |
+${loadRow('GET /hello (bare Fastify)', throughput.helloWorld)}
+${loadRow('POST /v1/peers (register)', throughput.register, throughput.register.ratioToHelloWorld)}
+${loadRow('POST /v1/introductions (delivered to a held poll)', throughput.introduce, throughput.introduce.ratioToHelloWorld)}
+
+## Push latency and memory at scale
+
+From the moment an introduction is stored (server clock) to the arrival of its target's poll response
+(client clock, same machine), while all polls are held; ${push[0]?.introductions ?? 0} introductions one after another.
+
+| held polls | p50 ms | p99 ms | max ms | RSS per poll KiB | heap per poll KiB |
+| --- | --- | --- | --- | --- | --- |
+${push.map((row) => `| ${row.heldPolls} | ${ms(row.latencyP50Ms)} | ${ms(row.latencyP99Ms)} | ${ms(row.latencyMaxMs)} | ${kib(row.rssPerPollBytes)} | ${kib(row.heapPerPollBytes)} |`).join('\n')}
+
+## Time to an authenticated connection (NAT laboratory)
+
+${LAB_TRIALS} trials per profile, ${DELAY_MS} ms one-way delay on every WAN link (userspace wire), timed from the moment
+the initiator receives the introduction to its confirmed connection. Floor: the late start (profile 5)
++ one round trip for the SYNs to cross + one round trip for HELLO and PROOF both ways. SYNs are counted by
+iptables in both hosts (kernel retransmissions included, connections to the server excluded).
+
+${labTable}
+`
+writeFileSync(path.join(HERE, 'results.md'), markdown)
+log(`wrote bench/results.md and bench/results.json in ${results.durationSeconds} s`)
+for (const goal of goals) log(`${goal.met ? 'met    ' : 'MISSED '} ${goal.name}: ${goal.measured}`)

@@ -1,0 +1,38 @@
+// A server for the benchmarks, in its own process: either punchline's app
+// (exactly as `punchline serve` builds it) or a bare Fastify hello-world, the
+// baseline served the same way. Bench-only instrumentation is added around
+// the app, never inside it: a memory report (after a full GC) and, for push
+// latency, the high-resolution moment each introduction was stored.
+//   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB
+import { performance } from 'node:perf_hooks'
+import Fastify from 'fastify'
+import { buildApp } from '../server/app.js'
+
+const [kind, port, databasePath] = process.argv.slice(2)
+const now = (): number => performance.timeOrigin + performance.now()
+
+function memory (): { rss: number, heapUsed: number } {
+  globalThis.gc?.()
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rss, heapUsed }
+}
+
+if (kind === 'hello') {
+  const app = Fastify({ logger: false })
+  app.get('/hello', async () => ({ hello: 'world' }))
+  app.get('/bench/memory', async () => memory())
+  await app.listen({ host: '127.0.0.1', port: Number(port) })
+} else {
+  const app = await buildApp({ databasePath: databasePath!, logger: false })
+  const storedAt = new Map<string, number>()
+  const introduce = app.introductions.introduce.bind(app.introductions)
+  app.introductions.introduce = async (...args) => {
+    const row = await introduce(...args)
+    storedAt.set(row.id, now())
+    return row
+  }
+  app.get('/bench/memory', async () => memory())
+  app.get('/bench/stored', async () => Object.fromEntries(storedAt))
+  await app.listen({ host: '127.0.0.1', port: Number(port) })
+}
+process.send?.('listening')

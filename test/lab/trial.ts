@@ -1,0 +1,99 @@
+// One punch trial in the laboratory, shared by the lab test and the lab
+// benchmark: B waits, A connects, each sends a line and ends; both must print
+// the other's line and exit 0. Throws with both peers' traces otherwise.
+import type { ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Lab } from './lab.js'
+
+export const TRIAL_TIMEOUT_MS = 30_000
+
+export interface PeerRun {
+  events: Array<Record<string, any>>
+  stdout: string
+  code: number | null
+}
+
+export interface TrialResult {
+  via: string
+  path: string
+  /** From A receiving the introduction to A's confirmed connection. */
+  elapsedMs: number
+  /** A's dials. */
+  attempts: number
+  peerVia: string
+  peerAttempts: number
+  /** Connections A closed because they failed authentication: "remote: reason". */
+  rejected: string[]
+  a: PeerRun
+  b: PeerRun
+}
+
+/** Collects a `punchline peer --json` process's events and output. */
+export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>> } {
+  const events: Array<Record<string, any>> = []
+  const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
+  let stdout = ''
+  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    let event: Record<string, any>
+    try {
+      event = JSON.parse(line)
+    } catch {
+      event = { event: 'stderr', line }
+    }
+    events.push(event)
+    for (const resolve of waiting.get(event.event) ?? []) resolve(event)
+    waiting.delete(event.event)
+  })
+  const done = new Promise<PeerRun>((resolve) => child.once('exit', (code) => { resolve({ events, stdout, code }) }))
+  const event = async (name: string): Promise<Record<string, any>> => {
+    const seen = events.find((candidate) => candidate.event === name)
+    if (seen !== undefined) return seen
+    return await new Promise((resolve, reject) => {
+      waiting.set(name, [...waiting.get(name) ?? [], resolve])
+      void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
+    })
+  }
+  return { done, event }
+}
+
+/** A peer's events without the individual dials: what to read when a trial goes wrong. */
+export function brief (run: PeerRun): string {
+  return run.events.filter((event) => !['dial', 'dial-failed'].includes(event.event))
+    .map((event) => `${event.elapsedMs as number ?? ''} ${event.event as string} ${event.remote as string ?? ''} ${event.reason as string ?? event.message as string ?? ''}`.trim())
+    .join(' | ')
+}
+
+export async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number | undefined }): Promise<TrialResult> {
+  const aId = `a${n}`
+  const bId = `b${n}`
+  const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
+  const b = lab.punchline(options.b, [...common, '--id', bId, ...(options.bPort !== undefined ? ['--port', String(options.bPort)] : [])])
+  const bWatch = watch(b)
+  await bWatch.event('registered')
+  const a = lab.punchline(options.a, [...common, '--id', aId, '--connect', bId])
+  const aWatch = watch(a)
+  a.stdin!.end(`from ${aId}\n`)
+  b.stdin!.end(`from ${bId}\n`)
+  const timer = setTimeout(() => { a.kill('SIGKILL'); b.kill('SIGKILL') }, TRIAL_TIMEOUT_MS)
+  const [aRun, bRun] = await Promise.all([aWatch.done, bWatch.done])
+  clearTimeout(timer)
+  const connected = aRun.events.find((event) => event.event === 'connected')
+  const peerConnected = bRun.events.find((event) => event.event === 'connected')
+  const ok = aRun.code === 0 && bRun.code === 0 && bRun.stdout === `from ${aId}\n` && aRun.stdout === `from ${bId}\n` &&
+    connected !== undefined && peerConnected !== undefined && peerConnected.introductionId === connected.introductionId
+  if (!ok) {
+    throw new Error(`trial ${n} failed: A exited ${String(aRun.code)} printing ${JSON.stringify(aRun.stdout)}, B exited ${String(bRun.code)} printing ${JSON.stringify(bRun.stdout)}\n  A: ${brief(aRun)}\n  B: ${brief(bRun)}`)
+  }
+  return {
+    via: connected.via,
+    path: connected.path,
+    elapsedMs: connected.elapsedMs,
+    attempts: connected.attempts,
+    peerVia: peerConnected.via,
+    peerAttempts: peerConnected.attempts,
+    rejected: aRun.events.filter((event) => event.event === 'rejected').map((event) => `${event.remote as string}: ${event.reason as string}`),
+    a: aRun,
+    b: bRun
+  }
+}
