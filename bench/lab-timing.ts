@@ -14,7 +14,7 @@ interface Profile {
   spec: LabSpec
   /** Round trip between the two peers. */
   rttMs: number
-  /** Extra wait before the later peer can start (it learns of the introduction late). */
+  /** How much later the second peer learns of the introduction than the first (delivery skew). */
   lateMs: number
 }
 
@@ -25,7 +25,8 @@ export const PROFILES: Profile[] = [
   { name: '1 reset NATs', rttMs: 4 * DELAY_MS, lateMs: 0, spec: { nats: [natted('a', '10.0.1'), natted('b', '10.0.2')], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] } },
   { name: '2 dropping NATs', rttMs: 4 * DELAY_MS, lateMs: 0, spec: { nats: [natted('a', '10.0.1', undefined, 'drop'), natted('b', '10.0.2', undefined, 'drop')], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] } },
   { name: '3 same NAT (LAN path)', rttMs: 0, lateMs: 0, spec: { nats: [natted('a', '10.0.1')], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'a', address: '10.0.1.3' }] } },
-  { name: '4 A public, B behind NAT', rttMs: 2 * DELAY_MS, lateMs: 0, spec: { nats: [natted('b', '10.0.2')], hosts: [{ name: 'host-a', nat: null }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] } },
+  // A sits next to the server; B learns of the introduction one WAN delay later.
+  { name: '4 A public, B behind NAT', rttMs: 2 * DELAY_MS, lateMs: DELAY_MS, spec: { nats: [natted('b', '10.0.2')], hosts: [{ name: 'host-a', nat: null }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] } },
   { name: '5 B learns 300 ms late', rttMs: 4 * DELAY_MS, lateMs: LATE_MS, spec: { nats: [natted('a', '10.0.1'), natted('b', '10.0.2', LATE_MS)], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] } }
 ]
 
@@ -34,7 +35,7 @@ export interface LabProfileResult {
   trials: number
   connected: number
   rttMs: number
-  /** Late start + one round trip for the SYNs to cross + one for HELLO and PROOF both ways. */
+  /** Delivery skew + one round trip for the SYNs to cross + one for HELLO and PROOF both ways. */
   floorMs: number
   medianMs: number
   p95Ms: number

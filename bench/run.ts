@@ -22,7 +22,8 @@ for (const count of [1000, 10_000]) {
 const lab = await measureLab(log)
 
 const atScale = push.find((result) => result.heldPolls === 10_000)!
-const perPollBytes = Math.max(...push.map((result) => Math.max(result.rssPerPollBytes, result.heapPerPollBytes)))
+// Per-poll memory at scale: at 1,000 polls one-off heap and RSS growth dominates the figure.
+const perPollBytes = Math.max(atScale.rssPerPollBytes, atScale.heapPerPollBytes)
 const labRows = Array.isArray(lab) ? lab.filter((row) => row.rttMs > 0) : []
 const goals = [
   {
@@ -38,7 +39,7 @@ const goals = [
     met: atScale.latencyP99Ms < 5
   },
   {
-    name: 'server memory per held long-poll (larger of RSS and heap growth)',
+    name: 'server memory per held long-poll (larger of RSS and heap growth, 10,000 polls)',
     target: '< 16 KiB',
     measured: `${(perPollBytes / 1024).toFixed(1)} KiB`,
     met: perPollBytes < 16 * 1024

@@ -35,4 +35,5 @@ if (kind === 'hello') {
   app.get('/bench/stored', async () => Object.fromEntries(storedAt))
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 }
+process.on('SIGINT', () => { process.exit(0) }) // lets --cpu-prof write its profile
 process.send?.('listening')

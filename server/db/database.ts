@@ -18,10 +18,14 @@ export interface OpenedDatabase {
 }
 
 /**
- * synchronous=FULL makes every committed transaction durable in WAL mode (an
- * fsync per commit): an introduction that got a 2xx survives a crash.
+ * WAL with synchronous=NORMAL: a commit is written to the WAL before the 2xx,
+ * so it survives a crash or SIGKILL of the server process; only an OS crash
+ * or power loss can take the last commits since a checkpoint. FULL adds an
+ * fsync to every commit, which bounded the API at ~1,300 registrations/s and
+ * ~290 introductions/s (bench/optimizations.md) for durability that
+ * introductions, which expire in seconds, do not need.
  */
-const CONNECTION_PRAGMAS = ['PRAGMA synchronous = FULL', 'PRAGMA foreign_keys = ON']
+const CONNECTION_PRAGMAS = ['PRAGMA synchronous = NORMAL', 'PRAGMA foreign_keys = ON']
 
 export async function openDatabase (databasePath: string): Promise<OpenedDatabase> {
   mkdirSync(path.dirname(databasePath), { recursive: true })

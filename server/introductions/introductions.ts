@@ -56,10 +56,11 @@ export class Introductions {
   async introduce (initiator: RegistrationRow, targetId: string): Promise<IntroductionRow> {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
     const now = this.#now()
-    return await this.#prisma.$transaction(async (tx) => {
-      const target = await tx.registration.findUnique({ where: { peerId: targetId } })
-      if (target === null || target.expiresAt <= now) throw new errors.PEER_NOT_FOUND(targetId)
-      return await tx.introduction.create({
+    const target = await this.#prisma.registration.findUnique({ where: { peerId: targetId } })
+    if (target === null || target.expiresAt <= now) throw new errors.PEER_NOT_FOUND(targetId)
+    try {
+      // No transaction: the foreign key refuses a target deregistered in between.
+      return await this.#prisma.introduction.create({
         data: {
           id: randomUUID(),
           secret: randomBytes(SECRET_BYTES).toString('base64url'),
@@ -75,7 +76,10 @@ export class Introductions {
           expiresAt: new Date(now.getTime() + this.#ttlSeconds * 1000)
         }
       })
-    })
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'P2003') throw new errors.PEER_NOT_FOUND(targetId)
+      throw error
+    }
   }
 
   async findLive (id: string): Promise<IntroductionRow | null> {
@@ -98,15 +102,14 @@ export class Introductions {
    * a stale or invented cursor can never swallow introductions yet to come.
    */
   async acknowledge (peerId: string, cursor: number): Promise<number> {
-    return await this.#prisma.$transaction(async (tx) => {
-      const { inboxCursor } = await tx.registration.findUniqueOrThrow({ where: { peerId }, select: { inboxCursor: true } })
-      const newest = await tx.introduction.aggregate({ where: { targetId: peerId }, _max: { seq: true } })
-      const acknowledged = Math.max(inboxCursor, Math.min(cursor, newest._max.seq ?? 0))
-      if (acknowledged !== inboxCursor) {
-        await tx.registration.update({ where: { peerId }, data: { inboxCursor: acknowledged } })
-      }
-      return acknowledged
-    })
+    // One statement, so it is atomic without a transaction.
+    const rows = await this.#prisma.$queryRaw<Array<{ inboxCursor: number | bigint }>>`
+      UPDATE "Registration"
+      SET "inboxCursor" = MAX("inboxCursor", MIN(${cursor}, COALESCE((SELECT MAX("seq") FROM "Introduction" WHERE "targetId" = ${peerId}), 0)))
+      WHERE "peerId" = ${peerId}
+      RETURNING "inboxCursor"`
+    if (rows[0] === undefined) throw new errors.TOKEN_INVALID() // deregistered while this request was under way
+    return Number(rows[0].inboxCursor)
   }
 
   async sweep (): Promise<number> {

@@ -3,14 +3,14 @@
 // closes so that shutdown never waits for a poll to time out.
 import fp from 'fastify-plugin'
 import { InboxWaiters } from '../introductions/inbox-waiters.js'
-import { Introductions } from '../introductions/introductions.js'
+import { Introductions, type IntroductionRow } from '../introductions/introductions.js'
 import { Registrations, type Clock } from '../registrations/registrations.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     registrations: Registrations
     introductions: Introductions
-    inboxWaiters: InboxWaiters
+    inboxWaiters: InboxWaiters<IntroductionRow>
   }
 }
 
@@ -22,6 +22,6 @@ export interface RendezvousPluginOptions {
 export default fp<RendezvousPluginOptions>(async function rendezvous (app, { introductionTtlSeconds, now }) {
   app.decorate('registrations', new Registrations(app.prisma, now))
   app.decorate('introductions', new Introductions(app.prisma, now, introductionTtlSeconds))
-  app.decorate('inboxWaiters', new InboxWaiters())
+  app.decorate('inboxWaiters', new InboxWaiters<IntroductionRow>())
   app.addHook('preClose', async () => { app.inboxWaiters.end() })
 }, { name: 'rendezvous', dependencies: ['database'] })

@@ -12,6 +12,12 @@ export type { RegistrationRow }
 export type Clock = () => Date
 
 const GENERATED_ID_BYTES = 12
+/**
+ * A registration refreshed less than this long ago is not written again on the
+ * next request (unless its public endpoint moved): expiry stays exact to within
+ * a second, and a busy peer costs no write per request.
+ */
+export const REFRESH_WRITE_INTERVAL_MS = 1000
 
 export interface RegisterRequest {
   id?: string | undefined
@@ -74,28 +80,27 @@ export class Registrations {
       privateEndpoints: JSON.stringify(request.privateEndpoints),
       refreshedAt: now
     }
-    try {
-      return await this.#prisma.$transaction(async (tx) => {
-        const existing = await tx.registration.findUnique({ where: { peerId } })
-        if (existing !== null && existing.expiresAt > now) {
-          if (request.token === undefined) throw new errors.PEER_ID_TAKEN(peerId)
-          if (!tokenMatches(request.token, existing.tokenHash)) throw new errors.TOKEN_INVALID()
-          const ttlSeconds = request.ttlSeconds ?? existing.ttlSeconds
-          const registration = await tx.registration.update({
-            where: { peerId },
-            data: { ...fields, ttlSeconds, expiresAt: this.#expiry(now, ttlSeconds) }
-          })
-          return { registration, token: request.token, created: false }
-        }
-        // A free or expired id starts afresh: the old incarnation's introductions go with it.
-        if (existing !== null) await tx.registration.delete({ where: { peerId } })
-        const token = newToken()
-        const ttlSeconds = request.ttlSeconds ?? TTL_SECONDS.default
-        const registration = await tx.registration.create({
-          data: { ...fields, peerId, tokenHash: hashToken(token), ttlSeconds, createdAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
-        })
-        return { registration, token, created: true }
+    // No transaction: SQLite's unique key on peerId settles races (the loser gets 409).
+    const existing = await this.#prisma.registration.findUnique({ where: { peerId } })
+    if (existing !== null && existing.expiresAt > now) {
+      if (request.token === undefined) throw new errors.PEER_ID_TAKEN(peerId)
+      if (!tokenMatches(request.token, existing.tokenHash)) throw new errors.TOKEN_INVALID()
+      const ttlSeconds = request.ttlSeconds ?? existing.ttlSeconds
+      const registration = await this.#prisma.registration.update({
+        where: { peerId },
+        data: { ...fields, ttlSeconds, expiresAt: this.#expiry(now, ttlSeconds) }
       })
+      return { registration, token: request.token, created: false }
+    }
+    // A free or expired id starts afresh: the old incarnation's introductions go with it.
+    if (existing !== null) await this.#prisma.registration.deleteMany({ where: { peerId, expiresAt: { lte: now } } })
+    const token = newToken()
+    const ttlSeconds = request.ttlSeconds ?? TTL_SECONDS.default
+    try {
+      const registration = await this.#prisma.registration.create({
+        data: { ...fields, peerId, tokenHash: hashToken(token), ttlSeconds, createdAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
+      })
+      return { registration, token, created: true }
     } catch (error) {
       // Two registrations of one free id raced; the other one won.
       if (isUniqueViolation(error)) throw new errors.PEER_ID_TAKEN(peerId)
@@ -113,6 +118,7 @@ export class Registrations {
     const row = await this.#prisma.registration.findUnique({ where: { tokenHash: hashToken(token) } })
     if (row === null || row.expiresAt <= now) return null
     const moved = !sameEndpoint(publicEndpointOf(row), publicEndpoint)
+    if (!moved && now.getTime() - row.refreshedAt.getTime() < REFRESH_WRITE_INTERVAL_MS) return row
     return await this.#prisma.registration.update({
       where: { peerId: row.peerId },
       data: {

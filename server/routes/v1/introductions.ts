@@ -22,7 +22,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await app.introductions.introduce(caller(request), request.body.target)
-    app.inboxWaiters.wake(row.targetId)
+    app.inboxWaiters.wake(row.targetId, row)
     reply.code(201)
     return introductionView(row, 'initiator')
   })

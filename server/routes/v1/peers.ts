@@ -103,22 +103,22 @@ const peers: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { peerId } = request.params
     const { after, wait = POLL_WAIT_SECONDS.default } = request.query
-    let cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
+    const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
 
     const held = new AbortController()
     const timer = setTimeout(() => { held.abort() }, wait * 1000)
     const onClientGone = (): void => { held.abort() }
     reply.raw.once('close', onClientGone)
     try {
-      for (;;) {
-        const woken = app.inboxWaiters.wait(peerId, held.signal)
-        const pending = await app.introductions.pending(peerId, cursor)
-        if (pending.length > 0) {
-          cursor = pending[pending.length - 1]!.seq
-          return { introductions: pending.map((row) => introductionView(row, 'target')), cursor }
-        }
-        if (await woken !== 'arrived') return { introductions: [], cursor }
+      // Subscribe before reading: an introduction stored after the read wakes this poll with it.
+      const woken = app.inboxWaiters.wait(peerId, held.signal)
+      const pending = await app.introductions.pending(peerId, cursor)
+      if (pending.length > 0) {
+        return { introductions: pending.map((row) => introductionView(row, 'target')), cursor: pending.at(-1)!.seq }
       }
+      const wake = await woken
+      if (wake.reason !== 'arrived') return { introductions: [], cursor }
+      return { introductions: [introductionView(wake.item, 'target')], cursor: wake.item.seq }
     } finally {
       clearTimeout(timer)
       reply.raw.off('close', onClientGone)
