@@ -1,14 +1,19 @@
 // Push latency at scale: with N long-polls held at once, the time from the
 // moment an introduction is stored (server clock, high resolution) to the
 // moment its target's poll response arrives (client clock, same machine), and
-// the server's memory per held poll.
+// the server's memory per held poll: the slope of memory (after a full GC)
+// against held polls as they are opened in tenths, fitted over the last eight
+// tenths, so V8's heap headroom swinging at start-up does not count.
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { registerPeers, startServer } from './servers.js'
 
 export const SAMPLED_INTRODUCTIONS = 1000
 const POLL_WAIT_SECONDS = 60
-const OPEN_BATCH = 500
+/** Polls are opened in this many steps, memory read after each. */
+const STEPS = 10
+/** The slope is fitted over the steps after these. */
+const WARM_UP_STEPS = 2
 
 export interface PushResults {
   heldPolls: number
@@ -18,11 +23,21 @@ export interface PushResults {
   latencyMaxMs: number
   rssPerPollBytes: number
   heapPerPollBytes: number
-  rssBeforeBytes: number
-  rssHeldBytes: number
+  /** Server memory after a full GC, as the polls were opened. */
+  memory: Array<{ polls: number, rss: number, heapUsed: number }>
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
+
+/** Least-squares slope of y against x. */
+function slope (points: Array<[number, number]>): number {
+  const n = points.length
+  const mx = points.reduce((sum, [x]) => sum + x, 0) / n
+  const my = points.reduce((sum, [, y]) => sum + y, 0) / n
+  const sxy = points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0)
+  const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0)
+  return sxy / sxx
+}
 
 function quantile (sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
@@ -38,13 +53,14 @@ export async function measurePush (count: number, log: (line: string) => void): 
   const requests: http.ClientRequest[] = []
   try {
     const [initiator, ...targets] = await registerPeers(server.url, count + 1, 'p', 64)
-    const before = await server.memory()
+    const samples: Array<{ polls: number, rss: number, heapUsed: number }> = []
+    const step = count / STEPS
 
     // One held poll per target, each on its own connection; arrival times by introduction id.
     const arrived = new Map<string, number>()
     const { hostname, port } = new URL(server.url)
-    for (let start = 0; start < targets.length; start += OPEN_BATCH) {
-      for (const target of targets.slice(start, start + OPEN_BATCH)) {
+    for (let start = 0; start < targets.length; start += step) {
+      for (const target of targets.slice(start, start + step)) {
         const poll = http.get({ hostname, port, agent, path: `/v1/peers/${target.id}/inbox?wait=${POLL_WAIT_SECONDS}`, headers: { authorization: `Bearer ${target.token}` } }, (response) => {
           let body = ''
           response.on('data', (chunk: Buffer) => { body += chunk.toString() })
@@ -56,15 +72,18 @@ export async function measurePush (count: number, log: (line: string) => void): 
         poll.on('error', () => {})
         requests.push(poll)
       }
-      const expected = Math.min(targets.length, start + OPEN_BATCH)
+      const expected = Math.min(targets.length, start + step)
       const deadline = Date.now() + 30_000
       while (await heldPolls(server.url) < expected) {
         if (Date.now() > deadline) throw new Error(`only ${await heldPolls(server.url)} of ${expected} polls held`)
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
+      samples.push({ polls: expected, ...await server.memory() })
     }
-    const held = await server.memory()
-    log(`${count} polls held: RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(held.rss / 2 ** 20).toFixed(1)} MiB`)
+    const fitted = samples.slice(WARM_UP_STEPS)
+    const rssPerPoll = slope(fitted.map((sample) => [sample.polls, sample.rss]))
+    const heapPerPoll = slope(fitted.map((sample) => [sample.polls, sample.heapUsed]))
+    log(`${count} polls held: RSS ${(samples[0]!.rss / 2 ** 20).toFixed(1)} MiB at ${samples[0]!.polls} -> ${(samples.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB at ${count}`)
 
     // Introductions one after another, to distinct targets, while all polls are held.
     const sample = targets.slice(0, Math.min(SAMPLED_INTRODUCTIONS, targets.length))
@@ -89,10 +108,9 @@ export async function measurePush (count: number, log: (line: string) => void): 
       latencyP50Ms: quantile(latencies, 0.5),
       latencyP99Ms: quantile(latencies, 0.99),
       latencyMaxMs: latencies.at(-1)!,
-      rssPerPollBytes: (held.rss - before.rss) / count,
-      heapPerPollBytes: (held.heapUsed - before.heapUsed) / count,
-      rssBeforeBytes: before.rss,
-      rssHeldBytes: held.rss
+      rssPerPollBytes: rssPerPoll,
+      heapPerPollBytes: heapPerPoll,
+      memory: samples
     }
   } finally {
     for (const poll of requests) poll.destroy()

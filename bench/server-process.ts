@@ -11,10 +11,10 @@ import { buildApp } from '../server/app.js'
 const [kind, port, databasePath] = process.argv.slice(2)
 const now = (): number => performance.timeOrigin + performance.now()
 
-function memory (): { rss: number, heapUsed: number } {
+function memory (): { rss: number, heapUsed: number, heapTotal: number, external: number } {
   globalThis.gc?.()
-  const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage()
+  return { rss, heapUsed, heapTotal, external }
 }
 
 if (kind === 'hello') {
