@@ -110,8 +110,9 @@ ${push.map((row) => `| ${row.heldPolls} | ${ms(row.latencyP50Ms)} | ${ms(row.lat
 ## Time to an authenticated connection (NAT laboratory)
 
 ${LAB_TRIALS} trials per profile, ${DELAY_MS} ms one-way delay on every WAN link (userspace wire), timed from the moment
-the initiator receives the introduction to its confirmed connection. Floor: the late start (profile 5)
-+ one round trip for the SYNs to cross + one round trip for HELLO and PROOF both ways. SYNs are counted by
+the initiator receives the introduction to its confirmed connection. Floor: how much later the other peer
+learns of the introduction (profile 4: 20 ms, profile 5: 300 ms) + one round trip for the SYNs to cross + one
+round trip for HELLO and PROOF both ways. autocannon reports latency in whole milliseconds (0: under 1 ms). SYNs are counted by
 iptables in both hosts (kernel retransmissions included, connections to the server excluded).
 
 ${labTable}
