@@ -54,7 +54,7 @@ export type PeerEvent =
   | PunchEvent
   | { type: 'registered', id: string, publicEndpoint: Endpoint, privateEndpoints: Endpoint[], localPort: number }
   | { type: 'server-unreachable', message: string, retryInMs: number }
-  | { type: 'registration-lost', message: string }
+  | { type: 'registration-lost', message: string, retryInMs: number }
 
 export type { PunchEvent, PunchedConnection }
 
@@ -247,7 +247,7 @@ export class Peer extends EventEmitter {
         } catch (failure) {
           failures++
           const retryInMs = Math.random() * Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** failures)
-          this.#trace({ type: failure instanceof ServerRejectedError ? 'registration-lost' : 'server-unreachable', message: (failure as Error).message, retryInMs: Math.round(retryInMs) } as PeerEvent)
+          this.#trace({ type: failure instanceof ServerRejectedError ? 'registration-lost' : 'server-unreachable', message: (failure as Error).message, retryInMs: Math.round(retryInMs) })
           await sleep(retryInMs, undefined, { signal }).catch(() => {})
         }
       }
