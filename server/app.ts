@@ -1,7 +1,7 @@
 // Builds the punchline rendezvous app: plugins in tiers (third-party wrappers,
 // domain decorators, routes). Never listens: server/main.ts does that, tests
 // use app.inject or listen on an ephemeral loopback port themselves.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_SWEEP_INTERVAL_SECONDS } from './config.js'
 import { errors } from './errors.js'
@@ -42,17 +42,20 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     now = () => new Date()
   } = options
 
+  const handleError = errorHandler(bodyLimitBytes)
   const app = Fastify({
     logger: logger === false || logger === true ? logger : { redact: LOG_REDACTIONS, ...logger },
     bodyLimit: bodyLimitBytes,
     // The public endpoint IS the TCP source address: never take it from headers.
-    trustProxy: false
+    trustProxy: false,
+    // Errors the router answers before any route (bad or over-long URLs) use the same table.
+    frameworkErrors: (error, request, reply) => { void handleError.call(app, error, request, reply).then((body) => (reply as FastifyReply).send(body)) }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // The API speaks JSON only: anything else is a 415, not a string body.
   app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
-  app.setErrorHandler(errorHandler(bodyLimitBytes))
+  app.setErrorHandler(handleError)
   app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })
 
   await app.register(shutdown)

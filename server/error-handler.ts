@@ -6,6 +6,9 @@ import { STATUS_CODES } from 'node:http'
 import { atField, errors, type ErrorBody } from './errors.js'
 import { describeValidationError } from './validation.js'
 
+/** Fastify's default limit on a path parameter's length. */
+const MAX_PARAM_LENGTH = 100
+
 function toPunchError (error: FastifyError & { field?: string }, bodyLimit: number): FastifyError & { field?: string } {
   if (error.code?.startsWith('PUNCH_ERR_')) return error
   if (error.validation !== undefined && error.validation.length > 0) {
@@ -18,11 +21,13 @@ function toPunchError (error: FastifyError & { field?: string }, bodyLimit: numb
     case 'FST_ERR_CTP_INVALID_JSON_BODY': return atField(new errors.INVALID_JSON(), 'body')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY': return atField(new errors.EMPTY_BODY(), 'body')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return atField(new errors.VALIDATION('headers/content-length does not match the body'), 'headers/content-length')
+    case 'FST_ERR_MAX_PARAM_LENGTH': return atField(new errors.URI_TOO_LONG(MAX_PARAM_LENGTH), 'url')
+    case 'FST_ERR_BAD_URL': return atField(new errors.VALIDATION(`url ${error.message}`), 'url')
   }
   // secure-json-parse refuses __proto__ and constructor.prototype keys with a plain 400.
   if (error.statusCode === 400 && error instanceof SyntaxError) return atField(new errors.INVALID_JSON(), 'body')
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-    return new errors.VALIDATION(error.message)
+    return Object.assign(new errors.BAD_REQUEST(error.message), { statusCode: error.statusCode })
   }
   return new errors.INTERNAL()
 }

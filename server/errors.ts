@@ -9,6 +9,9 @@ export const errors = {
   EMPTY_BODY: createError('PUNCH_ERR_EMPTY_BODY', 'body is empty, but Content-Type says application/json', 400),
   UNSUPPORTED_MEDIA_TYPE: createError('PUNCH_ERR_UNSUPPORTED_MEDIA_TYPE', 'headers/content-type must be application/json', 415),
   BODY_TOO_LARGE: createError('PUNCH_ERR_BODY_TOO_LARGE', 'Request body is larger than %s bytes', 413),
+  URI_TOO_LONG: createError('PUNCH_ERR_URI_TOO_LONG', 'url has a path segment over %s characters', 414),
+  /** Any other client error the framework detects; keeps its own status. */
+  BAD_REQUEST: createError('PUNCH_ERR_BAD_REQUEST', '%s', 400),
   SELF_INTRODUCTION: createError('PUNCH_ERR_SELF_INTRODUCTION', 'A peer cannot be introduced to itself', 400),
   TOKEN_MISSING: createError('PUNCH_ERR_TOKEN_MISSING', 'This route needs "Authorization: Bearer <token>"', 401),
   TOKEN_INVALID: createError('PUNCH_ERR_TOKEN_INVALID', 'The bearer token is unknown or its registration has expired; register again', 401),

@@ -80,8 +80,10 @@ const cases: Case[] = [
   { name: 'cursor beyond safe integers', url: '/v1/peers/alice/inbox?after=99999999999999999999', auth: true, status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'querystring/after' },
   { name: 'unknown query parameter', url: '/v1/peers/alice/inbox?limit=5', auth: true, status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'querystring/limit' },
   { name: 'ack without a cursor', method: 'POST', url: '/v1/peers/alice/inbox/ack', auth: true, body: {}, status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/cursor' },
-  // Routes.
+  // Routes and URLs.
   { name: 'unknown route', url: '/v1/nothing', status: 404, code: 'PUNCH_ERR_ROUTE_NOT_FOUND' },
+  { name: 'path segment over 100 characters', url: `/v1/peers/${'a'.repeat(101)}`, status: 414, code: 'PUNCH_ERR_URI_TOO_LONG', field: 'url' },
+  { name: 'broken percent-encoding', url: '/v1/peers/%E0%A4%A', status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'url' },
   { name: 'wrong method', method: 'DELETE', url: '/v1/introductions', status: 404, code: 'PUNCH_ERR_ROUTE_NOT_FOUND' }
 ]
 
