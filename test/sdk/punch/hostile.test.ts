@@ -116,6 +116,12 @@ describe('the punch port under hostile input', () => {
     outgoing.socket.destroy()
     accepted.socket.destroy()
     await alice.close()
+    // Bob's attempts toward the fake carols must be over, or their retry timers come and go while we count.
+    const ended = (id: string): boolean => trace.some((event) => (event.type === 'failed' || event.type === 'connected') && event.introductionId === id)
+    const introduced = trace.filter((event) => event.type === 'introduced').map((event) => (event as { introductionId: string }).introductionId)
+    const deadline = Date.now() + 6000
+    while (!introduced.every(ended) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(introduced.every(ended)).toBe(true)
     await new Promise((resolve) => setTimeout(resolve, 200))
     // What remains: bob's listener, bob's connection to the server, and the test server's side of it.
     const before = { tcp: handles('TCPSocketWrap'), timers: handles('Timeout') }
