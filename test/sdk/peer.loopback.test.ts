@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { once } from 'node:events'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../sdk/index.js'
-import { buildTestApp, listenOnLoopback, waitFor } from '../helpers.js'
+import { buildTestApp, listenOnLoopback, tempDatabasePath, waitFor } from '../helpers.js'
+import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from '../../sdk/peer.js'
 
 describe('Peer on loopback', () => {
   let app: FastifyInstance
@@ -174,6 +175,36 @@ describe('Peer on loopback: failures and lifecycle', () => {
       await Promise.all([alice.close(), bob.close()])
     }
   })
+
+  it('backs off with jitter while the server is gone, then reconnects from the same port and keeps receiving introductions', async () => {
+    const databasePath = tempDatabasePath()
+    await app.close()
+    app = await buildTestApp({ databasePath })
+    server = await listenOnLoopback(app)
+    const port = Number(new URL(server).port)
+    const bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1 })
+    const unreachable: number[] = []
+    bob.on('trace', (event: PeerEvent) => { if (event.type === 'server-unreachable') unreachable.push(event.retryInMs) })
+    await app.close() // the server vanishes
+    await waitFor(() => unreachable.length >= 4, 15_000, 'bob to notice and retry')
+    // Full jitter under a growing bound: never above the bound, and not one fixed delay.
+    unreachable.slice(0, 4).forEach((delay, attempt) => { expect(delay).toBeLessThanOrEqual(Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt + 1))) })
+    expect(new Set(unreachable).size).toBeGreaterThan(1)
+
+    app = await buildTestApp({ databasePath }) // back, same database: bob is still registered
+    await app.listen({ host: '127.0.0.1', port })
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+    const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+    const outgoing = await alice.connect('bob', { timeout: 15_000 })
+    const [accepted] = await incoming
+    expect(accepted.introductionId).toBe(outgoing.introductionId)
+    expect(accepted.socket.localPort).toBe(bob.localPort)
+    const registration = await app.prisma.registration.findUniqueOrThrow({ where: { peerId: 'bob' } })
+    expect(registration.publicPort).toBe(bob.localPort) // the server sees bob's port P again
+    outgoing.socket.destroy()
+    accepted.socket.destroy()
+    await Promise.all([alice.close(), bob.close()])
+  }, 40_000)
 
   it('deregisters on close(): the server forgets the peer', async () => {
     const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
