@@ -3,7 +3,7 @@
 // use app.inject or listen on an ephemeral loopback port themselves.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_SWEEP_INTERVAL_SECONDS } from './config.js'
+import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, DEFAULT_SWEEP_INTERVAL_SECONDS } from './config.js'
 import { errors } from './errors.js'
 import { errorHandler } from './error-handler.js'
 import { validatorCompiler } from './validation.js'
@@ -28,6 +28,8 @@ export interface AppOptions {
   introductionTtlSeconds?: number
   sweepIntervalSeconds?: number
   bodyLimitBytes?: number
+  maxPendingIntroductions?: number
+  maxRegistrationsPerAddress?: number
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
@@ -39,6 +41,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     introductionTtlSeconds = DEFAULT_INTRODUCTION_TTL_SECONDS,
     sweepIntervalSeconds = DEFAULT_SWEEP_INTERVAL_SECONDS,
     bodyLimitBytes = DEFAULT_BODY_LIMIT_BYTES,
+    maxPendingIntroductions = DEFAULT_MAX_PENDING_INTRODUCTIONS,
+    maxRegistrationsPerAddress = DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
     now = () => new Date()
   } = options
 
@@ -61,7 +65,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(shutdown)
   await app.register(openapi)
   await app.register(database, { databasePath })
-  await app.register(rendezvous, { introductionTtlSeconds, now })
+  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })
   await app.register(authentication)
   await app.register(sweeper, { sweepIntervalSeconds })
 

@@ -23,6 +23,11 @@ serve options (each also read from an environment variable):
   --introduction-ttl S    seconds an introduction waits for delivery (${SETTINGS.introductionTtlSeconds.env}, default 30)
   --sweep-interval S      seconds between deletions of expired rows (${SETTINGS.sweepIntervalSeconds.env}, default 30)
   --body-limit BYTES      largest request body (${SETTINGS.bodyLimitBytes.env}, default 16384)
+  --max-pending-introductions N
+                          introductions one peer's inbox holds before 429 (${SETTINGS.maxPendingIntroductions.env}, default 64)
+  --max-registrations-per-address N
+                          live registrations from one public address before 429
+                          (${SETTINGS.maxRegistrationsPerAddress.env}, default 256)
 
 Examples:
   punchline serve
@@ -59,6 +64,8 @@ async function main (argv: string[]): Promise<number> {
       'introduction-ttl': { type: 'string' },
       'sweep-interval': { type: 'string' },
       'body-limit': { type: 'string' },
+      'max-pending-introductions': { type: 'string' },
+      'max-registrations-per-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -73,7 +80,9 @@ async function main (argv: string[]): Promise<number> {
     logLevel: values['log-level'],
     introductionTtlSeconds: values['introduction-ttl'],
     sweepIntervalSeconds: values['sweep-interval'],
-    bodyLimitBytes: values['body-limit']
+    bodyLimitBytes: values['body-limit'],
+    maxPendingIntroductions: values['max-pending-introductions'],
+    maxRegistrationsPerAddress: values['max-registrations-per-address']
   })
   closeOnSignals(await startServer(config))
   return -1 // keep running

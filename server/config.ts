@@ -9,6 +9,8 @@ export const DEFAULT_LOG_LEVEL = 'info'
 export const DEFAULT_INTRODUCTION_TTL_SECONDS = 30
 export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30
 export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024
+export const DEFAULT_MAX_PENDING_INTRODUCTIONS = 64
+export const DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS = 256
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -22,6 +24,10 @@ export interface ServerConfig {
   introductionTtlSeconds: number
   sweepIntervalSeconds: number
   bodyLimitBytes: number
+  /** Unacknowledged live introductions one peer's inbox holds; more get 429. */
+  maxPendingIntroductions: number
+  /** Live registrations from one public address; more get 429 (a NAT can front many peers). */
+  maxRegistrationsPerAddress: number
 }
 
 /** Each setting, its environment variable and its command-line flag. */
@@ -32,7 +38,9 @@ export const SETTINGS = {
   logLevel: { env: 'PUNCHLINE_LOG_LEVEL', flag: 'log-level' },
   introductionTtlSeconds: { env: 'PUNCHLINE_INTRODUCTION_TTL', flag: 'introduction-ttl' },
   sweepIntervalSeconds: { env: 'PUNCHLINE_SWEEP_INTERVAL', flag: 'sweep-interval' },
-  bodyLimitBytes: { env: 'PUNCHLINE_BODY_LIMIT', flag: 'body-limit' }
+  bodyLimitBytes: { env: 'PUNCHLINE_BODY_LIMIT', flag: 'body-limit' },
+  maxPendingIntroductions: { env: 'PUNCHLINE_MAX_PENDING_INTRODUCTIONS', flag: 'max-pending-introductions' },
+  maxRegistrationsPerAddress: { env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', flag: 'max-registrations-per-address' }
 } as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
 
 export class ConfigError extends Error {
@@ -69,6 +77,8 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     logLevel: logLevel as LogLevel,
     introductionTtlSeconds: integerSetting(label('introductionTtlSeconds'), raw('introductionTtlSeconds'), DEFAULT_INTRODUCTION_TTL_SECONDS, 5, 3600),
     sweepIntervalSeconds: integerSetting(label('sweepIntervalSeconds'), raw('sweepIntervalSeconds'), DEFAULT_SWEEP_INTERVAL_SECONDS, 1, 3600),
-    bodyLimitBytes: integerSetting(label('bodyLimitBytes'), raw('bodyLimitBytes'), DEFAULT_BODY_LIMIT_BYTES, 1024, 1024 * 1024)
+    bodyLimitBytes: integerSetting(label('bodyLimitBytes'), raw('bodyLimitBytes'), DEFAULT_BODY_LIMIT_BYTES, 1024, 1024 * 1024),
+    maxPendingIntroductions: integerSetting(label('maxPendingIntroductions'), raw('maxPendingIntroductions'), DEFAULT_MAX_PENDING_INTRODUCTIONS, 1, 100_000),
+    maxRegistrationsPerAddress: integerSetting(label('maxRegistrationsPerAddress'), raw('maxRegistrationsPerAddress'), DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, 1, 10_000_000)
   }
 }

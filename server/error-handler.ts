@@ -39,6 +39,8 @@ export function errorHandler (bodyLimit: number) {
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: punch.code, statusCode }, punch.message)
     if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="punchline"')
+    const { retryAfterSeconds } = punch as { retryAfterSeconds?: number }
+    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds))
     void reply.code(statusCode)
     return {
       statusCode,

@@ -20,6 +20,8 @@ export const errors = {
   PEER_NOT_FOUND: createError('PUNCH_ERR_PEER_NOT_FOUND', 'No live registration for peer "%s"', 404),
   INTRODUCTION_NOT_FOUND: createError('PUNCH_ERR_INTRODUCTION_NOT_FOUND', 'No live introduction "%s"', 404),
   ROUTE_NOT_FOUND: createError('PUNCH_ERR_ROUTE_NOT_FOUND', 'No route %s %s', 404),
+  INBOX_FULL: createError('PUNCH_ERR_INBOX_FULL', 'Peer "%s" already has %s introductions waiting; try again later', 429),
+  TOO_MANY_REGISTRATIONS: createError('PUNCH_ERR_TOO_MANY_REGISTRATIONS', 'Address %s already has %s live registrations; try again later', 429),
   PEER_ID_TAKEN: createError('PUNCH_ERR_PEER_ID_TAKEN', 'Peer id "%s" is registered and live; send its bearer token to renew it, or choose another id', 409),
   UNAVAILABLE: createError('PUNCH_ERR_UNAVAILABLE', 'The server cannot serve this request right now: %s', 503),
   INTERNAL: createError('PUNCH_ERR_INTERNAL', 'Internal server error', 500)
@@ -35,6 +37,11 @@ export interface ErrorBody {
   message: string
   /** Where the fault is, e.g. "body/privateEndpoints/0/port". */
   field?: string
+}
+
+/** Attaches how long a client should wait before retrying (a Retry-After header). */
+export function retryAfter<E extends Error> (error: E, seconds: number): E & { retryAfterSeconds: number } {
+  return Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil(seconds)) })
 }
 
 /** Attaches the offending field to an error from the table. */

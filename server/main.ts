@@ -19,7 +19,9 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     logger: { level: config.logLevel },
     introductionTtlSeconds: config.introductionTtlSeconds,
     sweepIntervalSeconds: config.sweepIntervalSeconds,
-    bodyLimitBytes: config.bodyLimitBytes
+    bodyLimitBytes: config.bodyLimitBytes,
+    maxPendingIntroductions: config.maxPendingIntroductions,
+    maxRegistrationsPerAddress: config.maxRegistrationsPerAddress
   })
   let host = config.host
   try {

@@ -3,7 +3,7 @@
 // target acknowledges it (at-least-once delivery, ordered by seq).
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { PrismaClient, Introduction as IntroductionRow } from '../generated/prisma/client.js'
-import { errors } from '../errors.js'
+import { errors, retryAfter } from '../errors.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
 import { POLL_BATCH_MAX, type Introduction } from '../schemas/introduction.js'
 
@@ -45,11 +45,13 @@ export class Introductions {
   readonly #prisma: PrismaClient
   readonly #now: Clock
   readonly #ttlSeconds: number
+  readonly #maxPending: number
 
-  constructor (prisma: PrismaClient, now: Clock, ttlSeconds: number) {
+  constructor (prisma: PrismaClient, now: Clock, { ttlSeconds, maxPending }: { ttlSeconds: number, maxPending: number }) {
     this.#prisma = prisma
     this.#now = now
     this.#ttlSeconds = ttlSeconds
+    this.#maxPending = maxPending
   }
 
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
@@ -58,6 +60,13 @@ export class Introductions {
     const now = this.#now()
     const target = await this.#prisma.registration.findUnique({ where: { peerId: targetId } })
     if (target === null || target.expiresAt <= now) throw new errors.PEER_NOT_FOUND(targetId)
+    // A bounded inbox: a target that does not poll cannot be buried in introductions.
+    const waitingFilter = { targetId, seq: { gt: target.inboxCursor }, expiresAt: { gt: now } }
+    const waiting = await this.#prisma.introduction.count({ where: waitingFilter })
+    if (waiting >= this.#maxPending) {
+      const oldest = await this.#prisma.introduction.findFirst({ where: waitingFilter, orderBy: { seq: 'asc' }, select: { expiresAt: true } })
+      throw retryAfter(new errors.INBOX_FULL(targetId, waiting), ((oldest?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000)
+    }
     try {
       // No transaction: the foreign key refuses a target deregistered in between.
       return await this.#prisma.introduction.create({

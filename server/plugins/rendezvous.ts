@@ -16,12 +16,15 @@ declare module 'fastify' {
 
 export interface RendezvousPluginOptions {
   introductionTtlSeconds: number
+  maxPendingIntroductions: number
+  maxRegistrationsPerAddress: number
   now: Clock
 }
 
-export default fp<RendezvousPluginOptions>(async function rendezvous (app, { introductionTtlSeconds, now }) {
-  app.decorate('registrations', new Registrations(app.prisma, now))
-  app.decorate('introductions', new Introductions(app.prisma, now, introductionTtlSeconds))
+export default fp<RendezvousPluginOptions>(async function rendezvous (app, options) {
+  const { now } = options
+  app.decorate('registrations', new Registrations(app.prisma, now, { maxPerAddress: options.maxRegistrationsPerAddress }))
+  app.decorate('introductions', new Introductions(app.prisma, now, { ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions }))
   app.decorate('inboxWaiters', new InboxWaiters<IntroductionRow>())
   app.addHook('preClose', async () => { app.inboxWaiters.end() })
 }, { name: 'rendezvous', dependencies: ['database'] })

@@ -2,7 +2,7 @@
 // Every authenticated request refreshes liveness and the observed endpoint.
 import { randomBytes } from 'node:crypto'
 import type { PrismaClient, Registration as RegistrationRow } from '../generated/prisma/client.js'
-import { errors } from '../errors.js'
+import { errors, retryAfter } from '../errors.js'
 import { sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '../schemas/common.js'
 import { TTL_SECONDS, type Registration } from '../schemas/registration.js'
@@ -61,10 +61,12 @@ function isUniqueViolation (error: unknown): boolean {
 export class Registrations {
   readonly #prisma: PrismaClient
   readonly #now: Clock
+  readonly #maxPerAddress: number
 
-  constructor (prisma: PrismaClient, now: Clock) {
+  constructor (prisma: PrismaClient, now: Clock, { maxPerAddress }: { maxPerAddress: number }) {
     this.#prisma = prisma
     this.#now = now
+    this.#maxPerAddress = maxPerAddress
   }
 
   #expiry (now: Date, ttlSeconds: number): Date {
@@ -91,6 +93,13 @@ export class Registrations {
         data: { ...fields, ttlSeconds, expiresAt: this.#expiry(now, ttlSeconds) }
       })
       return { registration, token: request.token, created: false }
+    }
+    // One address (a NAT can front many peers) holds a bounded number of live registrations.
+    const fromAddress = { publicAddress: request.publicEndpoint.address, expiresAt: { gt: now } }
+    const live = await this.#prisma.registration.count({ where: fromAddress })
+    if (live >= this.#maxPerAddress) {
+      const first = await this.#prisma.registration.findFirst({ where: fromAddress, orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } })
+      throw retryAfter(new errors.TOO_MANY_REGISTRATIONS(request.publicEndpoint.address, live), ((first?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000)
     }
     // A free or expired id starts afresh: the old incarnation's introductions go with it.
     if (existing !== null) await this.#prisma.registration.deleteMany({ where: { peerId, expiresAt: { lte: now } } })

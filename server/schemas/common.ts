@@ -57,6 +57,7 @@ const ERROR_DESCRIPTIONS = {
   409: 'Conflict',
   413: 'Request body too large',
   415: 'Unsupported Content-Type',
+  429: 'A limit was reached; retry after the Retry-After header\'s seconds',
   503: 'Temporarily unavailable; retry'
 } as const
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS

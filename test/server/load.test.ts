@@ -22,7 +22,7 @@ describe('load', () => {
   let url: string
   const dispatcher = new Agent({ connections: 64 })
   beforeAll(async () => {
-    app = await buildTestApp()
+    app = await buildTestApp({ maxRegistrationsPerAddress: 10_000 }) // every peer comes from 127.0.0.1
     url = await listenOnLoopback(app)
   })
   afterAll(async () => {

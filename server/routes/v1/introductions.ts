@@ -18,7 +18,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
         'and delivers the mirror image (the caller\'s endpoints, same id and secret) to the target\'s inbox.',
       security: bearerAuth,
       body: IntroduceBody,
-      response: { 201: Introduction, ...errorResponses(400, 401, 404, 413, 415) }
+      response: { 201: Introduction, ...errorResponses(400, 401, 404, 413, 415, 429) }
     }
   }, async (request, reply) => {
     const row = await app.introductions.introduce(caller(request), request.body.target)

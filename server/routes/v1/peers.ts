@@ -21,7 +21,7 @@ const peers: FastifyPluginAsyncTypebox = async (app) => {
         'Answers 201 with a new bearer token, or 200 when a live id is renewed with its token (send it as "Authorization: Bearer <token>").',
       security: [{}, ...bearerAuth],
       body: RegisterBody,
-      response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415) }
+      response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415, 429) }
     }
   }, async (request, reply) => {
     const { registration, token, created } = await app.registrations.register({

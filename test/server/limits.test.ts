@@ -1,0 +1,45 @@
+// Abuse limits that answer 429 with Retry-After: a bounded inbox per target,
+// and a bounded number of live registrations per public address.
+import { afterEach, describe, expect, it } from 'vitest'
+import type { FastifyInstance } from 'fastify'
+import { bearer, buildTestApp, register } from '../helpers.js'
+
+describe('limits', () => {
+  let app: FastifyInstance
+  afterEach(async () => { await app.close() })
+
+  it('bounds the introductions waiting in one inbox; acknowledging makes room again', async () => {
+    app = await buildTestApp({ maxPendingIntroductions: 2, introductionTtlSeconds: 30 })
+    const alice = await register(app, { id: 'alice' })
+    const bob = await register(app, { id: 'bob' })
+    const introduce = async () => await app.inject({ method: 'POST', url: '/v1/introductions', headers: bearer(alice), payload: { target: 'bob' } })
+    expect((await introduce()).statusCode).toBe(201)
+    expect((await introduce()).statusCode).toBe(201)
+    const full = await introduce()
+    expect(full.statusCode).toBe(429)
+    expect(full.json()).toMatchObject({ code: 'PUNCH_ERR_INBOX_FULL', statusCode: 429 })
+    expect(Number(full.headers['retry-after'])).toBeGreaterThanOrEqual(1)
+    expect(Number(full.headers['retry-after'])).toBeLessThanOrEqual(30)
+    expect(await app.prisma.introduction.count()).toBe(2) // the refused one was not stored
+
+    const inbox = (await app.inject({ method: 'GET', url: '/v1/peers/bob/inbox?wait=0', headers: bearer(bob) })).json()
+    await app.inject({ method: 'POST', url: '/v1/peers/bob/inbox/ack', headers: bearer(bob), payload: { cursor: inbox.cursor } })
+    expect((await introduce()).statusCode).toBe(201)
+  })
+
+  it('bounds the live registrations from one public address; renewals and other addresses are not affected', async () => {
+    app = await buildTestApp({ maxRegistrationsPerAddress: 2 })
+    const from = async (address: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      await app.inject({ method: 'POST', url: '/v1/peers', remoteAddress: address, headers, payload: { privateEndpoints: [], ...body } })
+    const first = (await from('203.0.113.5', { id: 'one' })).json()
+    expect((await from('203.0.113.5', { id: 'two' })).statusCode).toBe(201)
+    const third = await from('203.0.113.5', { id: 'three' })
+    expect(third.statusCode).toBe(429)
+    expect(third.json()).toMatchObject({ code: 'PUNCH_ERR_TOO_MANY_REGISTRATIONS' })
+    expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1)
+    expect((await from('203.0.113.5', { id: 'one' }, bearer(first))).statusCode).toBe(200) // a renewal
+    expect((await from('198.51.100.9', { id: 'three' })).statusCode).toBe(201) // another address
+    await app.inject({ method: 'DELETE', url: '/v1/peers/one', remoteAddress: '203.0.113.5', headers: bearer(first) })
+    expect((await from('203.0.113.5', { id: 'four' })).statusCode).toBe(201)
+  })
+})
