@@ -23,8 +23,8 @@ if (kind === 'hello') {
   app.get('/bench/memory', async () => memory())
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 } else {
-  // Every benchmark client comes from 127.0.0.1: the per-address and per-inbox limits would measure themselves.
-  const app = await buildApp({ databasePath: databasePath!, logger: false, maxRegistrationsPerAddress: 10_000_000, maxPendingIntroductions: 100_000 })
+  // Every benchmark client comes from 127.0.0.1: the limits would measure themselves.
+  const app = await buildApp({ databasePath: databasePath!, logger: false, maxRegistrationsPerAddress: 10_000_000, maxPendingIntroductions: 100_000, rateLimitPerAddress: 100_000_000, rateLimitPerPeer: 100_000_000 })
   const storedAt = new Map<string, number>()
   const introduce = app.introductions.introduce.bind(app.introductions)
   app.introductions.introduce = async (...args) => {

@@ -3,7 +3,10 @@
 // use app.inject or listen on an ephemeral loopback port themselves.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, DEFAULT_SWEEP_INTERVAL_SECONDS } from './config.js'
+import {
+  DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
+  DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_PEER, DEFAULT_SWEEP_INTERVAL_SECONDS
+} from './config.js'
 import { errors } from './errors.js'
 import { errorHandler } from './error-handler.js'
 import { validatorCompiler } from './validation.js'
@@ -14,6 +17,7 @@ import rendezvous from './plugins/rendezvous.js'
 import authentication from './plugins/authentication.js'
 import sweeper from './plugins/sweeper.js'
 import shutdown from './plugins/shutdown.js'
+import rateLimits from './plugins/rate-limits.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import introductions from './routes/v1/introductions.js'
@@ -30,6 +34,8 @@ export interface AppOptions {
   bodyLimitBytes?: number
   maxPendingIntroductions?: number
   maxRegistrationsPerAddress?: number
+  rateLimitPerAddress?: number
+  rateLimitPerPeer?: number
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
@@ -43,6 +49,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     bodyLimitBytes = DEFAULT_BODY_LIMIT_BYTES,
     maxPendingIntroductions = DEFAULT_MAX_PENDING_INTRODUCTIONS,
     maxRegistrationsPerAddress = DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
+    rateLimitPerAddress = DEFAULT_RATE_LIMIT_PER_ADDRESS,
+    rateLimitPerPeer = DEFAULT_RATE_LIMIT_PER_PEER,
     now = () => new Date()
   } = options
 
@@ -63,6 +71,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })
 
   await app.register(shutdown)
+  await app.register(rateLimits, { perAddress: rateLimitPerAddress, perPeer: rateLimitPerPeer })
   await app.register(openapi)
   await app.register(database, { databasePath })
   await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })

@@ -28,6 +28,11 @@ serve options (each also read from an environment variable):
   --max-registrations-per-address N
                           live registrations from one public address before 429
                           (${SETTINGS.maxRegistrationsPerAddress.env}, default 256)
+  --rate-limit-per-address N
+                          requests a minute from one source address before 429
+                          (${SETTINGS.rateLimitPerAddress.env}, default 1200)
+  --rate-limit-per-peer N requests a minute from one authenticated peer before 429
+                          (${SETTINGS.rateLimitPerPeer.env}, default 300)
 
 Examples:
   punchline serve
@@ -66,6 +71,8 @@ async function main (argv: string[]): Promise<number> {
       'body-limit': { type: 'string' },
       'max-pending-introductions': { type: 'string' },
       'max-registrations-per-address': { type: 'string' },
+      'rate-limit-per-address': { type: 'string' },
+      'rate-limit-per-peer': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -82,7 +89,9 @@ async function main (argv: string[]): Promise<number> {
     sweepIntervalSeconds: values['sweep-interval'],
     bodyLimitBytes: values['body-limit'],
     maxPendingIntroductions: values['max-pending-introductions'],
-    maxRegistrationsPerAddress: values['max-registrations-per-address']
+    maxRegistrationsPerAddress: values['max-registrations-per-address'],
+    rateLimitPerAddress: values['rate-limit-per-address'],
+    rateLimitPerPeer: values['rate-limit-per-peer']
   })
   closeOnSignals(await startServer(config))
   return -1 // keep running

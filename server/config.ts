@@ -11,6 +11,8 @@ export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30
 export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024
 export const DEFAULT_MAX_PENDING_INTRODUCTIONS = 64
 export const DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS = 256
+export const DEFAULT_RATE_LIMIT_PER_ADDRESS = 1200
+export const DEFAULT_RATE_LIMIT_PER_PEER = 300
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -28,6 +30,10 @@ export interface ServerConfig {
   maxPendingIntroductions: number
   /** Live registrations from one public address; more get 429 (a NAT can front many peers). */
   maxRegistrationsPerAddress: number
+  /** Requests a minute from one source address (every route); more get 429. */
+  rateLimitPerAddress: number
+  /** Requests a minute from one authenticated peer; more get 429. */
+  rateLimitPerPeer: number
 }
 
 /** Each setting, its environment variable and its command-line flag. */
@@ -40,7 +46,9 @@ export const SETTINGS = {
   sweepIntervalSeconds: { env: 'PUNCHLINE_SWEEP_INTERVAL', flag: 'sweep-interval' },
   bodyLimitBytes: { env: 'PUNCHLINE_BODY_LIMIT', flag: 'body-limit' },
   maxPendingIntroductions: { env: 'PUNCHLINE_MAX_PENDING_INTRODUCTIONS', flag: 'max-pending-introductions' },
-  maxRegistrationsPerAddress: { env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', flag: 'max-registrations-per-address' }
+  maxRegistrationsPerAddress: { env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', flag: 'max-registrations-per-address' },
+  rateLimitPerAddress: { env: 'PUNCHLINE_RATE_LIMIT_PER_ADDRESS', flag: 'rate-limit-per-address' },
+  rateLimitPerPeer: { env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', flag: 'rate-limit-per-peer' }
 } as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
 
 export class ConfigError extends Error {
@@ -79,6 +87,8 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     sweepIntervalSeconds: integerSetting(label('sweepIntervalSeconds'), raw('sweepIntervalSeconds'), DEFAULT_SWEEP_INTERVAL_SECONDS, 1, 3600),
     bodyLimitBytes: integerSetting(label('bodyLimitBytes'), raw('bodyLimitBytes'), DEFAULT_BODY_LIMIT_BYTES, 1024, 1024 * 1024),
     maxPendingIntroductions: integerSetting(label('maxPendingIntroductions'), raw('maxPendingIntroductions'), DEFAULT_MAX_PENDING_INTRODUCTIONS, 1, 100_000),
-    maxRegistrationsPerAddress: integerSetting(label('maxRegistrationsPerAddress'), raw('maxRegistrationsPerAddress'), DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, 1, 10_000_000)
+    maxRegistrationsPerAddress: integerSetting(label('maxRegistrationsPerAddress'), raw('maxRegistrationsPerAddress'), DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, 1, 10_000_000),
+    rateLimitPerAddress: integerSetting(label('rateLimitPerAddress'), raw('rateLimitPerAddress'), DEFAULT_RATE_LIMIT_PER_ADDRESS, 1, 100_000_000),
+    rateLimitPerPeer: integerSetting(label('rateLimitPerPeer'), raw('rateLimitPerPeer'), DEFAULT_RATE_LIMIT_PER_PEER, 1, 100_000_000)
   }
 }

@@ -20,6 +20,7 @@ export const errors = {
   PEER_NOT_FOUND: createError('PUNCH_ERR_PEER_NOT_FOUND', 'No live registration for peer "%s"', 404),
   INTRODUCTION_NOT_FOUND: createError('PUNCH_ERR_INTRODUCTION_NOT_FOUND', 'No live introduction "%s"', 404),
   ROUTE_NOT_FOUND: createError('PUNCH_ERR_ROUTE_NOT_FOUND', 'No route %s %s', 404),
+  RATE_LIMITED: createError('PUNCH_ERR_RATE_LIMITED', 'Too many requests from this %s: at most %s a minute; retry in %s s', 429),
   INBOX_FULL: createError('PUNCH_ERR_INBOX_FULL', 'Peer "%s" already has %s introductions waiting; try again later', 429),
   TOO_MANY_REGISTRATIONS: createError('PUNCH_ERR_TOO_MANY_REGISTRATIONS', 'Address %s already has %s live registrations; try again later', 429),
   PEER_ID_TAKEN: createError('PUNCH_ERR_PEER_ID_TAKEN', 'Peer id "%s" is registered and live; send its bearer token to renew it, or choose another id', 409),

@@ -21,7 +21,9 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     sweepIntervalSeconds: config.sweepIntervalSeconds,
     bodyLimitBytes: config.bodyLimitBytes,
     maxPendingIntroductions: config.maxPendingIntroductions,
-    maxRegistrationsPerAddress: config.maxRegistrationsPerAddress
+    maxRegistrationsPerAddress: config.maxRegistrationsPerAddress,
+    rateLimitPerAddress: config.rateLimitPerAddress,
+    rateLimitPerPeer: config.rateLimitPerPeer
   })
   let host = config.host
   try {

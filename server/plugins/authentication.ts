@@ -3,7 +3,7 @@
 // long-poll; `requirePeer` (a preHandler)
 // lets a peer act only on its own /peers/{peerId} resources.
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import { observedEndpoint } from '../endpoint.js'
 import type { RegistrationRow } from '../registrations/registrations.js'
@@ -14,7 +14,7 @@ declare module 'fastify' {
     registration: RegistrationRow | null
   }
   interface FastifyInstance {
-    authenticate: (request: FastifyRequest) => Promise<void>
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     requirePeer: (request: FastifyRequest) => Promise<void>
   }
 }
@@ -39,12 +39,13 @@ export function caller (request: FastifyRequest): RegistrationRow {
 export default fp(async function authentication (app) {
   app.decorateRequest('registration', null)
 
-  app.decorate('authenticate', async (request: FastifyRequest) => {
+  app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request)
     if (token === undefined) throw new errors.TOKEN_MISSING()
     const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
+    await app.limitPeer(request, reply)
     // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
     app.inboxWaiters.release(registration.peerId)
   })
@@ -54,4 +55,4 @@ export default fp(async function authentication (app) {
     const self = caller(request).peerId
     if (peerId !== self) throw new errors.FORBIDDEN_PEER(self, peerId)
   })
-}, { name: 'authentication', dependencies: ['rendezvous'] })
+}, { name: 'authentication', dependencies: ['rendezvous', 'rate-limits'] })

@@ -1,5 +1,6 @@
 // Abuse limits that answer 429 with Retry-After: a bounded inbox per target,
-// and a bounded number of live registrations per public address.
+// a bounded number of live registrations per public address, and request
+// rates per source address and per peer.
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { bearer, buildTestApp, register } from '../helpers.js'
@@ -41,5 +42,28 @@ describe('limits', () => {
     expect((await from('198.51.100.9', { id: 'three' })).statusCode).toBe(201) // another address
     await app.inject({ method: 'DELETE', url: '/v1/peers/one', remoteAddress: '203.0.113.5', headers: bearer(first) })
     expect((await from('203.0.113.5', { id: 'four' })).statusCode).toBe(201)
+  })
+
+  it('limits the request rate of one source address, on every route', async () => {
+    app = await buildTestApp({ rateLimitPerAddress: 5 })
+    for (let n = 0; n < 5; n++) expect((await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })).statusCode).toBe(200)
+    const limited = await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })
+    expect(limited.statusCode).toBe(429)
+    expect(limited.json()).toMatchObject({ code: 'PUNCH_ERR_RATE_LIMITED', message: expect.stringContaining('address') })
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1)
+    expect((await app.inject({ method: 'POST', url: '/v1/peers', remoteAddress: '203.0.113.7', payload: { privateEndpoints: [] } })).statusCode).toBe(429)
+    expect((await app.inject({ method: 'GET', url: '/health', remoteAddress: '198.51.100.1' })).statusCode).toBe(200)
+  })
+
+  it('limits the request rate of one peer, whatever address it comes from', async () => {
+    app = await buildTestApp({ rateLimitPerPeer: 3 })
+    const alice = await register(app, { id: 'alice' })
+    const bob = await register(app, { id: 'bob' })
+    const read = async (peer: typeof alice, address: string) => await app.inject({ method: 'GET', url: `/v1/peers/${peer.id}`, remoteAddress: address, headers: bearer(peer) })
+    for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) expect((await read(alice, address)).statusCode).toBe(200)
+    const limited = await read(alice, '203.0.113.4')
+    expect(limited.statusCode).toBe(429)
+    expect(limited.json()).toMatchObject({ code: 'PUNCH_ERR_RATE_LIMITED', message: expect.stringContaining('peer') })
+    expect((await read(bob, '203.0.113.1')).statusCode).toBe(200)
   })
 })

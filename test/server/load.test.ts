@@ -22,7 +22,8 @@ describe('load', () => {
   let url: string
   const dispatcher = new Agent({ connections: 64 })
   beforeAll(async () => {
-    app = await buildTestApp({ maxRegistrationsPerAddress: 10_000 }) // every peer comes from 127.0.0.1
+    // Every peer comes from 127.0.0.1: lift the per-address and per-peer limits this test is not about.
+    app = await buildTestApp({ maxRegistrationsPerAddress: 10_000, rateLimitPerAddress: 1_000_000, rateLimitPerPeer: 1_000_000 })
     url = await listenOnLoopback(app)
   })
   afterAll(async () => {

@@ -14,7 +14,8 @@ const running: ChildProcessWithoutNullStreams[] = []
 afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') })
 
 async function serve (databasePath: string): Promise<{ child: ChildProcessWithoutNullStreams, url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', databasePath])
+  // The stream below is as fast as loopback allows, into an inbox nobody reads meanwhile: lift those limits.
+  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', databasePath, '--rate-limit-per-peer', '1000000', '--rate-limit-per-address', '1000000', '--max-pending-introductions', '100000'])
   running.push(child)
   for await (const line of createInterface({ input: child.stdout })) {
     const entry = JSON.parse(line)
