@@ -17,6 +17,7 @@ export const PEER_USAGE = `punchline peer --server URL [--id ID] [--connect TARG
   --timeout S       seconds a punch may take (default 10)
   --port P          local punch port (default: any free port)
   --private LIST    private endpoints to report (default: this host's IPv4 addresses)
+  --api-key KEY     for servers that require one to register (or PUNCHLINE_API_KEY)
   --json            progress as one JSON object per line on stderr
 
   Pipes stdin to the peer and the peer's data to stdout; end of stdin half-closes
@@ -87,6 +88,7 @@ export async function runPeerCommand (args: string[]): Promise<number> {
       timeout: { type: 'string' },
       port: { type: 'string' },
       private: { type: 'string' },
+      'api-key': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' }
     }
@@ -119,7 +121,8 @@ export async function runPeerCommand (args: string[]): Promise<number> {
   const privateEndpoints = values.private === undefined ? undefined : parseEndpoints(values.private)
   let peer: Peer
   try {
-    peer = await Peer.open({ server: values.server, id: values.id, localPort: port, punchTimeoutMs: timeoutSeconds * 1000, privateEndpoints })
+    const apiKey = values['api-key'] ?? process.env.PUNCHLINE_API_KEY
+    peer = await Peer.open({ server: values.server, id: values.id, localPort: port, punchTimeoutMs: timeoutSeconds * 1000, privateEndpoints, apiKey })
   } catch (error) {
     return fail(error)
   }

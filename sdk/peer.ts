@@ -41,6 +41,8 @@ export interface PeerOptions {
   pollWaitSeconds?: number | undefined
   /** The socket primitives (reuse-port on Node 20 through node-unix-socket by default). */
   sockets?: PortSockets | undefined
+  /** For servers that require an API key to register (sent as X-API-Key). */
+  apiKey?: string | undefined
 }
 
 export interface ConnectOptions {
@@ -58,7 +60,7 @@ export type PeerEvent =
 
 export type { PunchEvent, PunchedConnection }
 
-function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds'>> & PeerOptions {
+function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds' | 'apiKey'>> & PeerOptions {
   const {
     server, localAddress = '0.0.0.0', localPort = 0, punchTimeoutMs = DEFAULT_PUNCH_TIMEOUT_MS,
     pollWaitSeconds = DEFAULT_POLL_WAIT_SECONDS, sockets = reusePortSockets
@@ -114,7 +116,7 @@ export class Peer extends EventEmitter {
     })
     const localPort = (listener.address() as AddressInfo).port
     const local = { host: settings.localAddress, port: localPort }
-    const client = new RendezvousClient({ server: settings.server, local, sockets: settings.sockets })
+    const client = new RendezvousClient({ server: settings.server, local, sockets: settings.sockets, apiKey: settings.apiKey })
     const privateEndpoints = settings.privateEndpoints ?? discoverPrivateEndpoints(localPort)
     try {
       const registration = await client.register({ id: settings.id, privateEndpoints, ttlSeconds: settings.ttlSeconds })

@@ -22,6 +22,8 @@ export interface RendezvousClientOptions {
   server: string
   local: LocalAddress
   sockets: PortSockets
+  /** Sent as X-API-Key when registering, for servers that require one. */
+  apiKey?: string | undefined
 }
 
 export interface RegisterBody {
@@ -34,6 +36,7 @@ interface Call {
   method: Dispatcher.HttpMethod
   path: string
   token?: string | undefined
+  apiKey?: string | undefined
   body?: unknown
   timeoutMs?: number
   signal?: AbortSignal | undefined
@@ -66,9 +69,11 @@ function closeWithReset (socket: Socket): Socket {
 export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
+  readonly #apiKey: string | undefined
 
-  constructor ({ server, local, sockets }: RendezvousClientOptions) {
+  constructor ({ server, local, sockets, apiKey }: RendezvousClientOptions) {
     this.server = new URL(server)
+    this.#apiKey = apiKey
     this.#client = new Client(this.server.origin, {
       pipelining: 4,
       keepAliveTimeout: 60_000,
@@ -86,7 +91,7 @@ export class RendezvousClient {
     })
   }
 
-  async #call<T> ({ method, path, token, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call): Promise<{ status: number, body: T }> {
+  async #call<T> ({ method, path, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call): Promise<{ status: number, body: T }> {
     const timeout = AbortSignal.timeout(timeoutMs)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     let response: Dispatcher.ResponseData
@@ -96,6 +101,7 @@ export class RendezvousClient {
         path,
         headers: {
           ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+          ...(apiKey !== undefined ? { 'x-api-key': apiKey } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {})
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -126,7 +132,7 @@ export class RendezvousClient {
   }
 
   async register (body: RegisterBody, token?: string): Promise<RegistrationWithToken> {
-    return (await this.#call<RegistrationWithToken>({ method: 'POST', path: '/v1/peers', body, token })).body
+    return (await this.#call<RegistrationWithToken>({ method: 'POST', path: '/v1/peers', body, token, apiKey: this.#apiKey })).body
   }
 
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {

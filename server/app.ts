@@ -15,6 +15,7 @@ import openapi from './plugins/swagger.js'
 import database from './plugins/database.js'
 import rendezvous from './plugins/rendezvous.js'
 import authentication from './plugins/authentication.js'
+import apiKeysPlugin from './plugins/api-keys.js'
 import sweeper from './plugins/sweeper.js'
 import shutdown from './plugins/shutdown.js'
 import rateLimits from './plugins/rate-limits.js'
@@ -36,6 +37,8 @@ export interface AppOptions {
   maxRegistrationsPerAddress?: number
   rateLimitPerAddress?: number
   rateLimitPerPeer?: number
+  /** When not empty, registering needs one of these in an X-API-Key header. */
+  apiKeys?: string[]
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
@@ -51,6 +54,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     maxRegistrationsPerAddress = DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
     rateLimitPerAddress = DEFAULT_RATE_LIMIT_PER_ADDRESS,
     rateLimitPerPeer = DEFAULT_RATE_LIMIT_PER_PEER,
+    apiKeys = [],
     now = () => new Date()
   } = options
 
@@ -76,6 +80,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(database, { databasePath })
   await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })
   await app.register(authentication)
+  await app.register(apiKeysPlugin, { apiKeys })
   await app.register(sweeper, { sweepIntervalSeconds })
 
   await app.register(health)

@@ -33,6 +33,8 @@ serve options (each also read from an environment variable):
                           (${SETTINGS.rateLimitPerAddress.env}, default 1200)
   --rate-limit-per-peer N requests a minute from one authenticated peer before 429
                           (${SETTINGS.rateLimitPerPeer.env}, default 300)
+  --api-keys K1,K2        registering needs one of these in an X-API-Key header
+                          (${SETTINGS.apiKeys.env}, default: none, anyone may register)
 
 Examples:
   punchline serve
@@ -73,6 +75,7 @@ async function main (argv: string[]): Promise<number> {
       'max-registrations-per-address': { type: 'string' },
       'rate-limit-per-address': { type: 'string' },
       'rate-limit-per-peer': { type: 'string' },
+      'api-keys': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -91,7 +94,8 @@ async function main (argv: string[]): Promise<number> {
     maxPendingIntroductions: values['max-pending-introductions'],
     maxRegistrationsPerAddress: values['max-registrations-per-address'],
     rateLimitPerAddress: values['rate-limit-per-address'],
-    rateLimitPerPeer: values['rate-limit-per-peer']
+    rateLimitPerPeer: values['rate-limit-per-peer'],
+    apiKeys: values['api-keys']
   })
   closeOnSignals(await startServer(config))
   return -1 // keep running

@@ -13,6 +13,7 @@ export const DEFAULT_MAX_PENDING_INTRODUCTIONS = 64
 export const DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS = 256
 export const DEFAULT_RATE_LIMIT_PER_ADDRESS = 1200
 export const DEFAULT_RATE_LIMIT_PER_PEER = 300
+export const MIN_API_KEY_LENGTH = 16
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -34,6 +35,8 @@ export interface ServerConfig {
   rateLimitPerAddress: number
   /** Requests a minute from one authenticated peer; more get 429. */
   rateLimitPerPeer: number
+  /** When not empty, registering needs one of these in an X-API-Key header. */
+  apiKeys: string[]
 }
 
 /** Each setting, its environment variable and its command-line flag. */
@@ -48,7 +51,8 @@ export const SETTINGS = {
   maxPendingIntroductions: { env: 'PUNCHLINE_MAX_PENDING_INTRODUCTIONS', flag: 'max-pending-introductions' },
   maxRegistrationsPerAddress: { env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', flag: 'max-registrations-per-address' },
   rateLimitPerAddress: { env: 'PUNCHLINE_RATE_LIMIT_PER_ADDRESS', flag: 'rate-limit-per-address' },
-  rateLimitPerPeer: { env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', flag: 'rate-limit-per-peer' }
+  rateLimitPerPeer: { env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', flag: 'rate-limit-per-peer' },
+  apiKeys: { env: 'PUNCHLINE_API_KEYS', flag: 'api-keys' }
 } as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
 
 export class ConfigError extends Error {
@@ -76,6 +80,12 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     throw new ConfigError(`${label('logLevel')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   }
   const host = raw('host') || DEFAULT_HOST
+  const apiKeys = (raw('apiKeys') ?? '').split(',').map((key) => key.trim()).filter(Boolean)
+  for (const key of apiKeys) {
+    if (key.length < MIN_API_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+      throw new ConfigError(`${label('apiKeys')} takes comma-separated keys of at least ${MIN_API_KEY_LENGTH} printable characters; one is not`)
+    }
+  }
   const databasePath = raw('databasePath') || DEFAULT_DATABASE
 
   return {
@@ -89,6 +99,7 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     maxPendingIntroductions: integerSetting(label('maxPendingIntroductions'), raw('maxPendingIntroductions'), DEFAULT_MAX_PENDING_INTRODUCTIONS, 1, 100_000),
     maxRegistrationsPerAddress: integerSetting(label('maxRegistrationsPerAddress'), raw('maxRegistrationsPerAddress'), DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, 1, 10_000_000),
     rateLimitPerAddress: integerSetting(label('rateLimitPerAddress'), raw('rateLimitPerAddress'), DEFAULT_RATE_LIMIT_PER_ADDRESS, 1, 100_000_000),
-    rateLimitPerPeer: integerSetting(label('rateLimitPerPeer'), raw('rateLimitPerPeer'), DEFAULT_RATE_LIMIT_PER_PEER, 1, 100_000_000)
+    rateLimitPerPeer: integerSetting(label('rateLimitPerPeer'), raw('rateLimitPerPeer'), DEFAULT_RATE_LIMIT_PER_PEER, 1, 100_000_000),
+    apiKeys
   }
 }

@@ -14,6 +14,7 @@ export const errors = {
   BAD_REQUEST: createError('PUNCH_ERR_BAD_REQUEST', '%s', 400),
   SELF_INTRODUCTION: createError('PUNCH_ERR_SELF_INTRODUCTION', 'A peer cannot be introduced to itself', 400),
   TOKEN_MISSING: createError('PUNCH_ERR_TOKEN_MISSING', 'This route needs "Authorization: Bearer <token>"', 401),
+  API_KEY_INVALID: createError('PUNCH_ERR_API_KEY_INVALID', 'Registering on this server needs a valid "X-API-Key" header', 401),
   TOKEN_INVALID: createError('PUNCH_ERR_TOKEN_INVALID', 'The bearer token is unknown or its registration has expired; register again', 401),
   FORBIDDEN_PEER: createError('PUNCH_ERR_FORBIDDEN_PEER', 'The token belongs to peer "%s", not to peer "%s"', 403),
   NOT_A_PARTICIPANT: createError('PUNCH_ERR_NOT_A_PARTICIPANT', 'Peer "%s" is not part of introduction "%s"', 403),

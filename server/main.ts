@@ -23,7 +23,8 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     maxPendingIntroductions: config.maxPendingIntroductions,
     maxRegistrationsPerAddress: config.maxRegistrationsPerAddress,
     rateLimitPerAddress: config.rateLimitPerAddress,
-    rateLimitPerPeer: config.rateLimitPerPeer
+    rateLimitPerPeer: config.rateLimitPerPeer,
+    apiKeys: config.apiKeys
   })
   let host = config.host
   try {
@@ -38,7 +39,7 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const url = `http://${urlHost(host)}:${port}`
-  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, database: config.databasePath }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
+  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, database: config.databasePath, apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
   return app
 }
 

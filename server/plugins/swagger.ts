@@ -24,7 +24,8 @@ export default fp(async function openapi (app) {
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token returned by register' }
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token returned by register' },
+          apiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Deployment API key: needed to register when the server is configured with some' }
         }
       }
     }

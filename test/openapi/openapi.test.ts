@@ -57,6 +57,8 @@ describe('openapi/openapi.json', () => {
     const open = operations.filter(({ operation }) => operation.security === undefined).map(({ method, route }) => `${method.toUpperCase()} ${route}`)
     expect(open).toEqual(['GET /health'])
     const register = operations.find(({ operation }) => operation.operationId === 'register')!
-    expect(register.operation.security).toEqual([{}, { bearerAuth: [] }]) // token optional: only to renew a live id
+    // Token only to renew a live id; API key only where the deployment configures some.
+    expect(register.operation.security).toEqual([{}, { bearerAuth: [] }, { apiKeyAuth: [] }, { apiKeyAuth: [], bearerAuth: [] }])
+    expect(document.components.securitySchemes.apiKeyAuth).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-Key' })
   })
 })

@@ -9,6 +9,11 @@ describe('resolveConfig', () => {
     expect(DEFAULT_HOST).toBe('::')
   })
 
+  it('reads API keys as a comma-separated list', () => {
+    expect(resolveConfig({ apiKeys: ' first-key-0123456789 , second-key-0123456789,' }, {}).apiKeys).toEqual(['first-key-0123456789', 'second-key-0123456789'])
+    expect(resolveConfig({}, {}).apiKeys).toEqual([])
+  })
+
   it('takes environment variables, and flags over them', () => {
     const env = { PUNCHLINE_HOST: '127.0.0.1', PUNCHLINE_PORT: '9000', PUNCHLINE_DB: '/var/lib/p.db', PUNCHLINE_INTRODUCTION_TTL: '45' }
     expect(resolveConfig({}, env, '/x')).toMatchObject({ host: '127.0.0.1', port: 9000, databasePath: '/var/lib/p.db', introductionTtlSeconds: 45 })
@@ -20,7 +25,9 @@ describe('resolveConfig', () => {
     [{ port: 'http' }, /--port .* got "http"/],
     [{ logLevel: 'loud' }, /--log-level .* must be one of/],
     [{ introductionTtlSeconds: '1' }, /--introduction-ttl .* from 5 to 3600/],
-    [{ bodyLimitBytes: '10' }, /--body-limit .* from 1024/]
+    [{ bodyLimitBytes: '10' }, /--body-limit .* from 1024/],
+    [{ apiKeys: 'short' }, /--api-keys \(PUNCHLINE_API_KEYS\) takes comma-separated keys of at least 16/],
+    [{ maxPendingIntroductions: '0' }, /--max-pending-introductions .* from 1/]
   ])('refuses %o with a precise message', (flags, message) => {
     expect(() => resolveConfig(flags, {})).toThrow(ConfigError)
     expect(() => resolveConfig(flags, {})).toThrow(message)

@@ -13,13 +13,15 @@ const peers: FastifyPluginAsyncTypebox = async (app) => {
   const self = { onRequest: app.authenticate, preHandler: app.requirePeer }
 
   app.post('/peers', {
+    onRequest: app.requireApiKey,
     schema: {
       tags: ['peers'],
       operationId: 'register',
       summary: 'Register a peer (or renew a live registration)',
       description: 'Records the public endpoint this server observes (the source address and port of this request\'s TCP connection) and the private endpoints the peer reports. ' +
-        'Answers 201 with a new bearer token, or 200 when a live id is renewed with its token (send it as "Authorization: Bearer <token>").',
-      security: [{}, ...bearerAuth],
+        'Answers 201 with a new bearer token, or 200 when a live id is renewed with its token (send it as "Authorization: Bearer <token>"). ' +
+        'Servers configured with API keys also need one in an "X-API-Key" header.',
+      security: [{}, ...bearerAuth, { apiKeyAuth: [] }, { apiKeyAuth: [], bearerAuth: [] }],
       body: RegisterBody,
       response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415, 429) }
     }
