@@ -5,7 +5,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
   DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
-  DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_PEER, DEFAULT_SWEEP_INTERVAL_SECONDS
+  DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_PEER, DEFAULT_SWEEP_INTERVAL_SECONDS,
+  DEFAULT_HEADERS_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS
 } from './config.js'
 import { errors } from './errors.js'
 import { errorHandler } from './error-handler.js'
@@ -23,6 +24,9 @@ import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import introductions from './routes/v1/introductions.js'
 
+/** How often Node checks connections against the header and request timeouts. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000
+
 /** Headers that carry secrets never reach the logs. */
 export const LOG_REDACTIONS = ['req.headers.authorization']
 
@@ -39,6 +43,8 @@ export interface AppOptions {
   rateLimitPerPeer?: number
   /** When not empty, registering needs one of these in an X-API-Key header. */
   apiKeys?: string[]
+  headersTimeoutSeconds?: number
+  requestTimeoutSeconds?: number
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
@@ -55,6 +61,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     rateLimitPerAddress = DEFAULT_RATE_LIMIT_PER_ADDRESS,
     rateLimitPerPeer = DEFAULT_RATE_LIMIT_PER_PEER,
     apiKeys = [],
+    headersTimeoutSeconds = DEFAULT_HEADERS_TIMEOUT_SECONDS,
+    requestTimeoutSeconds = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     now = () => new Date()
   } = options
 
@@ -64,6 +72,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: bodyLimitBytes,
     // The public endpoint IS the TCP source address: never take it from headers.
     trustProxy: false,
+    // Slow senders (slowloris) are cut off; these bound receiving a request, not answering it,
+    // so a held long-poll is not affected.
+    requestTimeout: requestTimeoutSeconds * 1000,
+    http: { headersTimeout: headersTimeoutSeconds * 1000, requestTimeout: requestTimeoutSeconds * 1000, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     // Errors the router answers before any route (bad or over-long URLs) use the same table.
     frameworkErrors: (error, request, reply) => { void handleError.call(app, error, request, reply).then((body) => (reply as FastifyReply).send(body)) }
   }).withTypeProvider<TypeBoxTypeProvider>()

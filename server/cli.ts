@@ -35,6 +35,8 @@ serve options (each also read from an environment variable):
                           (${SETTINGS.rateLimitPerPeer.env}, default 300)
   --api-keys K1,K2        registering needs one of these in an X-API-Key header
                           (${SETTINGS.apiKeys.env}, default: none, anyone may register)
+  --headers-timeout S     seconds to send a request's headers (${SETTINGS.headersTimeoutSeconds.env}, default 10)
+  --request-timeout S     seconds to send a whole request (${SETTINGS.requestTimeoutSeconds.env}, default 30)
 
 Examples:
   punchline serve
@@ -76,6 +78,8 @@ async function main (argv: string[]): Promise<number> {
       'rate-limit-per-address': { type: 'string' },
       'rate-limit-per-peer': { type: 'string' },
       'api-keys': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -95,7 +99,9 @@ async function main (argv: string[]): Promise<number> {
     maxRegistrationsPerAddress: values['max-registrations-per-address'],
     rateLimitPerAddress: values['rate-limit-per-address'],
     rateLimitPerPeer: values['rate-limit-per-peer'],
-    apiKeys: values['api-keys']
+    apiKeys: values['api-keys'],
+    headersTimeoutSeconds: values['headers-timeout'],
+    requestTimeoutSeconds: values['request-timeout']
   })
   closeOnSignals(await startServer(config))
   return -1 // keep running

@@ -14,6 +14,8 @@ export const DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS = 256
 export const DEFAULT_RATE_LIMIT_PER_ADDRESS = 1200
 export const DEFAULT_RATE_LIMIT_PER_PEER = 300
 export const MIN_API_KEY_LENGTH = 16
+export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 10
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -37,6 +39,9 @@ export interface ServerConfig {
   rateLimitPerPeer: number
   /** When not empty, registering needs one of these in an X-API-Key header. */
   apiKeys: string[]
+  /** Seconds a client has to send a request's headers, and its whole request (long-polls are answers, not requests: not cut). */
+  headersTimeoutSeconds: number
+  requestTimeoutSeconds: number
 }
 
 /** Each setting, its environment variable and its command-line flag. */
@@ -52,7 +57,9 @@ export const SETTINGS = {
   maxRegistrationsPerAddress: { env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', flag: 'max-registrations-per-address' },
   rateLimitPerAddress: { env: 'PUNCHLINE_RATE_LIMIT_PER_ADDRESS', flag: 'rate-limit-per-address' },
   rateLimitPerPeer: { env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', flag: 'rate-limit-per-peer' },
-  apiKeys: { env: 'PUNCHLINE_API_KEYS', flag: 'api-keys' }
+  apiKeys: { env: 'PUNCHLINE_API_KEYS', flag: 'api-keys' },
+  headersTimeoutSeconds: { env: 'PUNCHLINE_HEADERS_TIMEOUT', flag: 'headers-timeout' },
+  requestTimeoutSeconds: { env: 'PUNCHLINE_REQUEST_TIMEOUT', flag: 'request-timeout' }
 } as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
 
 export class ConfigError extends Error {
@@ -80,6 +87,11 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     throw new ConfigError(`${label('logLevel')} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   }
   const host = raw('host') || DEFAULT_HOST
+  const headersTimeoutSeconds = integerSetting(label('headersTimeoutSeconds'), raw('headersTimeoutSeconds'), DEFAULT_HEADERS_TIMEOUT_SECONDS, 1, 600)
+  const requestTimeoutSeconds = integerSetting(label('requestTimeoutSeconds'), raw('requestTimeoutSeconds'), DEFAULT_REQUEST_TIMEOUT_SECONDS, 1, 3600)
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new ConfigError(`${label('headersTimeoutSeconds')} (${headersTimeoutSeconds}) must not be longer than ${label('requestTimeoutSeconds')} (${requestTimeoutSeconds})`)
+  }
   const apiKeys = (raw('apiKeys') ?? '').split(',').map((key) => key.trim()).filter(Boolean)
   for (const key of apiKeys) {
     if (key.length < MIN_API_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
@@ -100,6 +112,8 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     maxRegistrationsPerAddress: integerSetting(label('maxRegistrationsPerAddress'), raw('maxRegistrationsPerAddress'), DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS, 1, 10_000_000),
     rateLimitPerAddress: integerSetting(label('rateLimitPerAddress'), raw('rateLimitPerAddress'), DEFAULT_RATE_LIMIT_PER_ADDRESS, 1, 100_000_000),
     rateLimitPerPeer: integerSetting(label('rateLimitPerPeer'), raw('rateLimitPerPeer'), DEFAULT_RATE_LIMIT_PER_PEER, 1, 100_000_000),
-    apiKeys
+    apiKeys,
+    headersTimeoutSeconds,
+    requestTimeoutSeconds
   }
 }

@@ -24,7 +24,9 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     maxRegistrationsPerAddress: config.maxRegistrationsPerAddress,
     rateLimitPerAddress: config.rateLimitPerAddress,
     rateLimitPerPeer: config.rateLimitPerPeer,
-    apiKeys: config.apiKeys
+    apiKeys: config.apiKeys,
+    headersTimeoutSeconds: config.headersTimeoutSeconds,
+    requestTimeoutSeconds: config.requestTimeoutSeconds
   })
   let host = config.host
   try {

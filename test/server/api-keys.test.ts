@@ -14,7 +14,7 @@ describe('API keys', () => {
   it('let only holders of a configured key register or renew; other routes take the bearer token as before', async () => {
     app = await buildTestApp({ apiKeys: [OTHER, KEY] })
     const registerWith = async (headers: Record<string, string>, id = 'alice') => await app.inject({ method: 'POST', url: '/v1/peers', headers, payload: { id, privateEndpoints: [] } })
-    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }, { 'x-api-key': '' }]) {
+    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789' }, { 'x-api-key': '' }] as Array<Record<string, string>>) {
       const refused = await registerWith(headers)
       expect(refused.statusCode).toBe(401)
       expect(refused.json()).toMatchObject({ code: 'PUNCH_ERR_API_KEY_INVALID' })

@@ -27,7 +27,8 @@ describe('resolveConfig', () => {
     [{ introductionTtlSeconds: '1' }, /--introduction-ttl .* from 5 to 3600/],
     [{ bodyLimitBytes: '10' }, /--body-limit .* from 1024/],
     [{ apiKeys: 'short' }, /--api-keys \(PUNCHLINE_API_KEYS\) takes comma-separated keys of at least 16/],
-    [{ maxPendingIntroductions: '0' }, /--max-pending-introductions .* from 1/]
+    [{ maxPendingIntroductions: '0' }, /--max-pending-introductions .* from 1/],
+    [{ headersTimeoutSeconds: '40' }, /--headers-timeout \(PUNCHLINE_HEADERS_TIMEOUT\) \(40\) must not be longer than --request-timeout/]
   ])('refuses %o with a precise message', (flags, message) => {
     expect(() => resolveConfig(flags, {})).toThrow(ConfigError)
     expect(() => resolveConfig(flags, {})).toThrow(message)

@@ -105,15 +105,15 @@ const peers: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { peerId } = request.params
     const { after, wait = POLL_WAIT_SECONDS.default } = request.query
-    const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
-
     const held = new AbortController()
     const timer = setTimeout(() => { held.abort() }, wait * 1000)
     const onClientGone = (): void => { held.abort() }
     reply.raw.once('close', onClientGone)
     try {
-      // Subscribe before reading: an introduction stored after the read wakes this poll with it.
+      // Subscribe before the first read: an introduction stored meanwhile wakes this poll with it, and
+      // a request of this peer pipelined behind the poll, arriving meanwhile, releases it.
       const woken = app.inboxWaiters.wait(peerId, held.signal)
+      const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
       const pending = await app.introductions.pending(peerId, cursor)
       if (pending.length > 0) {
         return { introductions: pending.map((row) => introductionView(row, 'target')), cursor: pending.at(-1)!.seq }

@@ -113,6 +113,28 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     }
   })
 
+  it('is released by a pipelined request that arrives while the poll is still reading the inbox', async () => {
+    // Hold the poll inside its acknowledgement long enough for the next request to arrive meanwhile.
+    const acknowledge = app.introductions.acknowledge.bind(app.introductions)
+    app.introductions.acknowledge = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      return await acknowledge(...args)
+    }
+    const client = new Client(baseUrl, { pipelining: 2 })
+    try {
+      const started = performance.now()
+      const held = client.request({ method: 'GET', path: '/v1/peers/alice/inbox?after=0&wait=20', headers: bearer(alice), blocking: false })
+      await new Promise((resolve) => setTimeout(resolve, 100)) // the poll is inside its acknowledgement now
+      const made = await client.request({ method: 'POST', path: '/v1/introductions', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: '{"target":"bob"}', idempotent: true })
+      expect(made.statusCode).toBe(201)
+      await made.body.dump()
+      expect((await held).statusCode).toBe(200)
+      expect(performance.now() - started).toBeLessThan(5000) // released, not held for the 20 s wait
+    } finally {
+      await client.close()
+    }
+  })
+
   it('lets a new poll replace the held one, which answers at once', async () => {
     const first = poll(bob, 'wait=20')
     await waitFor(() => app.inboxWaiters.size === 1)
