@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
   DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
   DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_PEER, DEFAULT_SWEEP_INTERVAL_SECONDS,
-  DEFAULT_HEADERS_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS
+  DEFAULT_HEADERS_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS, DEFAULT_MAX_POLL_WAIT_SECONDS
 } from './config.js'
 import { errors } from './errors.js'
 import { errorHandler } from './error-handler.js'
@@ -45,6 +45,7 @@ export interface AppOptions {
   apiKeys?: string[]
   headersTimeoutSeconds?: number
   requestTimeoutSeconds?: number
+  maxPollWaitSeconds?: number
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
@@ -63,6 +64,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     apiKeys = [],
     headersTimeoutSeconds = DEFAULT_HEADERS_TIMEOUT_SECONDS,
     requestTimeoutSeconds = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    maxPollWaitSeconds = DEFAULT_MAX_POLL_WAIT_SECONDS,
     now = () => new Date()
   } = options
 
@@ -96,7 +98,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(sweeper, { sweepIntervalSeconds })
 
   await app.register(health)
-  await app.register(peers, { prefix: '/v1' })
+  await app.register(peers, { prefix: '/v1', maxPollWaitSeconds })
   await app.register(introductions, { prefix: '/v1' })
   return app
 }

@@ -37,6 +37,7 @@ serve options (each also read from an environment variable):
                           (${SETTINGS.apiKeys.env}, default: none, anyone may register)
   --headers-timeout S     seconds to send a request's headers (${SETTINGS.headersTimeoutSeconds.env}, default 10)
   --request-timeout S     seconds to send a whole request (${SETTINGS.requestTimeoutSeconds.env}, default 30)
+  --max-poll-wait S       longest a long-poll is held, 1-60 (${SETTINGS.maxPollWaitSeconds.env}, default 60)
 
 Examples:
   punchline serve
@@ -80,6 +81,7 @@ async function main (argv: string[]): Promise<number> {
       'api-keys': { type: 'string' },
       'headers-timeout': { type: 'string' },
       'request-timeout': { type: 'string' },
+      'max-poll-wait': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -101,7 +103,8 @@ async function main (argv: string[]): Promise<number> {
     rateLimitPerPeer: values['rate-limit-per-peer'],
     apiKeys: values['api-keys'],
     headersTimeoutSeconds: values['headers-timeout'],
-    requestTimeoutSeconds: values['request-timeout']
+    requestTimeoutSeconds: values['request-timeout'],
+    maxPollWaitSeconds: values['max-poll-wait']
   })
   closeOnSignals(await startServer(config))
   return -1 // keep running

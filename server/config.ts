@@ -14,6 +14,7 @@ export const DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS = 256
 export const DEFAULT_RATE_LIMIT_PER_ADDRESS = 1200
 export const DEFAULT_RATE_LIMIT_PER_PEER = 300
 export const MIN_API_KEY_LENGTH = 16
+export const DEFAULT_MAX_POLL_WAIT_SECONDS = 60
 export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 10
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30
 
@@ -42,6 +43,8 @@ export interface ServerConfig {
   /** Seconds a client has to send a request's headers, and its whole request (long-polls are answers, not requests: not cut). */
   headersTimeoutSeconds: number
   requestTimeoutSeconds: number
+  /** Longest a long-poll is held; a longer `wait` is shortened to it (60 at most, the API's bound). */
+  maxPollWaitSeconds: number
 }
 
 /** Each setting, its environment variable and its command-line flag. */
@@ -59,7 +62,8 @@ export const SETTINGS = {
   rateLimitPerPeer: { env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', flag: 'rate-limit-per-peer' },
   apiKeys: { env: 'PUNCHLINE_API_KEYS', flag: 'api-keys' },
   headersTimeoutSeconds: { env: 'PUNCHLINE_HEADERS_TIMEOUT', flag: 'headers-timeout' },
-  requestTimeoutSeconds: { env: 'PUNCHLINE_REQUEST_TIMEOUT', flag: 'request-timeout' }
+  requestTimeoutSeconds: { env: 'PUNCHLINE_REQUEST_TIMEOUT', flag: 'request-timeout' },
+  maxPollWaitSeconds: { env: 'PUNCHLINE_MAX_POLL_WAIT', flag: 'max-poll-wait' }
 } as const satisfies Record<keyof ServerConfig, { env: string, flag: string }>
 
 export class ConfigError extends Error {
@@ -114,6 +118,7 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     rateLimitPerPeer: integerSetting(label('rateLimitPerPeer'), raw('rateLimitPerPeer'), DEFAULT_RATE_LIMIT_PER_PEER, 1, 100_000_000),
     apiKeys,
     headersTimeoutSeconds,
-    requestTimeoutSeconds
+    requestTimeoutSeconds,
+    maxPollWaitSeconds: integerSetting(label('maxPollWaitSeconds'), raw('maxPollWaitSeconds'), DEFAULT_MAX_POLL_WAIT_SECONDS, 1, DEFAULT_MAX_POLL_WAIT_SECONDS)
   }
 }

@@ -26,7 +26,8 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     rateLimitPerPeer: config.rateLimitPerPeer,
     apiKeys: config.apiKeys,
     headersTimeoutSeconds: config.headersTimeoutSeconds,
-    requestTimeoutSeconds: config.requestTimeoutSeconds
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
+    maxPollWaitSeconds: config.maxPollWaitSeconds
   })
   let host = config.host
   try {

@@ -3,6 +3,8 @@
 // held polls at once, finishes, and closes the database cleanly.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { once } from 'node:events'
+import net from 'node:net'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -63,6 +65,27 @@ describe('the server process', () => {
     expect(acknowledged.filter((id) => !delivered.has(id))).toEqual([])
     second.child.kill('SIGTERM')
     await exited(second.child)
+  })
+
+  it('on SIGTERM lets a request in flight finish', async () => {
+    const { child, url } = await serve(path.join(tempDir(), 'inflight.db'))
+    const { hostname, port } = new URL(url)
+    const body = '{"id":"late","privateEndpoints":[]}'
+    const socket = net.connect(Number(port), hostname)
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+    await once(socket, 'connect')
+    // Half the body is sent when the signal arrives; the rest follows.
+    socket.write(`POST /v1/peers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const exit = exited(child)
+    child.kill('SIGTERM')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    socket.write(body.slice(10))
+    await once(socket, 'close')
+    expect(answer).toMatch(/^HTTP\/1.1 201/)
+    expect(answer).toContain('"id":"late"')
+    expect(await exit).toBe(0)
   })
 
   it('on SIGTERM answers held polls at once, exits 0 and closes the database cleanly', async () => {

@@ -70,6 +70,18 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     expect(app.inboxWaiters.size).toBe(0)
   })
 
+  it('holds a poll no longer than the deployment\'s maximum wait', async () => {
+    await app.close()
+    app = await buildTestApp({ maxPollWaitSeconds: 1 })
+    baseUrl = await listenOnLoopback(app)
+    bob = await registerOverHttp(baseUrl, { id: 'bob' })
+    const started = performance.now()
+    const response = await poll(bob, 'wait=20')
+    expect(await response.json()).toEqual({ introductions: [], cursor: 0 })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990)
+    expect(performance.now() - started).toBeLessThan(5000)
+  })
+
   it('returns pending introductions at once, without waiting', async () => {
     await fetch(`${baseUrl}/v1/introductions`, { method: 'POST', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: JSON.stringify({ target: 'bob' }) })
     const started = performance.now()
