@@ -7,11 +7,19 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import { observedEndpoint } from '../endpoint.js'
 import type { RegistrationRow } from '../registrations/registrations.js'
+import type { IntroductionRow } from '../introductions/introductions.js'
+import type { Ticket } from '../introductions/inbox-waiters.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's registration, set by `authenticate`. */
     registration: RegistrationRow | null
+    /** The long-poll's ticket, taken by `authenticate` on routes that hold polls. */
+    pollTicket: Ticket<IntroductionRow> | null
+  }
+  interface FastifyContextConfig {
+    /** The route holds a long-poll. */
+    holdsPoll?: boolean
   }
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -38,6 +46,7 @@ export function caller (request: FastifyRequest): RegistrationRow {
 
 export default fp(async function authentication (app) {
   app.decorateRequest('registration', null)
+  app.decorateRequest('pollTicket', null)
 
   app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request)
@@ -45,9 +54,15 @@ export default fp(async function authentication (app) {
     const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
-    await app.limitPeer(request, reply)
     // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
     app.inboxWaiters.release(registration.peerId)
+    if (request.routeOptions.config.holdsPoll === true) {
+      // Taken in the same tick as the release above: every later request of the peer releases this poll.
+      const ticket = app.inboxWaiters.enter(registration.peerId)
+      request.pollTicket = ticket
+      reply.raw.once('close', () => { app.inboxWaiters.leave(ticket) })
+    }
+    await app.limitPeer(request, reply)
   })
 
   app.decorate('requirePeer', async (request: FastifyRequest) => {

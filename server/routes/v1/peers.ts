@@ -91,6 +91,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
 
   app.get('/peers/:peerId/inbox', {
     ...self,
+    config: { holdsPoll: true },
     schema: {
       tags: ['introductions'],
       operationId: 'pollInbox',
@@ -113,7 +114,9 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     try {
       // Subscribe before the first read: an introduction stored meanwhile wakes this poll with it, and
       // a request of this peer pipelined behind the poll, arriving meanwhile, releases it.
-      const woken = app.inboxWaiters.wait(peerId, held.signal)
+      const ticket = request.pollTicket
+      if (ticket === null) throw new Error('inbox route without a poll ticket')
+      const woken = app.inboxWaiters.wait(ticket, held.signal)
       const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
       const pending = await app.introductions.pending(peerId, cursor)
       if (pending.length > 0) {

@@ -147,6 +147,32 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     }
   })
 
+  it('is released by a pipelined request that arrives before the poll\'s handler even runs', async () => {
+    // Hold the poll between its authentication and its handler (in the per-peer rate limiter).
+    const limitPeer = app.limitPeer
+    let first = true
+    app.limitPeer = async (request, reply) => {
+      if (first) {
+        first = false
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      }
+      await limitPeer(request, reply)
+    }
+    const client = new Client(baseUrl, { pipelining: 2 })
+    try {
+      const started = performance.now()
+      const held = client.request({ method: 'GET', path: '/v1/peers/alice/inbox?wait=20', headers: bearer(alice), blocking: false })
+      await new Promise((resolve) => setTimeout(resolve, 100)) // the poll is inside the limiter now
+      const made = await client.request({ method: 'POST', path: '/v1/introductions', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: '{"target":"bob"}', idempotent: true })
+      expect(made.statusCode).toBe(201)
+      await made.body.dump()
+      expect((await held).statusCode).toBe(200)
+      expect(performance.now() - started).toBeLessThan(5000) // released, not held for the 20 s wait
+    } finally {
+      await client.close()
+    }
+  })
+
   it('lets a new poll replace the held one, which answers at once', async () => {
     const first = poll(bob, 'wait=20')
     await waitFor(() => app.inboxWaiters.size === 1)
