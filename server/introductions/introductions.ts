@@ -62,7 +62,7 @@ export class Introductions {
     if (target === null || target.expiresAt <= now) throw new errors.PEER_NOT_FOUND(targetId)
     // A bounded inbox: a target that does not poll cannot be buried in introductions.
     const waitingFilter = { targetId, seq: { gt: target.inboxCursor }, expiresAt: { gt: now } }
-    const waiting = await this.#prisma.introduction.count({ where: waitingFilter })
+    const waiting = await this.#prisma.introduction.count({ where: waitingFilter, take: this.#maxPending }) // no need to count past the bound
     if (waiting >= this.#maxPending) {
       const oldest = await this.#prisma.introduction.findFirst({ where: waitingFilter, orderBy: { seq: 'asc' }, select: { expiresAt: true } })
       throw retryAfter(new errors.INBOX_FULL(targetId, waiting), ((oldest?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000)

@@ -96,7 +96,7 @@ export class Registrations {
     }
     // One address (a NAT can front many peers) holds a bounded number of live registrations.
     const fromAddress = { publicAddress: request.publicEndpoint.address, expiresAt: { gt: now } }
-    const live = await this.#prisma.registration.count({ where: fromAddress })
+    const live = await this.#prisma.registration.count({ where: fromAddress, take: this.#maxPerAddress }) // no need to count past the bound
     if (live >= this.#maxPerAddress) {
       const first = await this.#prisma.registration.findFirst({ where: fromAddress, orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } })
       throw retryAfter(new errors.TOO_MANY_REGISTRATIONS(request.publicEndpoint.address, live), ((first?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000)
