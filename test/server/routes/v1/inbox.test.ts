@@ -125,6 +125,26 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     }
   })
 
+  /**
+   * Alice's poll on `path` is held on one connection; 100 ms later an introduction is pipelined
+   * behind it. The poll must answer at once (released), not after its 20 s wait.
+   */
+  async function expectReleasedByPipelinedIntroduction (path: string): Promise<void> {
+    const client = new Client(baseUrl, { pipelining: 2 })
+    try {
+      const started = performance.now()
+      const held = client.request({ method: 'GET', path, headers: bearer(alice), blocking: false })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const made = await client.request({ method: 'POST', path: '/v1/introductions', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: '{"target":"bob"}', idempotent: true })
+      expect(made.statusCode).toBe(201)
+      await made.body.dump()
+      expect((await held).statusCode).toBe(200)
+      expect(performance.now() - started).toBeLessThan(5000)
+    } finally {
+      await client.close()
+    }
+  }
+
   it('is released by a pipelined request that arrives while the poll is still reading the inbox', async () => {
     // Hold the poll inside its acknowledgement long enough for the next request to arrive meanwhile.
     const acknowledge = app.introductions.acknowledge.bind(app.introductions)
@@ -132,19 +152,7 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
       await new Promise((resolve) => setTimeout(resolve, 300))
       return await acknowledge(...args)
     }
-    const client = new Client(baseUrl, { pipelining: 2 })
-    try {
-      const started = performance.now()
-      const held = client.request({ method: 'GET', path: '/v1/peers/alice/inbox?after=0&wait=20', headers: bearer(alice), blocking: false })
-      await new Promise((resolve) => setTimeout(resolve, 100)) // the poll is inside its acknowledgement now
-      const made = await client.request({ method: 'POST', path: '/v1/introductions', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: '{"target":"bob"}', idempotent: true })
-      expect(made.statusCode).toBe(201)
-      await made.body.dump()
-      expect((await held).statusCode).toBe(200)
-      expect(performance.now() - started).toBeLessThan(5000) // released, not held for the 20 s wait
-    } finally {
-      await client.close()
-    }
+    await expectReleasedByPipelinedIntroduction('/v1/peers/alice/inbox?after=0&wait=20') // the poll sits in its acknowledgement
   })
 
   it('is released by a pipelined request that arrives before the poll\'s handler even runs', async () => {
@@ -158,19 +166,7 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
       }
       await limitPeer(request, reply)
     }
-    const client = new Client(baseUrl, { pipelining: 2 })
-    try {
-      const started = performance.now()
-      const held = client.request({ method: 'GET', path: '/v1/peers/alice/inbox?wait=20', headers: bearer(alice), blocking: false })
-      await new Promise((resolve) => setTimeout(resolve, 100)) // the poll is inside the limiter now
-      const made = await client.request({ method: 'POST', path: '/v1/introductions', headers: { ...bearer(alice), 'content-type': 'application/json' }, body: '{"target":"bob"}', idempotent: true })
-      expect(made.statusCode).toBe(201)
-      await made.body.dump()
-      expect((await held).statusCode).toBe(200)
-      expect(performance.now() - started).toBeLessThan(5000) // released, not held for the 20 s wait
-    } finally {
-      await client.close()
-    }
+    await expectReleasedByPipelinedIntroduction('/v1/peers/alice/inbox?wait=20') // the poll sits in the limiter
   })
 
   it('lets a new poll replace the held one, which answers at once', async () => {
