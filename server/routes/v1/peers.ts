@@ -103,14 +103,13 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       querystring: InboxQuery,
       response: { 200: Inbox, ...errorResponses(400, 401, 403) }
     }
-  }, async (request, reply) => {
+  }, async (request) => {
     const { peerId } = request.params
     const { after, wait = POLL_WAIT_SECONDS.default } = request.query
+    // A client that goes away returns the poll's ticket (see authenticate), which ends the wait.
     const held = new AbortController()
     // The deployment may hold polls for less than the API allows: such a poll just answers sooner.
     const timer = setTimeout(() => { held.abort() }, Math.min(wait, maxPollWaitSeconds) * 1000)
-    const onClientGone = (): void => { held.abort() }
-    reply.raw.once('close', onClientGone)
     try {
       // Subscribe before the first read: an introduction stored meanwhile wakes this poll with it, and
       // a request of this peer pipelined behind the poll, arriving meanwhile, releases it.
@@ -127,8 +126,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       return { introductions: [introductionView(wake.item, 'target')], cursor: wake.item.seq }
     } finally {
       clearTimeout(timer)
-      reply.raw.off('close', onClientGone)
-      held.abort() // releases the waiter of an iteration that returned early
+      held.abort() // ends the wait when pending introductions were answered without it
     }
   })
 
