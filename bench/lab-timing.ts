@@ -4,6 +4,7 @@
 // retransmissions included, the peers' connections to the server excluded).
 import { Lab, SERVER_ADDRESS, labUnavailable, type LabSpec } from '../test/lab/lab.js'
 import { trial } from '../test/lab/trial.js'
+import { quantile } from './statistics.js'
 
 export const TRIALS = 20
 export const DELAY_MS = 20
@@ -45,10 +46,6 @@ export interface LabProfileResult {
   synsPerPunchMax: number
   via: Record<string, number>
   path: Record<string, number>
-}
-
-function quantile (sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
 }
 
 function tally (values: string[]): Record<string, number> {

@@ -7,6 +7,7 @@
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { registerPeers, startServer } from './servers.js'
+import { quantile, slope } from './statistics.js'
 
 export const SAMPLED_INTRODUCTIONS = 1000
 const POLL_WAIT_SECONDS = 60
@@ -28,20 +29,6 @@ export interface PushResults {
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
-
-/** Least-squares slope of y against x. */
-function slope (points: Array<[number, number]>): number {
-  const n = points.length
-  const mx = points.reduce((sum, [x]) => sum + x, 0) / n
-  const my = points.reduce((sum, [, y]) => sum + y, 0) / n
-  const sxy = points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0)
-  const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0)
-  return sxy / sxx
-}
-
-function quantile (sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
-}
 
 async function heldPolls (url: string): Promise<number> {
   return (await (await fetch(`${url}/health`)).json() as { heldPolls: number }).heldPolls

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from './lab.js'
 import { TRIAL_TIMEOUT_MS, brief, trial, type TrialResult } from './trial.js'
+import { quantile } from '../../bench/statistics.js'
 
 /** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
 const TRIALS = Number(process.env.PUNCHLINE_LAB_TRIALS ?? 10)
@@ -18,7 +19,6 @@ const summary: string[] = []
 function record (profile: string, results: TrialResult[]): void {
   const times = results.map((result) => result.elapsedMs).sort((x, y) => x - y)
   const dials = results.map((result) => result.attempts).sort((x, y) => x - y)
-  const quantile = (values: number[], q: number): number => values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)]!
   const count = (key: keyof TrialResult): string => Object.entries(results.reduce<Record<string, number>>((counts, result) => {
     counts[String(result[key])] = (counts[String(result[key])] ?? 0) + 1
     return counts
