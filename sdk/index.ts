@@ -11,3 +11,6 @@ export {
 } from './errors.js'
 export type { Endpoint } from '../server/schemas/common.js'
 export type { Introduction } from '../server/schemas/introduction.js'
+export { Exposure, type ExposeOptions, type ExposeEvent } from './tunnel/expose.js'
+export { Forwarder, type ForwardOptions, type ForwardEvent } from './tunnel/forward.js'
+export type { ServiceAddress } from './tunnel/tunnel.js'

@@ -43,6 +43,11 @@ export interface PeerOptions {
   sockets?: PortSockets | undefined
   /** For servers that require an API key to register (sent as X-API-Key). */
   apiKey?: string | undefined
+  /**
+   * Which peers may punch to us: an introduction from a peer for which this
+   * returns false is declined (no dials, no accepts). Default: any peer.
+   */
+  allowPeer?: ((peerId: string) => boolean) | undefined
 }
 
 export interface ConnectOptions {
@@ -57,10 +62,11 @@ export type PeerEvent =
   | { type: 'registered', id: string, publicEndpoint: Endpoint, privateEndpoints: Endpoint[], localPort: number }
   | { type: 'server-unreachable', message: string, retryInMs: number }
   | { type: 'registration-lost', message: string, retryInMs: number }
+  | { type: 'declined', introductionId: string, peerId: string }
 
 export type { PunchEvent, PunchedConnection }
 
-function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds' | 'apiKey'>> & PeerOptions {
+function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds' | 'apiKey' | 'allowPeer'>> & PeerOptions {
   const {
     server, localAddress = '0.0.0.0', localPort = 0, punchTimeoutMs = DEFAULT_PUNCH_TIMEOUT_MS,
     pollWaitSeconds = DEFAULT_POLL_WAIT_SECONDS, sockets = reusePortSockets
@@ -270,6 +276,10 @@ export class Peer extends EventEmitter {
     // At-least-once delivery: an introduction seen before is a duplicate.
     if (this.#seen.has(introduction.id) || expiresAt < now) return
     this.#seen.set(introduction.id, expiresAt)
+    if (this.#options.allowPeer?.(introduction.peer.id) === false) {
+      this.#trace({ type: 'declined', introductionId: introduction.id, peerId: introduction.peer.id })
+      return
+    }
     this.#punch(introduction, this.#closing.signal, this.#options.punchTimeoutMs).then(
       (connection) => { this.emit('connection', connection) },
       () => {} // the attempt's trace carries the failure (its 'failed' event)

@@ -1,0 +1,117 @@
+// `expose`: makes a local TCP service reachable by chosen peers. Introductions
+// from peers not allowed are declined before any punching; each punched
+// connection from an allowed peer carries an HTTP/2 session whose CONNECT
+// streams are spliced to new connections to the service.
+import { EventEmitter } from 'node:events'
+import { constants, performServerHandshake, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
+import { connect } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { InvalidOptionError } from '../errors.js'
+import { Peer, type PeerOptions, type PunchedConnection } from '../peer.js'
+import { SESSION_WINDOW_BYTES, TUNNEL_SETTINGS, endWithSocket, splice, type ServiceAddress } from './tunnel.js'
+
+export interface ExposeOptions extends Omit<PeerOptions, 'allowPeer'> {
+  /** The local TCP service to expose, e.g. { host: '127.0.0.1', port: 22 }. */
+  service: ServiceAddress
+  /** Ids of the peers that may reach it, or '*' for any peer. */
+  allow: readonly string[] | '*'
+}
+
+export type ExposeEvent =
+  | { type: 'tunnel-up', peerId: string, via: string, path: string, remote: string }
+  | { type: 'tunnel-down', peerId: string, remote: string }
+  | { type: 'stream-opened', peerId: string, streamId: number }
+  | { type: 'stream-closed', peerId: string, streamId: number, bytesIn: number, bytesOut: number, durationMs: number }
+  | { type: 'stream-refused', peerId: string, streamId: number, reason: string }
+
+/** A running exposure; `trace` events carry both the Peer's and these ExposeEvents. */
+export class Exposure extends EventEmitter {
+  readonly peer: Peer
+  readonly #service: ServiceAddress
+  readonly #allowed: (peerId: string) => boolean
+  readonly #sessions = new Set<ServerHttp2Session>()
+  #closed: Promise<void> | undefined
+
+  static async open (options: ExposeOptions): Promise<Exposure> {
+    const { service, allow, ...peerOptions } = options
+    if (allow !== '*' && (!Array.isArray(allow) || allow.length === 0)) {
+      throw new InvalidOptionError('allow must list at least one peer id, or be "*" for any peer')
+    }
+    const allowed = allow === '*' ? () => true : (peerId: string) => allow.includes(peerId)
+    const peer = await Peer.open({ ...peerOptions, allowPeer: allowed })
+    return new Exposure(peer, service, allowed)
+  }
+
+  private constructor (peer: Peer, service: ServiceAddress, allowed: (peerId: string) => boolean) {
+    super()
+    this.peer = peer
+    this.#service = service
+    this.#allowed = allowed
+    peer.on('trace', (event) => { this.emit('trace', event) })
+    peer.on('connection', (connection: PunchedConnection) => { this.#serve(connection) })
+  }
+
+  /** Closes every tunnel (their streams are reset) and the peer. */
+  async close (): Promise<void> {
+    this.#closed ??= (async () => {
+      for (const session of this.#sessions) session.destroy()
+      await this.peer.close()
+    })()
+    await this.#closed
+  }
+
+  #trace (event: ExposeEvent): void {
+    this.emit('trace', event)
+  }
+
+  #serve (connection: PunchedConnection): void {
+    const { peerId, socket } = connection
+    // The peer declines introductions from others; this guards the tunnel itself too.
+    if (!this.#allowed(peerId) || this.#closed !== undefined) {
+      socket.destroy()
+      return
+    }
+    const remote = `${connection.remote.address}:${connection.remote.port}`
+    const session = performServerHandshake(socket, { settings: TUNNEL_SETTINGS })
+    session.setLocalWindowSize(SESSION_WINDOW_BYTES)
+    endWithSocket(session, socket)
+    this.#sessions.add(session)
+    this.#trace({ type: 'tunnel-up', peerId, via: connection.via, path: connection.path, remote })
+    session.on('error', () => {}) // 'close' follows
+    session.once('close', () => {
+      this.#sessions.delete(session)
+      this.#trace({ type: 'tunnel-down', peerId, remote })
+    })
+    session.on('stream', (stream, headers) => { this.#onStream(peerId, stream, headers) })
+  }
+
+  #onStream (peerId: string, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const streamId = stream.id ?? 0
+    const refuse = (status: number, reason: string): void => {
+      this.#trace({ type: 'stream-refused', peerId, streamId, reason })
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status }, { endStream: true })
+    }
+    if (headers[':method'] !== 'CONNECT') {
+      refuse(constants.HTTP_STATUS_METHOD_NOT_ALLOWED, `method ${String(headers[':method'])} (only CONNECT is served)`)
+      return
+    }
+    const started = performance.now()
+    const service = connect({ ...this.#service, allowHalfOpen: true })
+    service.once('error', (error: NodeJS.ErrnoException) => {
+      if (!stream.headersSent) refuse(constants.HTTP_STATUS_BAD_GATEWAY, `service ${this.#service.host}:${this.#service.port}: ${error.code ?? error.message}`)
+    })
+    stream.once('close', () => { if (service.connecting) service.destroy() })
+    service.once('connect', () => {
+      if (stream.destroyed) {
+        service.destroy()
+        return
+      }
+      stream.respond({ ':status': constants.HTTP_STATUS_OK })
+      this.#trace({ type: 'stream-opened', peerId, streamId })
+      void splice(service, stream).then(() => {
+        this.#trace({ type: 'stream-closed', peerId, streamId, bytesIn: service.bytesWritten, bytesOut: service.bytesRead, durationMs: Math.round(performance.now() - started) })
+      })
+    })
+  }
+}
+

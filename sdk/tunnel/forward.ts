@@ -1,0 +1,141 @@
+// `forward`: a local TCP listener whose clients reach a service another peer
+// exposes. The first punch happens at open(), so a wrong peer id or a peer
+// that does not allow us fails at once; later, each client rides the tunnel
+// as one CONNECT stream, and a tunnel that went down is punched again by the
+// next client.
+import { EventEmitter, once } from 'node:events'
+import { connect as http2Connect, constants, type ClientHttp2Session } from 'node:http2'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { Peer, type PeerOptions, type PunchedConnection } from '../peer.js'
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, SESSION_WINDOW_BYTES, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, endWithSocket, splice, type ServiceAddress } from './tunnel.js'
+
+export interface ForwardOptions extends PeerOptions {
+  /** Id of the peer exposing the service. */
+  target: string
+  /** Where to accept clients, e.g. { host: '127.0.0.1', port: 2222 }; port 0 picks one. */
+  listen: ServiceAddress
+}
+
+export type ForwardEvent =
+  | { type: 'tunnel-up', peerId: string, via: string, path: string, remote: string, punchMs: number }
+  | { type: 'tunnel-down', peerId: string, remote: string }
+  | { type: 'listening', host: string, port: number }
+  | { type: 'stream-opened', client: string, streamId: number }
+  | { type: 'stream-closed', client: string, streamId: number, bytesIn: number, bytesOut: number, durationMs: number }
+  | { type: 'stream-refused', client: string, reason: string }
+
+interface Tunnel {
+  session: ClientHttp2Session
+  connection: PunchedConnection
+}
+
+/** A running forward; `trace` events carry both the Peer's and these ForwardEvents. */
+export class Forwarder extends EventEmitter {
+  readonly peer: Peer
+  readonly target: string
+  readonly #listener: Server
+  #tunnel: Promise<Tunnel> | undefined
+  #closed: Promise<void> | undefined
+
+  /** Opens the peer, punches the first tunnel, then listens for clients. */
+  static async open (options: ForwardOptions): Promise<Forwarder> {
+    const { target, listen, ...peerOptions } = options
+    const peer = await Peer.open(peerOptions)
+    const forwarder = new Forwarder(peer, target)
+    try {
+      await forwarder.#ensureTunnel()
+      forwarder.#listener.listen(listen.port, listen.host)
+      await once(forwarder.#listener, 'listening')
+    } catch (error) {
+      await forwarder.close()
+      throw error
+    }
+    const { address, port } = forwarder.address
+    forwarder.#trace({ type: 'listening', host: address, port })
+    return forwarder
+  }
+
+  private constructor (peer: Peer, target: string) {
+    super()
+    this.peer = peer
+    this.target = target
+    this.#listener = createServer({ allowHalfOpen: true }, (client) => { this.#onClient(client) })
+    peer.on('trace', (event) => { this.emit('trace', event) })
+  }
+
+  /** The local listener's address. */
+  get address (): AddressInfo {
+    return this.#listener.address() as AddressInfo
+  }
+
+  /** Stops listening, resets every client and the tunnel, closes the peer. */
+  async close (): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#listener.close()
+      const tunnel = await this.#tunnel?.catch(() => undefined)
+      tunnel?.session.destroy()
+      await this.peer.close()
+    })()
+    await this.#closed
+  }
+
+  #trace (event: ForwardEvent): void {
+    this.emit('trace', event)
+  }
+
+  /** The tunnel, punching a new one when there is none (shared by clients arriving meanwhile). */
+  async #ensureTunnel (): Promise<Tunnel> {
+    if (this.#tunnel === undefined) {
+      const tunnel = this.#punchTunnel()
+      this.#tunnel = tunnel
+      tunnel.catch(() => { if (this.#tunnel === tunnel) this.#tunnel = undefined })
+    }
+    return await this.#tunnel
+  }
+
+  async #punchTunnel (): Promise<Tunnel> {
+    const started = performance.now()
+    const connection = await this.peer.connect(this.target)
+    const remote = `${connection.remote.address}:${connection.remote.port}`
+    const session = http2Connect(`http://${TUNNEL_AUTHORITY}`, { createConnection: () => connection.socket, settings: TUNNEL_SETTINGS })
+    session.on('connect', () => { session.setLocalWindowSize(SESSION_WINDOW_BYTES) })
+    endWithSocket(session, connection.socket)
+    const keepalive = setInterval(() => {
+      const deadline = setTimeout(() => { session.destroy(new Error('keepalive unanswered')) }, KEEPALIVE_TIMEOUT_MS).unref()
+      session.ping(() => { clearTimeout(deadline) })
+    }, KEEPALIVE_INTERVAL_MS).unref()
+    session.on('error', () => {}) // 'close' follows
+    session.once('close', () => {
+      clearInterval(keepalive)
+      this.#tunnel = undefined // the next client punches a new one
+      this.#trace({ type: 'tunnel-down', peerId: this.target, remote })
+    })
+    this.#trace({ type: 'tunnel-up', peerId: this.target, via: connection.via, path: connection.path, remote, punchMs: Math.round(performance.now() - started) })
+    return { session, connection }
+  }
+
+  #onClient (client: Socket): void {
+    const name = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`
+    const started = performance.now()
+    client.on('error', () => {})
+    const refuse = (reason: string): void => {
+      this.#trace({ type: 'stream-refused', client: name, reason })
+      if (!client.destroyed) client.resetAndDestroy()
+    }
+    this.#ensureTunnel().then(({ session }) => {
+      if (client.destroyed) return
+      const stream = session.request({ ':method': 'CONNECT', ':authority': TUNNEL_AUTHORITY })
+      let opened = false
+      stream.once('response', (headers) => {
+        opened = headers[':status'] === constants.HTTP_STATUS_OK
+        if (opened) this.#trace({ type: 'stream-opened', client: name, streamId: stream.id ?? 0 })
+        else refuse(`the exposing peer answered ${String(headers[':status'])}`)
+      })
+      // Spliced at once: the client's first bytes travel with the CONNECT instead of a round trip later.
+      void splice(client, stream).then(() => {
+        if (opened) this.#trace({ type: 'stream-closed', client: name, streamId: stream.id ?? 0, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round(performance.now() - started) })
+      })
+    }, (error: Error) => { refuse(`no tunnel to ${this.target}: ${error.message}`) })
+  }
+}

@@ -1,0 +1,73 @@
+// What the two ends of a port forward share. One punched connection between
+// the forwarding and the exposing peer carries an HTTP/2 session (Node's
+// built-in nghttp2); each TCP client of the forwarding side is one CONNECT
+// stream on it (RFC 9113 §8.5), spliced to its own connection to the exposed
+// service. Streams have their own flow control and half-close (END_STREAM),
+// so one slow client does not stall another's window, and a new client costs
+// one round trip instead of a punch.
+import type { Duplex } from 'node:stream'
+import { Socket } from 'node:net'
+import type { Http2Session, Settings } from 'node:http2'
+
+/** The :authority of every CONNECT: the exposing side decides where streams go. */
+export const TUNNEL_AUTHORITY = 'service.punchline:0'
+/** Per-stream and per-connection receive windows: 64 KiB (HTTP/2's default) would cap a stream at 64 KiB per round trip. */
+export const STREAM_WINDOW_BYTES = 1 << 20
+export const SESSION_WINDOW_BYTES = 16 << 20
+export const TUNNEL_SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false }
+/** The forwarding side pings an idle tunnel this often, which keeps NAT mappings alive and finds dead tunnels. */
+export const KEEPALIVE_INTERVAL_MS = 25_000
+/** A ping unanswered this long means the tunnel is dead: it is closed, and the next client punches a new one. */
+export const KEEPALIVE_TIMEOUT_MS = 10_000
+
+export interface ServiceAddress {
+  host: string
+  port: number
+}
+
+/** Tears a stream down as an error: a TCP socket gets a reset, an HTTP/2 stream a RST_STREAM. */
+function abort (stream: Duplex): void {
+  if (stream instanceof Socket && !stream.destroyed && stream.readyState === 'open') stream.resetAndDestroy()
+  else stream.destroy()
+}
+
+/**
+ * Joins two duplex streams both ways. The end of one direction half-closes
+ * the other side's sending direction; a stream that closes without ending
+ * both of its directions cleanly (error, reset) aborts the other one.
+ * Resolves once both have closed.
+ */
+export async function splice (a: Duplex, b: Duplex): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let closed = 0
+    const join = (from: Duplex, to: Duplex): void => {
+      from.on('error', () => {}) // the close that follows aborts the other side
+      from.once('close', () => {
+        if (from.errored !== null || !from.readableEnded || !from.writableFinished) abort(to)
+        if (++closed === 2) resolve()
+      })
+      from.pipe(to)
+    }
+    join(a, b)
+    join(b, a)
+  })
+}
+
+/** "host:port" or "[v6]:port" → ServiceAddress; undefined when malformed. */
+export function parseHostPort (text: string): ServiceAddress | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim())
+  if (match === null) return undefined
+  const port = Number(match[3])
+  if (port < 1 || port > 65535) return undefined
+  return { host: match[1] ?? match[2]!, port }
+}
+
+/**
+ * Ties a punched socket's end to the HTTP/2 session that owns it. Punched
+ * sockets allow half-open connections, and HTTP/2 has no such thing: without
+ * this, a peer's FIN would leave the session waiting on a dead tunnel until a
+ * keepalive ping went unanswered.
+ */
+export function endWithSocket (session: Http2Session, socket: Socket): void {
+  socket.once('end', () => { session.destroy() })
+}
