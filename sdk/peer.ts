@@ -48,6 +48,8 @@ export interface PeerOptions {
    * returns false is declined (no dials, no accepts). Default: any peer.
    */
   allowPeer?: ((peerId: string) => boolean) | undefined
+  /** Report each punch's outcome to the server (for its success statistics). Default true. */
+  reportOutcomes?: boolean | undefined
 }
 
 export interface ConnectOptions {
@@ -66,7 +68,7 @@ export type PeerEvent =
 
 export type { PunchEvent, PunchedConnection }
 
-function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds' | 'apiKey' | 'allowPeer'>> & PeerOptions {
+function validate (options: PeerOptions): Required<Omit<PeerOptions, 'id' | 'privateEndpoints' | 'ttlSeconds' | 'apiKey' | 'allowPeer' | 'reportOutcomes'>> & PeerOptions {
   const {
     server, localAddress = '0.0.0.0', localPort = 0, punchTimeoutMs = DEFAULT_PUNCH_TIMEOUT_MS,
     pollWaitSeconds = DEFAULT_POLL_WAIT_SECONDS, sockets = reusePortSockets

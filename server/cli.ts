@@ -3,17 +3,39 @@ import { parseArgs } from 'node:util'
 import { ConfigError, DEFAULT_DATABASE, DEFAULT_HOST, DEFAULT_PORT, SETTINGS, resolveConfig } from './config.js'
 import { closeOnSignals, startServer } from './main.js'
 import { PACKAGE } from './package-root.js'
-import { PEER_USAGE, UsageError, runPeerCommand } from '../sdk/cli.js'
+import { EXIT, UsageError } from '../sdk/cli/options.js'
+import { runPeerCommand } from '../sdk/cli/peer.js'
+import { runExposeCommand, runForwardCommand } from '../sdk/cli/tunnel.js'
 
 const USAGE = `punchline ${PACKAGE.version}: rendezvous server and SDK for TCP hole punching
 
 Usage:
-  punchline serve [--host HOST] [--port PORT] [--db FILE] [--log-level LEVEL]
-  ${PEER_USAGE.split('\n')[0]!}
-                 ${PEER_USAGE.split('\n')[1]!.trim()}
+  punchline serve [options]         run the rendezvous server
+  punchline peer [options]          netcat over a punched connection
+  punchline expose [options]        make a local TCP service reachable by chosen peers
+  punchline forward [options]       reach a service another peer exposes, on a local port
+  punchline COMMAND --help          a command's options and examples
   punchline --help | --version
 
-serve options (each also read from an environment variable):
+Exit codes: 0 success (or stopped by SIGINT/SIGTERM), 1 failure, 2 usage,
+130 "punchline peer" interrupted.
+
+Examples:
+  punchline serve
+  punchline peer --server http://127.0.0.1:8080 --id bob
+  echo hello | punchline peer --server http://127.0.0.1:8080 --id alice --connect bob
+  punchline expose --server http://127.0.0.1:8080 --id home --to 127.0.0.1:22 --allow laptop
+  punchline forward --server http://127.0.0.1:8080 --id laptop --peer home --listen 127.0.0.1:2222
+`
+
+const SERVE_USAGE = `Usage: punchline serve [--host HOST] [--port PORT] [--db FILE] [options]
+
+Runs the rendezvous server: the HTTP/JSON API under /v1, Swagger UI at /docs,
+Prometheus metrics at /metrics. Peers must reach it directly (no HTTP reverse
+proxy): it records the source address and port it observes. SIGINT/SIGTERM
+close it gracefully (exit 0).
+
+Options (each also read from an environment variable):
   --host HOST             address to listen on (${SETTINGS.host.env}, default "${DEFAULT_HOST}": every
                           interface, IPv4 and IPv6; use 127.0.0.1 for this machine only)
   --port PORT             TCP port (${SETTINGS.port.env}, default ${DEFAULT_PORT})
@@ -39,29 +61,35 @@ serve options (each also read from an environment variable):
   --request-timeout S     seconds to send a whole request (${SETTINGS.requestTimeoutSeconds.env}, default 30)
   --max-poll-wait S       longest a long-poll is held, 1-60 (${SETTINGS.maxPollWaitSeconds.env}, default 60)
 
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failure (e.g. the port is taken), 2 usage.
+
 Examples:
   punchline serve
   punchline serve --host 127.0.0.1 --port 9000 --db /var/lib/punchline/punchline.db
-  punchline peer --server http://127.0.0.1:8080 --id bob
-  echo hello | punchline peer --server http://127.0.0.1:8080 --id alice --connect bob
-
-Run "punchline peer --help" for the peer command's options.
+  PUNCHLINE_API_KEYS=k1,k2 punchline serve --rate-limit-per-address 600
 `
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  peer: runPeerCommand,
+  expose: runExposeCommand,
+  forward: runForwardCommand
+}
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE)
-    return command === undefined ? 2 : 0
+    return command === undefined ? EXIT.USAGE : EXIT.OK
   }
   if (command === '--version' || command === '-v') {
     process.stdout.write(`${PACKAGE.version}\n`)
-    return 0
+    return EXIT.OK
   }
-  if (command === 'peer') return await runPeerCommand(rest)
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (run !== undefined) return await run(rest)
   if (command !== 'serve') {
     process.stderr.write(`punchline: unknown command "${command}"\n\n${USAGE}`)
-    return 2
+    return EXIT.USAGE
   }
   const { values } = parseArgs({
     args: rest,
@@ -86,8 +114,8 @@ async function main (argv: string[]): Promise<number> {
     }
   })
   if (values.help === true) {
-    process.stdout.write(USAGE)
-    return 0
+    process.stdout.write(SERVE_USAGE)
+    return EXIT.OK
   }
   const config = resolveConfig({
     host: values.host,
@@ -115,6 +143,6 @@ main(process.argv.slice(2)).then((code) => {
 }, (error: unknown) => {
   const known = error instanceof ConfigError || error instanceof UsageError ||
     (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true
-  process.stderr.write(`punchline: ${(error as Error).message}\n${known ? 'Run "punchline --help" for usage.\n' : ''}`)
-  process.exitCode = known ? 2 : 1
+  process.stderr.write(`punchline: ${(error as Error).message}\n${known ? 'Run "punchline --help" (or "punchline COMMAND --help") for usage.\n' : ''}`)
+  process.exitCode = known ? EXIT.USAGE : EXIT.FAILURE
 })

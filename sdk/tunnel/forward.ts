@@ -7,7 +7,7 @@ import { EventEmitter, once } from 'node:events'
 import { connect as http2Connect, constants, type ClientHttp2Session } from 'node:http2'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { Peer, type PeerOptions, type PunchedConnection } from '../peer.js'
+import { Peer, type PeerEvent, type PeerOptions, type PunchedConnection } from '../peer.js'
 import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, SESSION_WINDOW_BYTES, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, endWithSocket, splice, type ServiceAddress } from './tunnel.js'
 
 export interface ForwardOptions extends PeerOptions {
@@ -15,12 +15,14 @@ export interface ForwardOptions extends PeerOptions {
   target: string
   /** Where to accept clients, e.g. { host: '127.0.0.1', port: 2222 }; port 0 picks one. */
   listen: ServiceAddress
+  /** Receives every trace event, including those of the first punch, which happens inside open(). */
+  onTrace?: ((event: PeerEvent | ForwardEvent) => void) | undefined
 }
 
 export type ForwardEvent =
   | { type: 'tunnel-up', peerId: string, via: string, path: string, remote: string, punchMs: number }
   | { type: 'tunnel-down', peerId: string, remote: string }
-  | { type: 'listening', host: string, port: number }
+  | { type: 'listening', host: string, port: number, target: string }
   | { type: 'stream-opened', client: string, streamId: number }
   | { type: 'stream-closed', client: string, streamId: number, bytesIn: number, bytesOut: number, durationMs: number }
   | { type: 'stream-refused', client: string, reason: string }
@@ -40,9 +42,10 @@ export class Forwarder extends EventEmitter {
 
   /** Opens the peer, punches the first tunnel, then listens for clients. */
   static async open (options: ForwardOptions): Promise<Forwarder> {
-    const { target, listen, ...peerOptions } = options
+    const { target, listen, onTrace, ...peerOptions } = options
     const peer = await Peer.open(peerOptions)
     const forwarder = new Forwarder(peer, target)
+    if (onTrace !== undefined) forwarder.on('trace', onTrace)
     try {
       await forwarder.#ensureTunnel()
       forwarder.#listener.listen(listen.port, listen.host)
@@ -52,7 +55,7 @@ export class Forwarder extends EventEmitter {
       throw error
     }
     const { address, port } = forwarder.address
-    forwarder.#trace({ type: 'listening', host: address, port })
+    forwarder.#trace({ type: 'listening', host: address, port, target })
     return forwarder
   }
 

@@ -1,41 +1,11 @@
 // The `punchline` bin as a user runs it: plain JavaScript from the build,
 // embedded SQLite default, listening URL and Swagger UI URL in the log,
 // clean exit on SIGTERM, precise errors for bad settings.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
-import { afterEach, describe, expect, it } from 'vitest'
-import { PACKAGE_ROOT } from '../../server/package-root.js'
+import { describe, expect, it } from 'vitest'
+import { exitOf, listening, run } from '../cli.js'
 import { tempDir } from '../helpers.js'
-
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
-const running: ChildProcessWithoutNullStreams[] = []
-afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') })
-
-function run (args: string[], cwd: string, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } })
-  running.push(child)
-  return child
-}
-
-async function exitOf (child: ChildProcessWithoutNullStreams): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
-  return { code, stdout, stderr }
-}
-
-/** The first log line with the listening URL. */
-async function listening (child: ChildProcessWithoutNullStreams): Promise<{ url: string, docs: string, msg: string, database: string }> {
-  for await (const line of createInterface({ input: child.stdout })) {
-    const entry = JSON.parse(line)
-    if (typeof entry.docs === 'string') return entry
-  }
-  throw new Error('the server exited without logging its URL')
-}
 
 describe('punchline serve', () => {
   it('starts on the embedded SQLite default, logs its URLs, serves the API and Swagger UI, and exits 0 on SIGTERM', async () => {
@@ -83,8 +53,19 @@ describe('punchline serve', () => {
   it('prints usage with --help', async () => {
     const help = await exitOf(run(['--help'], tempDir()))
     expect(help.code).toBe(0)
-    expect(help.stdout).toContain('punchline serve [--host HOST] [--port PORT] [--db FILE]')
-    expect(help.stdout).toContain('use 127.0.0.1 for this machine only')
+    for (const command of ['serve', 'peer', 'expose', 'forward']) expect(help.stdout).toMatch(new RegExp(`^  punchline ${command} `, 'm'))
+    expect(help.stdout).toContain('Exit codes: 0 success')
+    const serve = await exitOf(run(['serve', '--help'], tempDir()))
+    expect(serve.code).toBe(0)
+    expect(serve.stdout).toContain('Usage: punchline serve [--host HOST] [--port PORT] [--db FILE]')
+    expect(serve.stdout).toContain('use 127.0.0.1 for this machine only')
+    // Every subcommand's help has examples of that command and its exit codes.
+    for (const command of ['serve', 'peer', 'expose', 'forward']) {
+      const { code, stdout } = await exitOf(run([command, '--help'], tempDir()))
+      expect(code).toBe(0)
+      expect(stdout).toMatch(new RegExp(`Examples:\\n  (\\S+=\\S+ )?(echo hello \\| )?punchline ${command}\\b`))
+      expect(stdout).toContain('Exit codes:')
+    }
   })
 })
 

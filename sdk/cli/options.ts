@@ -1,0 +1,85 @@
+// What the peer-side commands (peer, expose, forward) share: their common
+// options, how they become PeerOptions, and the usage errors and exit codes.
+import type { Endpoint } from '../../server/schemas/common.js'
+import type { PeerOptions } from '../peer.js'
+import { parseHostPort, type ServiceAddress } from '../tunnel/tunnel.js'
+
+/** Exit codes of every punchline command. */
+export const EXIT = {
+  /** Clean end: the connection closed, or a long-running command was stopped by SIGINT/SIGTERM. */
+  OK: 0,
+  /** A failure: punch, rendezvous server, connection, or the server itself. */
+  FAILURE: 1,
+  /** Bad usage: unknown option, missing or malformed value. */
+  USAGE: 2,
+  /** `punchline peer` interrupted (SIGINT/SIGTERM) before the connection ended. */
+  INTERRUPTED: 130
+} as const
+
+export class UsageError extends Error {}
+
+/** parseArgs options shared by the peer-side commands. */
+export const PEER_OPTIONS = {
+  server: { type: 'string' },
+  id: { type: 'string' },
+  timeout: { type: 'string' },
+  port: { type: 'string' },
+  private: { type: 'string' },
+  'api-key': { type: 'string' },
+  'no-report': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+export const PEER_OPTIONS_HELP = `  --server URL      rendezvous server, e.g. http://rendezvous.example:8080 (required)
+  --id ID           peer id to register (default: one the server generates)
+  --timeout S       seconds a punch may take (default 10)
+  --port P          local punch port (default: any free port)
+  --private LIST    private endpoints to report, ADDR:PORT,... (default: this host's IPv4 addresses)
+  --api-key KEY     for servers that require one to register (or PUNCHLINE_API_KEY)
+  --no-report       do not report punch outcomes to the server (reported by default)
+  --json            progress as one JSON object per line on stderr, for machines
+  -h, --help        this help`
+
+interface PeerOptionValues {
+  server?: string | undefined
+  id?: string | undefined
+  timeout?: string | undefined
+  port?: string | undefined
+  private?: string | undefined
+  'api-key'?: string | undefined
+  'no-report'?: boolean | undefined
+}
+
+function parseEndpoints (list: string): Endpoint[] {
+  return list.split(',').filter(Boolean).map((item) => {
+    const parsed = parseHostPort(item)
+    if (parsed === undefined) throw new UsageError(`--private takes ADDR:PORT[,ADDR:PORT...], got "${item}"`)
+    return { address: parsed.host, port: parsed.port }
+  })
+}
+
+/** A required ADDR:PORT option. */
+export function hostPortOption (name: string, value: string | undefined, example: string): ServiceAddress {
+  if (value === undefined) throw new UsageError(`--${name} ADDR:PORT is required, e.g. --${name} ${example}`)
+  const parsed = parseHostPort(value)
+  if (parsed === undefined) throw new UsageError(`--${name} takes ADDR:PORT with a port from 1 to 65535, e.g. ${example}; got "${value}"`)
+  return parsed
+}
+
+export function peerOptionsFrom (values: PeerOptionValues): PeerOptions {
+  if (values.server === undefined) throw new UsageError('--server URL is required')
+  const timeoutSeconds = values.timeout === undefined ? 10 : Number(values.timeout)
+  if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds greater than 0, got "${values.timeout}"`)
+  const port = values.port === undefined ? 0 : Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`)
+  return {
+    server: values.server,
+    id: values.id,
+    localPort: port,
+    punchTimeoutMs: timeoutSeconds * 1000,
+    privateEndpoints: values.private === undefined ? undefined : parseEndpoints(values.private),
+    apiKey: values['api-key'] ?? process.env.PUNCHLINE_API_KEY,
+    reportOutcomes: values['no-report'] !== true
+  }
+}
