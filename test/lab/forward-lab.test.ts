@@ -1,0 +1,81 @@
+// Port forwarding across two real NATs (iptables MASQUERADE, 20 ms per WAN
+// link), with `punchline expose` and `punchline forward` processes as users
+// run them: a service in A's LAN host, clients in B's LAN host. Every byte is
+// checked, both ways. Needs root; elsewhere the suite is skipped with the reason.
+import { createInterface } from 'node:readline'
+import { describe, expect, it } from 'vitest'
+import { Lab, labUnavailable } from './lab.js'
+import { watch } from './trial.js'
+
+const unavailable = labUnavailable()
+if (unavailable !== undefined) console.warn(`NAT laboratory (forward) skipped: ${unavailable}`)
+
+const SERVICE_PORT = 7000
+const FORWARD_PORT = 2222
+const MEBIBYTES = 4
+const CLIENTS = 3
+
+// An echo service: it sends back every byte it receives, then ends.
+const ECHO_SERVICE = `require('net').createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s) }).listen(${SERVICE_PORT}, '127.0.0.1', () => console.log('listening'))`
+
+// A client: sends N MiB of random bytes, half-closes, and reads the echo; prints both SHA-256s and the byte counts as JSON.
+const CLIENT = `
+const { createHash, randomBytes } = require('crypto')
+const payload = randomBytes(${MEBIBYTES} * 1048576)
+const received = createHash('sha256')
+let bytes = 0
+const socket = require('net').connect({ host: '127.0.0.1', port: ${FORWARD_PORT}, allowHalfOpen: true })
+socket.on('data', (chunk) => { received.update(chunk); bytes += chunk.length })
+socket.on('end', () => console.log(JSON.stringify({ sent: createHash('sha256').update(payload).digest('hex'), received: received.digest('hex'), bytes })))
+socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code })) })
+socket.end(payload)
+`
+
+describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward', () => {
+  it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a forwarded port across two NATs, byte for byte; a peer not allowed is declined`, async () => {
+    const lab = await Lab.create({
+      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 20, lan: '10.0.1' }, { name: 'b', unsolicited: 'reset', delayMs: 20, lan: '10.0.2' }],
+      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
+    })
+    try {
+      const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
+      await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
+
+      const exposed = watch(lab.punchline('host-a', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
+      await exposed.event('exposing')
+      const forwarder = lab.punchline('host-b', ['forward', '--server', lab.serverUrl, '--id', 'laptop', '--peer', 'home', '--listen', `127.0.0.1:${FORWARD_PORT}`, '--json'])
+      const forwarded = watch(forwarder)
+      const tunnel = await forwarded.event('tunnel-up')
+      await forwarded.event('listening')
+      // Through the NATs: B's host reached A's public (NAT) address, not a LAN one.
+      expect(tunnel).toMatchObject({ peerId: 'home', path: 'public', remote: expect.stringMatching(/^100\.64\.1\.2:\d+$/) })
+
+      const started = performance.now()
+      const results = await Promise.all(Array.from({ length: CLIENTS }, async () => {
+        const client = lab.spawn('host-b', process.execPath, ['-e', CLIENT])
+        let output = ''
+        client.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+        await new Promise((resolve) => client.once('exit', resolve))
+        return JSON.parse(output) as { sent: string, received: string, bytes: number }
+      }))
+      const seconds = (performance.now() - started) / 1000
+      for (const result of results) {
+        expect(result.bytes).toBe(MEBIBYTES * 1048576)
+        expect(result.received).toBe(result.sent)
+      }
+      console.log(`forward lab: ${CLIENTS} clients × ${MEBIBYTES} MiB each way in ${seconds.toFixed(2)} s (${(2 * CLIENTS * MEBIBYTES / seconds).toFixed(1)} MiB/s both ways together), tunnel punched in ${tunnel.punchMs as number} ms`)
+
+      const mallory = watch(lab.punchline('host-b', ['forward', '--server', lab.serverUrl, '--id', 'mallory', '--peer', 'home', '--listen', '127.0.0.1:2223', '--timeout', '2', '--json']))
+      expect((await mallory.done).code).toBe(1)
+      expect(await exposed.event('declined')).toMatchObject({ peerId: 'mallory' })
+
+      forwarder.kill('SIGTERM')
+      expect((await forwarded.done).code).toBe(0)
+      const forwardEvents = (await forwarded.done).events
+      expect(forwardEvents.filter((event) => event.event === 'tunnel-up')).toHaveLength(1)
+      expect(forwardEvents.filter((event) => event.event === 'stream-closed')).toHaveLength(CLIENTS)
+    } finally {
+      await lab.destroy()
+    }
+  }, 120_000)
+})
