@@ -8,7 +8,8 @@ import type { AddressInfo, Server, Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Endpoint } from '../server/schemas/common.js'
-import { InvalidOptionError, PeerClosedError, ServerRejectedError } from './errors.js'
+import type { PunchReportBody } from '../server/schemas/punch-report.js'
+import { AbortedError, InvalidOptionError, PeerClosedError, ServerRejectedError } from './errors.js'
 import { PunchAttempt, type PunchEvent, type PunchedConnection } from './punch/attempt.js'
 import { FrameReader, FrameType, decodeHello } from './punch/handshake.js'
 import { RendezvousClient, type Introduction } from './rendezvous.js'
@@ -23,6 +24,10 @@ export const RECONNECT_BASE_MS = 250
 /** ... to at most this (full jitter in between). */
 export const RECONNECT_MAX_MS = 10_000
 const MAX_PRIVATE_ENDPOINTS = 8
+/** A punch outcome report gets this long; close() waits for reports under way. */
+const REPORT_TIMEOUT_MS = 2000
+/** Attempts ended by us (abort, close) say nothing about the NATs: they are not reported. */
+const NOT_AN_OUTCOME = new Set([new AbortedError('').code, new PeerClosedError('').code])
 
 export interface PeerOptions {
   /** Rendezvous server URL, e.g. http://rendezvous.example:8080 */
@@ -65,6 +70,8 @@ export type PeerEvent =
   | { type: 'server-unreachable', message: string, retryInMs: number }
   | { type: 'registration-lost', message: string, retryInMs: number }
   | { type: 'declined', introductionId: string, peerId: string }
+  | { type: 'outcome-reported', introductionId: string, outcome: PunchReportBody['outcome'] }
+  | { type: 'outcome-report-failed', introductionId: string, message: string }
 
 export type { PunchEvent, PunchedConnection }
 
@@ -105,6 +112,7 @@ export class Peer extends EventEmitter {
   readonly #attempts = new Map<string, PunchAttempt>()
   readonly #seen = new Map<string, number>()
   readonly #unrouted = new Set<Socket>()
+  readonly #reporting = new Set<Promise<void>>()
   readonly #waitingForAttempt = new Map<string, Set<(attempt: PunchAttempt | undefined) => void>>()
   #privateEndpoints: Endpoint[]
   #registration: { id: string, token: string, publicEndpoint: Endpoint }
@@ -201,6 +209,7 @@ export class Peer extends EventEmitter {
       for (const socket of this.#unrouted) socket.destroy()
       for (const waiters of this.#waitingForAttempt.values()) for (const resolve of waiters) resolve(undefined)
       this.#listener.close()
+      await Promise.all(this.#reporting)
       // Pipelined behind the held poll, which the server then answers: no new connection needed.
       if (deregister) await this.#client.deregister(this.id, this.#registration.token, 2000).catch(() => {})
       this.#closing.abort()
@@ -219,13 +228,18 @@ export class Peer extends EventEmitter {
   }
 
   async #punch (introduction: Introduction, signal: AbortSignal | undefined, timeoutMs: number): Promise<PunchedConnection> {
+    let outcome: PunchReportBody | undefined
     const attempt = new PunchAttempt({
       introduction,
       local: this.#local,
       sockets: this.#options.sockets,
       timeoutMs,
       signal,
-      onEvent: (event) => { this.#trace(event) }
+      onEvent: (event) => {
+        if (event.type === 'connected') outcome = { outcome: 'connected', via: event.via, path: event.path, elapsedMs: Math.round(event.elapsedMs), attempts: event.attempts }
+        if (event.type === 'failed' && !NOT_AN_OUTCOME.has(event.code)) outcome = { outcome: 'failed', elapsedMs: Math.round(event.elapsedMs), attempts: event.attempts, errorCode: event.code }
+        this.#trace(event)
+      }
     })
     this.#attempts.set(introduction.id, attempt)
     for (const resolve of this.#waitingForAttempt.get(introduction.id) ?? []) resolve(attempt)
@@ -234,7 +248,18 @@ export class Peer extends EventEmitter {
       return await attempt.run()
     } finally {
       this.#attempts.delete(introduction.id)
+      if (outcome !== undefined) this.#report(introduction.id, outcome)
     }
+  }
+
+  /** Tells the server how a punch ended (pipelined like every request); a failure to report is only traced. */
+  #report (introductionId: string, outcome: PunchReportBody): void {
+    if (this.#options.reportOutcomes === false || this.#stopping) return
+    const reporting = this.#client.reportOutcome(this.#registration.token, introductionId, outcome, REPORT_TIMEOUT_MS).then(
+      () => { this.#trace({ type: 'outcome-reported', introductionId, outcome: outcome.outcome }) },
+      (error: Error) => { this.#trace({ type: 'outcome-report-failed', introductionId, message: error.message }) }
+    ).finally(() => { this.#reporting.delete(reporting) })
+    this.#reporting.add(reporting)
   }
 
   async #pollLoop (): Promise<void> {

@@ -8,6 +8,7 @@ import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
 import type { Endpoint, ErrorResponse } from '../server/schemas/common.js'
 import type { Inbox, Introduction } from '../server/schemas/introduction.js'
+import type { PunchReportBody } from '../server/schemas/punch-report.js'
 import type { Registration, RegistrationWithToken } from '../server/schemas/registration.js'
 import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError } from './errors.js'
 
@@ -137,6 +138,10 @@ export class RendezvousClient {
 
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {
     return (await this.#call<Introduction>({ method: 'POST', path: '/v1/introductions', token, body: { target }, signal })).body
+  }
+
+  async reportOutcome (token: string, introductionId: string, report: PunchReportBody, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
+    await this.#call({ method: 'POST', path: `/v1/introductions/${encodeURIComponent(introductionId)}/outcome`, token, body: report, timeoutMs })
   }
 
   async poll (peerId: string, token: string, after: number, waitSeconds: number, signal?: AbortSignal): Promise<Inbox> {

@@ -18,11 +18,13 @@ import rendezvous from './plugins/rendezvous.js'
 import authentication from './plugins/authentication.js'
 import apiKeysPlugin from './plugins/api-keys.js'
 import sweeper from './plugins/sweeper.js'
+import metrics from './plugins/metrics.js'
 import shutdown from './plugins/shutdown.js'
 import rateLimits from './plugins/rate-limits.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import introductions from './routes/v1/introductions.js'
+import stats from './routes/v1/stats.js'
 
 /** How often Node checks connections against the header and request timeouts. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000
@@ -95,10 +97,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
+  await app.register(metrics)
   await app.register(sweeper, { sweepIntervalSeconds })
 
   await app.register(health)
   await app.register(peers, { prefix: '/v1', maxPollWaitSeconds })
   await app.register(introductions, { prefix: '/v1' })
+  await app.register(stats, { prefix: '/v1' })
   return app
 }

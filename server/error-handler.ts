@@ -5,6 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import { atField, errors, type ErrorBody } from './errors.js'
 import { describeValidationError } from './validation.js'
+import { LIMIT_STATUSES } from './plugins/metrics.js'
 
 /** Fastify's default limit on a path parameter's length. */
 const MAX_PARAM_LENGTH = 100
@@ -41,6 +42,7 @@ export function errorHandler (bodyLimit: number) {
     if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="punchline"')
     const { retryAfterSeconds } = punch as { retryAfterSeconds?: number }
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds))
+    if (LIMIT_STATUSES.has(statusCode)) request.server.punchMetrics?.limitRejections.inc({ code: punch.code })
     void reply.code(statusCode)
     return {
       statusCode,

@@ -24,6 +24,7 @@ export const errors = {
   RATE_LIMITED: createError('PUNCH_ERR_RATE_LIMITED', 'Too many requests from this %s: at most %s a minute; retry in %s s', 429),
   INBOX_FULL: createError('PUNCH_ERR_INBOX_FULL', 'Peer "%s" already has %s introductions waiting; try again later', 429),
   TOO_MANY_REGISTRATIONS: createError('PUNCH_ERR_TOO_MANY_REGISTRATIONS', 'Address %s already has %s live registrations; try again later', 429),
+  REPORT_EXISTS: createError('PUNCH_ERR_REPORT_EXISTS', 'Peer "%s" has already reported the outcome of introduction "%s"', 409),
   PEER_ID_TAKEN: createError('PUNCH_ERR_PEER_ID_TAKEN', 'Peer id "%s" is registered and live; send its bearer token to renew it, or choose another id', 409),
   UNAVAILABLE: createError('PUNCH_ERR_UNAVAILABLE', 'The server cannot serve this request right now: %s', 503),
   INTERNAL: createError('PUNCH_ERR_INTERNAL', 'Internal server error', 500)

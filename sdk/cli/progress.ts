@@ -37,6 +37,7 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'rejected': return `rejected a connection from ${e.remote as string}: ${e.reason as string}`
     case 'connected': return `connected to ${e.peerId as string} via ${e.via as string} over the ${e.path as string} path ${e.remote as string} in ${e.elapsedMs as number} ms after ${e.attempts as number} dial(s)`
     case 'failed': return `punch to ${e.peerId as string} failed after ${e.elapsedMs as number} ms and ${e.attempts as number} dial(s): ${e.message as string}`
+    case 'outcome-report-failed': return `could not report the punch outcome to the server: ${e.message as string}`
     case 'declined': return `declined an introduction from ${e.peerId as string}: not an allowed peer`
     case 'server-unreachable': return `rendezvous server unreachable (${e.message as string}); retrying in ${e.retryInMs as number} ms`
     case 'registration-lost': return `registration lost (${e.message as string}); retrying in ${e.retryInMs as number} ms`

@@ -91,8 +91,13 @@ export class Introductions {
     }
   }
 
+  /** The introduction, expired or not, until the sweeper deletes it. */
+  async find (id: string): Promise<IntroductionRow | null> {
+    return await this.#prisma.introduction.findUnique({ where: { id } })
+  }
+
   async findLive (id: string): Promise<IntroductionRow | null> {
-    const row = await this.#prisma.introduction.findUnique({ where: { id } })
+    const row = await this.find(id)
     return row !== null && row.expiresAt > this.#now() ? row : null
   }
 
@@ -121,8 +126,13 @@ export class Introductions {
     return Number(rows[0].inboxCursor)
   }
 
-  async sweep (): Promise<number> {
-    const { count } = await this.#prisma.introduction.deleteMany({ where: { expiresAt: { lte: this.#now() } } })
-    return count
+  /** Deletes expired introductions; `undelivered` of them were never acknowledged by their target. */
+  async sweep (): Promise<{ deleted: number, undelivered: number }> {
+    const now = this.#now()
+    const [{ undelivered }] = await this.#prisma.$queryRaw<Array<{ undelivered: number | bigint }>>`
+      SELECT COUNT(*) AS undelivered FROM "Introduction" AS i JOIN "Registration" AS r ON r."peerId" = i."targetId"
+      WHERE i."expiresAt" <= ${now} AND i."seq" > r."inboxCursor"` as [{ undelivered: number | bigint }]
+    const { count } = await this.#prisma.introduction.deleteMany({ where: { expiresAt: { lte: now } } })
+    return { deleted: count, undelivered: Number(undelivered) }
   }
 }

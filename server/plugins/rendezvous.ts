@@ -5,12 +5,14 @@ import fp from 'fastify-plugin'
 import { InboxWaiters } from '../introductions/inbox-waiters.js'
 import { Introductions, type IntroductionRow } from '../introductions/introductions.js'
 import { Registrations, type Clock } from '../registrations/registrations.js'
+import { PunchReports } from '../punch-reports/punch-reports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     registrations: Registrations
     introductions: Introductions
     inboxWaiters: InboxWaiters<IntroductionRow>
+    punchReports: PunchReports
   }
 }
 
@@ -26,5 +28,6 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
   app.decorate('registrations', new Registrations(app.prisma, now, { maxPerAddress: options.maxRegistrationsPerAddress }))
   app.decorate('introductions', new Introductions(app.prisma, now, { ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions }))
   app.decorate('inboxWaiters', new InboxWaiters<IntroductionRow>())
+  app.decorate('punchReports', new PunchReports(app.prisma, now))
   app.addHook('preClose', async () => { app.inboxWaiters.end() })
 }, { name: 'rendezvous', dependencies: ['database'] })

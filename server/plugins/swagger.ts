@@ -19,7 +19,8 @@ export default fp(async function openapi (app) {
       },
       tags: [
         { name: 'peers', description: 'Registrations' },
-        { name: 'introductions', description: 'Introductions and the long-polled inbox' },
+        { name: 'introductions', description: 'Introductions, the long-polled inbox, and punch outcome reports' },
+        { name: 'stats', description: 'Punch success statistics from the peers\' reports (also in Prometheus form at /metrics)' },
         { name: 'health', description: 'Liveness and readiness' }
       ],
       components: {

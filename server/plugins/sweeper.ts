@@ -1,4 +1,5 @@
-// Deletes expired registrations and introductions on a fixed interval.
+// Deletes expired registrations and introductions, and punch reports past
+// their retention, on a fixed interval; counts introductions that expired undelivered.
 // Expired rows are already invisible to every query; sweeping only reclaims space.
 import fp from 'fastify-plugin'
 
@@ -11,8 +12,10 @@ export default fp<SweeperPluginOptions>(async function sweeper (app, { sweepInte
   const sweep = async (): Promise<void> => {
     try {
       const introductions = await app.introductions.sweep()
+      app.punchMetrics.introductionsExpired.inc(introductions.undelivered)
       const registrations = await app.registrations.sweep()
-      if (introductions + registrations > 0) app.log.debug({ introductions, registrations }, 'swept expired rows')
+      const reports = await app.punchReports.sweep()
+      if (introductions.deleted + registrations + reports > 0) app.log.debug({ introductions: introductions.deleted, undelivered: introductions.undelivered, registrations, reports }, 'swept expired rows')
     } catch (error) {
       app.log.error({ err: error }, 'sweeping expired rows failed')
     }
@@ -24,7 +27,7 @@ export default fp<SweeperPluginOptions>(async function sweeper (app, { sweepInte
     clearInterval(timer)
     await running
   })
-}, { name: 'sweeper', dependencies: ['rendezvous'] })
+}, { name: 'sweeper', dependencies: ['rendezvous', 'metrics'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

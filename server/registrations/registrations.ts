@@ -158,6 +158,10 @@ export class Registrations {
     return row !== null && row.expiresAt > this.#now() ? row : null
   }
 
+  async countLive (): Promise<number> {
+    return await this.#prisma.registration.count({ where: { expiresAt: { gt: this.#now() } } })
+  }
+
   /** Deletes expired registrations (and, by cascade, their introductions). */
   async sweep (): Promise<number> {
     const { count } = await this.#prisma.registration.deleteMany({ where: { expiresAt: { lte: this.#now() } } })

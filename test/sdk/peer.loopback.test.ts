@@ -21,11 +21,28 @@ describe('Peer on loopback', () => {
     await app.close()
   })
 
-  async function open (id: string): Promise<Peer> {
-    const peer = await Peer.open({ server, id, localAddress: '127.0.0.1', privateEndpoints: [] })
+  async function open (id: string, options: { reportOutcomes?: boolean } = {}): Promise<Peer> {
+    const peer = await Peer.open({ server, id, localAddress: '127.0.0.1', privateEndpoints: [], ...options })
     peers.push(peer)
     return peer
   }
+
+  it('reports each side\'s punch outcome to the server by default, and not when told not to', async () => {
+    const alice = await open('alice')
+    const bob = await open('bob', { reportOutcomes: false })
+    const reports: PeerEvent[] = []
+    alice.on('trace', (event: PeerEvent) => { if (event.type.startsWith('outcome')) reports.push(event) })
+    const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+    const connection = await alice.connect('bob')
+    await incoming
+    await waitFor(() => reports.length > 0, 5000, 'the outcome report')
+    expect(reports).toEqual([{ type: 'outcome-reported', introductionId: connection.introductionId, outcome: 'connected' }])
+    const stats = await (await fetch(`${server}/v1/stats/punches`)).json()
+    // alice's report only: bob was told not to report.
+    expect(stats).toMatchObject({ reports: 1, connected: 1, byVia: { [connection.via]: 1 }, byPath: { public: 1 }, attemptsMedian: connection.attempts })
+    const rows = await app.prisma.punchReport.findMany()
+    expect(rows).toMatchObject([{ introductionId: connection.introductionId, peerId: 'alice', outcome: 'connected', elapsedMs: Math.round(connection.elapsedMs) }])
+  })
 
   it('registers from its punch port: the server observes P as the public endpoint', async () => {
     const alice = await open('alice')

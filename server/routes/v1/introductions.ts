@@ -6,6 +6,8 @@ import { caller } from '../../plugins/authentication.js'
 import { introductionView, roleOf } from '../../introductions/introductions.js'
 import { bearerAuth, errorResponses } from '../../schemas/common.js'
 import { IntroduceBody, Introduction, IntroductionParams } from '../../schemas/introduction.js'
+import { PunchReport, PunchReportBody } from '../../schemas/punch-report.js'
+import { reportView } from '../../punch-reports/punch-reports.js'
 
 const introductions: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/introductions', {
@@ -22,6 +24,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const row = await app.introductions.introduce(caller(request), request.body.target)
+    app.punchMetrics.introductionsCreated.inc()
     app.inboxWaiters.wake(row.targetId, row)
     reply.code(201)
     return introductionView(row, 'initiator')
@@ -45,6 +48,32 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
     const role = roleOf(row, peerId)
     if (role === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
     return introductionView(row, role)
+  })
+
+  app.post('/introductions/:introductionId/outcome', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['introductions'],
+      operationId: 'reportOutcome',
+      summary: 'Report how the caller\'s punch for an introduction ended',
+      description: 'Each peer of an introduction may report once (409 after that). Reports feed the success statistics ' +
+        '(`GET /v1/stats/punches`, and `/metrics`) and are kept for 7 days. An introduction can be reported until it is swept, ' +
+        'shortly after it expires. `via` and `path` are required for `connected` and refused for `failed`.',
+      security: bearerAuth,
+      params: IntroductionParams,
+      body: PunchReportBody,
+      response: { 201: PunchReport, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429) }
+    }
+  }, async (request, reply) => {
+    const { introductionId } = request.params
+    const row = await app.introductions.find(introductionId)
+    if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
+    const peerId = caller(request).peerId
+    if (roleOf(row, peerId) === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
+    const report = await app.punchReports.record(introductionId, peerId, request.body)
+    app.punchMetrics.recordReport(request.body)
+    reply.code(201)
+    return reportView(report)
   })
 }
 

@@ -119,10 +119,12 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
       const pending = await app.introductions.pending(peerId, cursor)
       if (pending.length > 0) {
+        app.punchMetrics.introductionsDelivered.inc(pending.length)
         return { introductions: pending.map((row) => introductionView(row, 'target')), cursor: pending.at(-1)!.seq }
       }
       const wake = await woken
       if (wake.reason !== 'arrived') return { introductions: [], cursor }
+      app.punchMetrics.introductionsDelivered.inc()
       return { introductions: [introductionView(wake.item, 'target')], cursor: wake.item.seq }
     } finally {
       clearTimeout(timer)

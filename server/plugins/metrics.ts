@@ -1,0 +1,77 @@
+// Prometheus metrics at /metrics (fastify-metrics on prom-client): request
+// latency per route, the process's own metrics, and the rendezvous domain's —
+// live registrations, introductions created/delivered/expired, held polls,
+// limit rejections and punch outcome reports. Each app has its own registry,
+// so apps in one process (tests) never share counters.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+// A CommonJS module whose plugin is its `default` export.
+import fastifyMetrics from 'fastify-metrics'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { PunchReportBody } from '../schemas/punch-report.js'
+
+export const METRICS_PATH = '/metrics'
+/** Error statuses that mean "a limit said no": the error handler counts them by code. */
+export const LIMIT_STATUSES = new Set([413, 429])
+
+function domainMetrics (registry: Registry, app: FastifyInstance) {
+  const registers = [registry]
+  return {
+    introductionsCreated: new Counter({ name: 'punchline_introductions_created_total', help: 'Introductions stored', registers }),
+    introductionsDelivered: new Counter({ name: 'punchline_introductions_delivered_total', help: 'Introductions handed to their target in a poll response (one redelivered after a lost response counts again)', registers }),
+    introductionsExpired: new Counter({ name: 'punchline_introductions_expired_total', help: 'Introductions swept after expiring without their target acknowledging them', registers }),
+    limitRejections: new Counter({ name: 'punchline_limit_rejections_total', help: 'Requests refused by a limit (429 rate, inbox and registration bounds; 413 body size), by error code', labelNames: ['code'], registers }),
+    punchReports: new Counter({ name: 'punchline_punch_reports_total', help: 'Punch outcomes reported by peers', labelNames: ['outcome', 'via', 'path'], registers }),
+    punchElapsed: new Histogram({
+      name: 'punchline_punch_elapsed_seconds',
+      help: 'Reported time from introduction to outcome',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    }),
+    registrationsLive: new Gauge({
+      name: 'punchline_registrations_live',
+      help: 'Registrations that have not expired',
+      registers,
+      async collect () { this.set(await app.registrations.countLive()) }
+    }),
+    pollsHeld: new Gauge({
+      name: 'punchline_polls_held',
+      help: 'Long-polls being held open',
+      registers,
+      collect () { this.set(app.inboxWaiters.size) }
+    })
+  }
+}
+
+export type DomainMetrics = ReturnType<typeof domainMetrics> & {
+  recordReport: (report: PunchReportBody) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    punchMetrics: DomainMetrics
+  }
+}
+
+export default fp(async function metrics (app) {
+  const registry = new Registry()
+  await app.register(fastifyMetrics.default, {
+    endpoint: { url: METRICS_PATH, method: 'GET', schema: { hide: true }, handler: () => {} },
+    defaultMetrics: { enabled: true, register: registry, prefix: 'punchline_' },
+    routeMetrics: {
+      enabled: { histogram: true, summary: false },
+      routeBlacklist: [METRICS_PATH, /^\/docs/],
+      // The summary is disabled, but the plugin builds it anyway: keep it out of every registry.
+      overrides: { histogram: { name: 'punchline_http_request_duration_seconds', registers: [registry] }, summary: { registers: [] } }
+    }
+  })
+  const domain = domainMetrics(registry, app)
+  app.decorate('punchMetrics', {
+    ...domain,
+    recordReport: (report: PunchReportBody) => {
+      domain.punchReports.inc({ outcome: report.outcome, via: report.via ?? 'none', path: report.path ?? 'none' })
+      domain.punchElapsed.observe({ outcome: report.outcome }, report.elapsedMs / 1000)
+    }
+  })
+}, { name: 'metrics', dependencies: ['rendezvous'] })
