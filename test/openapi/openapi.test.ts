@@ -27,8 +27,10 @@ describe('openapi/openapi.json', () => {
       'GET /v1/introductions/{introductionId}',
       'GET /v1/peers/{peerId}',
       'GET /v1/peers/{peerId}/inbox',
+      'GET /v1/stats/punches',
       'PATCH /v1/peers/{peerId}',
       'POST /v1/introductions',
+      'POST /v1/introductions/{introductionId}/outcome',
       'POST /v1/peers',
       'POST /v1/peers/{peerId}/inbox/ack',
       'POST /v1/peers/{peerId}/refresh'
@@ -55,7 +57,7 @@ describe('openapi/openapi.json', () => {
 
   it('requires the bearer token exactly where the server does', () => {
     const open = operations.filter(({ operation }) => operation.security === undefined).map(({ method, route }) => `${method.toUpperCase()} ${route}`)
-    expect(open).toEqual(['GET /health'])
+    expect(open).toEqual(['GET /health', 'GET /v1/stats/punches'])
     const register = operations.find(({ operation }) => operation.operationId === 'register')!
     // Token only to renew a live id; API key only where the deployment configures some.
     expect(register.operation.security).toEqual([{}, { bearerAuth: [] }, { apiKeyAuth: [] }, { apiKeyAuth: [], bearerAuth: [] }])
