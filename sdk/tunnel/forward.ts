@@ -4,7 +4,7 @@
 // as one CONNECT stream, and a tunnel that went down is punched again by the
 // next client.
 import { EventEmitter, once } from 'node:events'
-import { connect as http2Connect, constants, type ClientHttp2Session } from 'node:http2'
+import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Peer, type PeerEvent, type PeerOptions, type PunchedConnection } from '../peer.js'
@@ -76,9 +76,10 @@ export class Forwarder extends EventEmitter {
   async close (): Promise<void> {
     this.#closed ??= (async () => {
       this.#listener.close()
+      const peerClosed = this.peer.close() // also ends a punch under way
       const tunnel = await this.#tunnel?.catch(() => undefined)
       tunnel?.session.destroy()
-      await this.peer.close()
+      await peerClosed
     })()
     await this.#closed
   }
@@ -122,23 +123,33 @@ export class Forwarder extends EventEmitter {
     const name = `${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`
     const started = performance.now()
     client.on('error', () => {})
-    const refuse = (reason: string): void => {
-      this.#trace({ type: 'stream-refused', client: name, reason })
-      if (!client.destroyed) client.resetAndDestroy()
-    }
-    this.#ensureTunnel().then(({ session }) => {
-      if (client.destroyed) return
-      const stream = session.request({ ':method': 'CONNECT', ':authority': TUNNEL_AUTHORITY })
+    this.#openStream(client, name).then((stream) => {
       let opened = false
       stream.once('response', (headers) => {
         opened = headers[':status'] === constants.HTTP_STATUS_OK
         if (opened) this.#trace({ type: 'stream-opened', client: name, streamId: stream.id ?? 0 })
-        else refuse(`the exposing peer answered ${String(headers[':status'])}`)
+        else this.#refuse(client, name, `the exposing peer answered ${String(headers[':status'])}`)
       })
       // Spliced at once: the client's first bytes travel with the CONNECT instead of a round trip later.
       void splice(client, stream).then(() => {
         if (opened) this.#trace({ type: 'stream-closed', client: name, streamId: stream.id ?? 0, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round(performance.now() - started) })
       })
-    }, (error: Error) => { refuse(`no tunnel to ${this.target}: ${error.message}`) })
+    }, (error: Error) => { this.#refuse(client, name, `no tunnel to ${this.target}: ${error.message}`) })
+  }
+
+  /** A CONNECT stream for one client; a tunnel found closing is replaced once. */
+  async #openStream (client: Socket, name: string): Promise<ClientHttp2Stream> {
+    for (let tries = 0; ; tries++) {
+      const { session } = await this.#ensureTunnel()
+      if (client.destroyed) throw new Error(`client ${name} went away`)
+      if (!session.closed && !session.destroyed) return session.request({ ':method': 'CONNECT', ':authority': TUNNEL_AUTHORITY })
+      if (tries > 0) throw new Error('the tunnel closed')
+      if (this.#tunnel !== undefined && (await this.#tunnel).session === session) this.#tunnel = undefined
+    }
+  }
+
+  #refuse (client: Socket, name: string, reason: string): void {
+    this.#trace({ type: 'stream-refused', client: name, reason })
+    if (!client.destroyed) client.resetAndDestroy()
   }
 }

@@ -14,7 +14,9 @@ export const TUNNEL_AUTHORITY = 'service.punchline:0'
 /** Per-stream and per-connection receive windows: 64 KiB (HTTP/2's default) would cap a stream at 64 KiB per round trip. */
 export const STREAM_WINDOW_BYTES = 1 << 20
 export const SESSION_WINDOW_BYTES = 16 << 20
-export const TUNNEL_SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false }
+/** Streams (clients) one tunnel carries at a time; more are refused by HTTP/2 itself until some close. */
+export const MAX_STREAMS_PER_TUNNEL = 256
+export const TUNNEL_SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false, maxConcurrentStreams: MAX_STREAMS_PER_TUNNEL }
 /** The forwarding side pings an idle tunnel this often, which keeps NAT mappings alive and finds dead tunnels. */
 export const KEEPALIVE_INTERVAL_MS = 25_000
 /** A ping unanswered this long means the tunnel is dead: it is closed, and the next client punches a new one. */
