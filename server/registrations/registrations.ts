@@ -149,8 +149,13 @@ export class Registrations {
     })
   }
 
+  /**
+   * Ends a registration now: its token stops working and its id is free. The
+   * row stays, expired, until the introductions it is part of have expired
+   * too, so that the other peer can still report how its punch ended.
+   */
   async deregister (peerId: string): Promise<void> {
-    await this.#prisma.registration.deleteMany({ where: { peerId } })
+    await this.#prisma.registration.updateMany({ where: { peerId }, data: { expiresAt: this.#now() } })
   }
 
   async findLive (peerId: string): Promise<RegistrationRow | null> {
@@ -162,9 +167,11 @@ export class Registrations {
     return await this.#prisma.registration.count({ where: { expiresAt: { gt: this.#now() } } })
   }
 
-  /** Deletes expired registrations (and, by cascade, their introductions). */
+  /** Deletes expired registrations that no live introduction refers to (their expired ones go by cascade). */
   async sweep (): Promise<number> {
-    const { count } = await this.#prisma.registration.deleteMany({ where: { expiresAt: { lte: this.#now() } } })
+    const now = this.#now()
+    const live = { expiresAt: { gt: now } }
+    const { count } = await this.#prisma.registration.deleteMany({ where: { expiresAt: { lte: now }, initiated: { none: live }, received: { none: live } } })
     return count
   }
 }

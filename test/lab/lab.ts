@@ -31,6 +31,11 @@ export interface NatSpec {
   name: string
   /** What the router does with unsolicited inbound SYNs: answer with a reset (Linux default) or drop them. */
   unsolicited: 'reset' | 'drop'
+  /**
+   * How it maps ports: the same public port for every destination (MASQUERADE's default,
+   * endpoint-independent), or a random one for every connection (--random-fully).
+   */
+  mapping?: 'endpoint-independent' | 'random'
   /** One-way delay of the WAN link, each direction. */
   delayMs: number
   /** Extra delay on frames from the rendezvous server to this NAT: its hosts learn of introductions late. */
@@ -184,7 +189,7 @@ export class Lab {
       this.#ip(router, 'link', 'add', 'lan', 'type', 'bridge')
       this.#ip(router, 'addr', 'add', `${nat.lan}.1/24`, 'dev', 'lan')
       this.#ip(router, 'link', 'set', 'lan', 'up')
-      this.#exec(router, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE')
+      this.#exec(router, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE', ...(nat.mapping === 'random' ? ['--random-fully'] : []))
       if (nat.unsolicited === 'drop') {
         // Anything arriving on the WAN side that belongs to no connection is dropped silently (no reset).
         this.#exec(router, 'iptables', '-A', 'INPUT', '-i', 'wan', '-m', 'conntrack', '--ctstate', 'NEW,INVALID', '-j', 'DROP')

@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from './lab.js'
-import { TRIAL_TIMEOUT_MS, brief, trial, type TrialResult } from './trial.js'
+import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from './trial.js'
 import { quantile } from '../../bench/statistics.js'
 
 /** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
@@ -112,4 +112,31 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
       }
     }, TRIALS * TRIAL_TIMEOUT_MS + 60_000)
   }
+
+  // What the README's troubleshooting table says of NATs that map every connection to a new port.
+  it('7 a NAT with a random port per connection (--random-fully) does not punch: both sides time out and report it', async () => {
+    const lab = await Lab.create({
+      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.1', mapping: 'random' }, { name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.2' }],
+      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
+    })
+    try {
+      const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '3']
+      const b = watch(lab.punchline('host-b', [...common, '--id', 'b']))
+      await b.event('registered')
+      const a = watch(lab.punchline('host-a', [...common, '--id', 'a', '--connect', 'b']))
+      const aRun = await a.done
+      expect(aRun.code).toBe(1)
+      expect(aRun.events.find((event) => event.event === 'error')).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+      expect(aRun.events.filter((event) => event.event === 'dial-failed').length).toBeGreaterThan(0)
+      expect(aRun.events.map((event) => event.event)).not.toContain('authenticated')
+      expect(aRun.events.map((event) => event.event)).toContain('outcome-reported')
+      expect(await b.event('failed')).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+      // B reports after A has exited (and deregistered): the server still takes it.
+      await b.event('outcome-reported')
+      const stats = JSON.parse(lab.run('host-b', process.execPath, ['-e', `fetch('${lab.serverUrl}/v1/stats/punches').then((r) => r.text()).then(console.log)`]))
+      expect(stats).toMatchObject({ reports: 2, connected: 0, failed: 2, successRate: 0, failures: { PUNCH_ERR_PUNCH_TIMEOUT: 2 } })
+    } finally {
+      await lab.destroy()
+    }
+  }, 60_000)
 })

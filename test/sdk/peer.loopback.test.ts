@@ -226,7 +226,9 @@ describe('Peer on loopback: failures and lifecycle', () => {
   it('deregisters on close(): the server forgets the peer', async () => {
     const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
     await alice.close()
-    expect(await app.prisma.registration.count()).toBe(0)
+    expect(await app.registrations.countLive()).toBe(0)
+    const again = await fetch(`${server}/v1/peers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'alice', privateEndpoints: [] }) })
+    expect(again.status).toBe(201) // the id is free again
   })
 })
 

@@ -79,7 +79,9 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     schema: {
       tags: ['peers'],
       operationId: 'deregister',
-      summary: 'Deregister: forget the peer and its pending introductions',
+      summary: 'Deregister: end the registration now',
+      description: 'The token stops working, the id is free again, and introductions to the peer are refused (404). ' +
+        'Introductions it is part of stay readable by the other peer, and reportable, until they expire.',
       security: bearerAuth,
       params: PeerParams,
       response: { 204: Type.Null({ description: 'Deregistered' }), ...errorResponses(400, 401, 403) }

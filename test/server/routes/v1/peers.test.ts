@@ -128,12 +128,17 @@ describe('/v1/peers', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/peers', payload: { id: 'alice', privateEndpoints: [] } })).statusCode).toBe(201)
   })
 
-  it('sweeps expired registrations and their introductions from the database', async () => {
+  it('sweeps expired registrations and their introductions from the database, once those introductions have expired too', async () => {
     const alice = await register(app, { id: 'alice', ttlSeconds: 15 })
     await register(app, { id: 'bob', ttlSeconds: 60 })
     await app.inject({ method: 'POST', url: '/v1/introductions', headers: bearer(alice), payload: { target: 'bob' } })
     expect(await app.prisma.introduction.count()).toBe(1)
+    // alice has expired, her introduction (30 s) has not: bob may still report on it.
     clock = new Date(clock.getTime() + 16_000)
+    await app.sweepExpired()
+    expect(await app.prisma.registration.count()).toBe(2)
+    expect(await app.prisma.introduction.count()).toBe(1)
+    clock = new Date(clock.getTime() + 15_000)
     await app.sweepExpired()
     expect(await app.prisma.registration.findMany({ select: { peerId: true } })).toEqual([{ peerId: 'bob' }])
     expect(await app.prisma.introduction.count()).toBe(0)

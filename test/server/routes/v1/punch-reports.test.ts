@@ -45,6 +45,16 @@ describe('punch outcome reports', () => {
     expect(anonymous.json()).toMatchObject({ statusCode: 401, code: 'PUNCH_ERR_TOKEN_MISSING' })
   })
 
+  it('takes the other peer\'s report after one peer deregistered (as `punchline peer` does when it exits)', async () => {
+    const { alice, bob } = await setup()
+    const id = await introduce(alice, 'bob')
+    expect((await report(alice, id, { outcome: 'failed', elapsedMs: 3000, attempts: 900, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
+    expect((await app.inject({ method: 'DELETE', url: '/v1/peers/alice', headers: bearer(alice) })).statusCode).toBe(204)
+    await app.sweepExpired()
+    expect((await report(bob, id, { outcome: 'failed', elapsedMs: 3001, attempts: 1200, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
+    expect((await app.inject({ url: '/v1/stats/punches' })).json()).toMatchObject({ reports: 2, failed: 2 })
+  })
+
   it('refuses inconsistent or malformed reports with the field at fault, storing nothing', async () => {
     const { alice } = await setup()
     const id = await introduce(alice, 'bob')
