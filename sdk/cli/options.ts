@@ -59,11 +59,11 @@ function parseEndpoints (list: string): Endpoint[] {
   })
 }
 
-/** A required ADDR:PORT option. */
-export function hostPortOption (name: string, value: string | undefined, example: string): ServiceAddress {
+/** A required ADDR:PORT option; port 0 ("any free port") only where `minPort` is 0. */
+export function hostPortOption (name: string, value: string | undefined, example: string, minPort = 1): ServiceAddress {
   if (value === undefined) throw new UsageError(`--${name} ADDR:PORT is required, e.g. --${name} ${example}`)
-  const parsed = parseHostPort(value)
-  if (parsed === undefined) throw new UsageError(`--${name} takes ADDR:PORT with a port from 1 to 65535, e.g. ${example}; got "${value}"`)
+  const parsed = parseHostPort(value, minPort)
+  if (parsed === undefined) throw new UsageError(`--${name} takes ADDR:PORT with a port from ${minPort} to 65535, e.g. ${example}; got "${value}"`)
   return parsed
 }
 

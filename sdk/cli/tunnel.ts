@@ -89,7 +89,7 @@ export async function runForwardCommand (args: string[]): Promise<number> {
     return EXIT.OK
   }
   if (values.peer === undefined) throw new UsageError('--peer TARGET is required: the id of the exposing peer')
-  const listen = parseListen(values.listen)
+  const listen = hostPortOption('listen', values.listen, '127.0.0.1:2222', 0)
   const options = peerOptionsFrom(values)
   const { report, stop } = progressReporter(values.json)
   let forwarder: Forwarder
@@ -100,9 +100,4 @@ export async function runForwardCommand (args: string[]): Promise<number> {
     return reportFailure(report, error)
   }
   return await untilSignal(async () => { stop(); await forwarder.close() })
-}
-
-function parseListen (value: string | undefined): { host: string, port: number } {
-  if (value !== undefined && /:0$/.test(value.trim())) return { host: value.trim().slice(0, -2).replace(/^\[|\]$/g, ''), port: 0 }
-  return hostPortOption('listen', value, '127.0.0.1:2222')
 }

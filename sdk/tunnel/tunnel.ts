@@ -55,12 +55,12 @@ export async function splice (a: Duplex, b: Duplex): Promise<void> {
   })
 }
 
-/** "host:port" or "[v6]:port" → ServiceAddress; undefined when malformed. */
-export function parseHostPort (text: string): ServiceAddress | undefined {
+/** "host:port" or "[v6]:port" → ServiceAddress; undefined when malformed or the port is out of range. */
+export function parseHostPort (text: string, minPort = 1): ServiceAddress | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim())
   if (match === null) return undefined
   const port = Number(match[3])
-  if (port < 1 || port > 65535) return undefined
+  if (port < minPort || port > 65535) return undefined
   return { host: match[1] ?? match[2]!, port }
 }
 
