@@ -3,10 +3,9 @@
 // stdin/stdout over the authenticated connection.
 import type { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
-import { PunchlineError } from '../errors.js'
 import { Peer, type PunchedConnection } from '../peer.js'
 import { EXIT, PEER_OPTIONS, PEER_OPTIONS_HELP, peerOptionsFrom } from './options.js'
-import { progressReporter, type Progress } from './progress.js'
+import { progressReporter, reportFailure } from './progress.js'
 
 export const PEER_USAGE = `Usage: punchline peer --server URL [--id ID] [--connect TARGET] [options]
 
@@ -41,13 +40,6 @@ async function relay (socket: Socket, input: NodeJS.ReadableStream, output: Node
     socket.pipe(output, { end: false })
     input.pipe(socket) // end of input ends (half-closes) the socket
   })
-}
-
-/** Reports a failure as an `error` event; the exit code for it. */
-export function reportFailure (progress: Progress, error: unknown): number {
-  const code = error instanceof PunchlineError ? error.code : (error as NodeJS.ErrnoException).code
-  progress({ type: 'error', code, message: (error as Error).message })
-  return EXIT.FAILURE
 }
 
 export async function runPeerCommand (args: string[]): Promise<number> {

@@ -5,6 +5,9 @@
 // far, elapsed time).
 import { clearLine, cursorTo } from 'node:readline'
 import type { Endpoint } from '../../server/schemas/common.js'
+import { PunchlineError } from '../errors.js'
+import { endpointLabel } from '../punch/candidates.js'
+import { EXIT } from './options.js'
 
 /** A trace event of the SDK, or one of the command's own (`error`, `closed`, `exposing`). */
 export type ProgressEvent = { type: string } | ({ type: string } & Record<string, unknown>)
@@ -12,8 +15,6 @@ export type Progress = (event: ProgressEvent) => void
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 const REDRAW_MS = 80
-
-const endpoint = (value: Endpoint): string => `${value.address}:${value.port}`
 
 export function formatBytes (bytes: number): string {
   if (bytes < 1024) return `${bytes} B`
@@ -31,7 +32,7 @@ export function formatBytes (bytes: number): string {
 export function humanLine (event: ProgressEvent): string | undefined {
   const e = event as Record<string, any>
   switch (e.type) {
-    case 'registered': return `registered as ${e.id as string}: public ${endpoint(e.publicEndpoint)}, private ${(e.privateEndpoints as Endpoint[]).map(endpoint).join(', ') || 'none'}, punch port ${e.localPort as number}`
+    case 'registered': return `registered as ${e.id as string}: public ${endpointLabel(e.publicEndpoint)}, private ${(e.privateEndpoints as Endpoint[]).map(endpointLabel).join(', ') || 'none'}, punch port ${e.localPort as number}`
     case 'introduced': return `introduced to ${e.peerId as string} (${e.role as string}); punching ${(e.candidates as string[]).join(', ') || 'no candidates: waiting for the peer to reach us'}`
     case 'authenticated': return `authenticated ${e.peerId as string} over ${e.path as string} ${e.remote as string} (via ${e.via as string}) after ${e.elapsedMs as number} ms`
     case 'rejected': return `rejected a connection from ${e.remote as string}: ${e.reason as string}`
@@ -139,4 +140,11 @@ export function progressReporter (json: boolean, stream: NodeJS.WriteStream = pr
     },
     stop: () => { status?.stop() }
   }
+}
+
+/** Reports a failure as an `error` event; the exit code for it. */
+export function reportFailure (progress: Progress, error: unknown): number {
+  const code = error instanceof PunchlineError ? error.code : (error as NodeJS.ErrnoException).code
+  progress({ type: 'error', code, message: (error as Error).message })
+  return EXIT.FAILURE
 }

@@ -5,8 +5,7 @@ import { parseArgs } from 'node:util'
 import { Exposure } from '../tunnel/expose.js'
 import { Forwarder } from '../tunnel/forward.js'
 import { EXIT, PEER_OPTIONS, PEER_OPTIONS_HELP, UsageError, hostPortOption, peerOptionsFrom } from './options.js'
-import { reportFailure } from './peer.js'
-import { progressReporter } from './progress.js'
+import { progressReporter, reportFailure } from './progress.js'
 
 export const EXPOSE_USAGE = `Usage: punchline expose --server URL --id ID --to ADDR:PORT --allow PEERS [options]
 

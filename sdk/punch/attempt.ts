@@ -17,7 +17,7 @@ import type { Endpoint } from '../../server/schemas/common.js'
 import type { Introduction } from '../../server/schemas/introduction.js'
 import { AbortedError, AuthenticationFailedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
-import { candidatesFor, pathOf, type Candidate, type Path } from './candidates.js'
+import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Path } from './candidates.js'
 import { FrameReader, FrameType, decodeHello, encodeFrame, encodeHello, newNonce, proofMatches, proofOf, type Hello } from './handshake.js'
 import { DIAL_TIMEOUT_MS, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 
@@ -83,10 +83,6 @@ interface Link {
 
 function remoteOf (socket: Socket): Endpoint {
   return { address: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 }
-}
-
-function label (endpoint: Endpoint): string {
-  return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`
 }
 
 function codeOf (error: unknown): string {

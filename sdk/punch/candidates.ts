@@ -13,6 +13,11 @@ export interface Candidate {
   label: string
 }
 
+/** "198.51.100.7:40000" or "[2001:db8::7]:40000": for traces and logs. */
+export function endpointLabel (endpoint: Endpoint): string {
+  return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`
+}
+
 function key (endpoint: Endpoint): string {
   return `${endpoint.address}|${endpoint.port}`
 }
@@ -37,7 +42,7 @@ export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>
     const id = key(endpoint)
     if (isIP(endpoint.address) !== family || own.has(id) || seen.has(id)) continue
     seen.add(id)
-    candidates.push({ endpoint, path, label: `${path} ${family === 6 ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}` })
+    candidates.push({ endpoint, path, label: `${path} ${endpointLabel(endpoint)}` })
   }
   return candidates
 }

@@ -8,7 +8,8 @@ import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { InvalidOptionError } from '../errors.js'
 import { Peer, type PeerOptions, type PunchedConnection } from '../peer.js'
-import { SESSION_WINDOW_BYTES, TUNNEL_SETTINGS, endWithSocket, splice, type ServiceAddress } from './tunnel.js'
+import { endpointLabel } from '../punch/candidates.js'
+import { TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
 export interface ExposeOptions extends Omit<PeerOptions, 'allowPeer'> {
   /** The local TCP service to expose, e.g. { host: '127.0.0.1', port: 22 }. */
@@ -71,13 +72,11 @@ export class Exposure extends EventEmitter {
       socket.destroy()
       return
     }
-    const remote = `${connection.remote.address}:${connection.remote.port}`
+    const remote = endpointLabel(connection.remote)
     const session = performServerHandshake(socket, { settings: TUNNEL_SETTINGS })
-    session.setLocalWindowSize(SESSION_WINDOW_BYTES)
-    endWithSocket(session, socket)
+    bindToSocket(session, socket)
     this.#sessions.add(session)
     this.#trace({ type: 'tunnel-up', peerId, via: connection.via, path: connection.path, remote })
-    session.on('error', () => {}) // 'close' follows
     session.once('close', () => {
       this.#sessions.delete(session)
       this.#trace({ type: 'tunnel-down', peerId, remote })

@@ -8,7 +8,8 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Clien
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Peer, type PeerEvent, type PeerOptions, type PunchedConnection } from '../peer.js'
-import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, SESSION_WINDOW_BYTES, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, endWithSocket, splice, type ServiceAddress } from './tunnel.js'
+import { endpointLabel } from '../punch/candidates.js'
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
 export interface ForwardOptions extends PeerOptions {
   /** Id of the peer exposing the service. */
@@ -101,15 +102,13 @@ export class Forwarder extends EventEmitter {
   async #punchTunnel (): Promise<Tunnel> {
     const started = performance.now()
     const connection = await this.peer.connect(this.target)
-    const remote = `${connection.remote.address}:${connection.remote.port}`
+    const remote = endpointLabel(connection.remote)
     const session = http2Connect(`http://${TUNNEL_AUTHORITY}`, { createConnection: () => connection.socket, settings: TUNNEL_SETTINGS })
-    session.on('connect', () => { session.setLocalWindowSize(SESSION_WINDOW_BYTES) })
-    endWithSocket(session, connection.socket)
+    bindToSocket(session, connection.socket)
     const keepalive = setInterval(() => {
       const deadline = setTimeout(() => { session.destroy(new Error('keepalive unanswered')) }, KEEPALIVE_TIMEOUT_MS).unref()
       session.ping(() => { clearTimeout(deadline) })
     }, KEEPALIVE_INTERVAL_MS).unref()
-    session.on('error', () => {}) // 'close' follows
     session.once('close', () => {
       clearInterval(keepalive)
       this.#tunnel = undefined // the next client punches a new one

@@ -65,11 +65,16 @@ export function parseHostPort (text: string, minPort = 1): ServiceAddress | unde
 }
 
 /**
- * Ties a punched socket's end to the HTTP/2 session that owns it. Punched
- * sockets allow half-open connections, and HTTP/2 has no such thing: without
- * this, a peer's FIN would leave the session waiting on a dead tunnel until a
- * keepalive ping went unanswered.
+ * Readies an HTTP/2 session (either end's) on a punched socket: the wide
+ * session window, and the session's end tied to the socket's. Punched sockets
+ * allow half-open connections, and HTTP/2 has no such thing: without this, a
+ * peer's FIN would leave the session waiting on a dead tunnel until a
+ * keepalive ping went unanswered. Errors end in 'close', which callers handle.
  */
-export function endWithSocket (session: Http2Session, socket: Socket): void {
+export function bindToSocket (session: Http2Session, socket: Socket): void {
+  const widen = (): void => { session.setLocalWindowSize(SESSION_WINDOW_BYTES) }
+  if (session.connecting) session.once('connect', widen)
+  else widen()
   socket.once('end', () => { session.destroy() })
+  session.on('error', () => {})
 }

@@ -4,7 +4,7 @@
 // checked, both ways. Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
-import { Lab, labUnavailable } from './lab.js'
+import { Lab, labUnavailable, twoNats } from './lab.js'
 import { watch } from './trial.js'
 
 const unavailable = labUnavailable()
@@ -33,10 +33,7 @@ socket.end(payload)
 
 describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward', () => {
   it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a forwarded port across two NATs, byte for byte; a peer not allowed is declined`, async () => {
-    const lab = await Lab.create({
-      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 20, lan: '10.0.1' }, { name: 'b', unsolicited: 'reset', delayMs: 20, lan: '10.0.2' }],
-      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
-    })
+    const lab = await Lab.create(twoNats('reset', 20))
     try {
       const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
       await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))

@@ -57,6 +57,20 @@ export interface LabSpec {
   hosts: HostSpec[]
 }
 
+/**
+ * host-a behind NAT a (LAN 10.0.1.0/24) and host-b behind NAT b (10.0.2.0/24).
+ * `lateMs` delays the server's frames to NAT b; `mappingOfA` sets NAT a's port mapping.
+ */
+export function twoNats (unsolicited: NatSpec['unsolicited'], delayMs: number, { lateMs, mappingOfA }: { lateMs?: number, mappingOfA?: NatSpec['mapping'] } = {}): LabSpec {
+  return {
+    nats: [
+      { name: 'a', unsolicited, delayMs, lan: '10.0.1', ...(mappingOfA !== undefined ? { mapping: mappingOfA } : {}) },
+      { name: 'b', unsolicited, delayMs, lan: '10.0.2', ...(lateMs !== undefined ? { serverExtraDelayMs: lateMs } : {}) }
+    ],
+    hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
+  }
+}
+
 const created = new Set<string>()
 process.once('exit', () => { for (const namespace of created) deleteNamespace(namespace) })
 

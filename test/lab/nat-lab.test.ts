@@ -5,7 +5,7 @@
 // Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, type LabSpec } from './lab.js'
+import { Lab, labUnavailable, twoNats, type LabSpec } from './lab.js'
 import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from './trial.js'
 import { quantile } from '../../bench/statistics.js'
 
@@ -37,14 +37,6 @@ afterAll(() => {
   ].join('\n'))
 })
 
-const twoNats = (unsolicited: 'reset' | 'drop', delayMs: number, lateMs?: number): LabSpec => ({
-  nats: [
-    { name: 'a', unsolicited, delayMs, lan: '10.0.1' },
-    { name: 'b', unsolicited, delayMs, lan: '10.0.2', ...(lateMs !== undefined ? { serverExtraDelayMs: lateMs } : {}) }
-  ],
-  hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
-})
-
 interface Profile {
   name: string
   spec: LabSpec
@@ -59,7 +51,7 @@ const profiles: Profile[] = [
   ...[0, 20].flatMap((delayMs): Profile[] => [
     { name: `1 reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs) },
     { name: `2 dropping NATs, ${delayMs} ms`, spec: twoNats('drop', delayMs) },
-    { name: `5 B learns 300 ms late, reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs, 300) }
+    { name: `5 B learns 300 ms late, reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs, { lateMs: 300 }) }
   ]),
   {
     name: '3 same NAT, no hairpin',
@@ -115,10 +107,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
 
   // What the README's troubleshooting table says of NATs that map every connection to a new port.
   it('7 a NAT with a random port per connection (--random-fully) does not punch: both sides time out and report it', async () => {
-    const lab = await Lab.create({
-      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.1', mapping: 'random' }, { name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.2' }],
-      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
-    })
+    const lab = await Lab.create(twoNats('reset', 0, { mappingOfA: 'random' }))
     try {
       const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '3']
       const b = watch(lab.punchline('host-b', [...common, '--id', 'b']))

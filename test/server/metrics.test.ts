@@ -28,7 +28,7 @@ describe('GET /metrics', () => {
     const base = await listenOnLoopback(app)
     const alice = await register(app, { id: 'alice' })
     const bob = await register(app, { id: 'bob', ttlSeconds: 3600 }, 40001)
-    const carol = await register(app, { id: 'carol', ttlSeconds: 3600 }, 40002)
+    await register(app, { id: 'carol', ttlSeconds: 3600 }, 40002)
 
     let text = await scrape(base)
     expect(sample(text, 'punchline_registrations_live')).toBe(3)

@@ -3,11 +3,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../errors.js'
 import { caller } from '../../plugins/authentication.js'
-import { introductionView, roleOf } from '../../introductions/introductions.js'
+import { introductionView, roleOf, type IntroductionRow, type Role } from '../../introductions/introductions.js'
 import { bearerAuth, errorResponses } from '../../schemas/common.js'
 import { IntroduceBody, Introduction, IntroductionParams } from '../../schemas/introduction.js'
 import { PunchReport, PunchReportBody } from '../../schemas/punch-report.js'
 import { reportView } from '../../punch-reports/punch-reports.js'
+
+/** The caller's side of an introduction: 404 when there is none, 403 when the caller is not one of its peers. */
+function sideOf (row: IntroductionRow | null, introductionId: string, peerId: string): { row: IntroductionRow, role: Role } {
+  if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
+  const role = roleOf(row, peerId)
+  if (role === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
+  return { row, role }
+}
 
 const introductions: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/introductions', {
@@ -42,11 +50,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { introductionId } = request.params
-    const row = await app.introductions.findLive(introductionId)
-    if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
-    const peerId = caller(request).peerId
-    const role = roleOf(row, peerId)
-    if (role === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
+    const { row, role } = sideOf(await app.introductions.findLive(introductionId), introductionId, caller(request).peerId)
     return introductionView(row, role)
   })
 
@@ -66,10 +70,8 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const { introductionId } = request.params
-    const row = await app.introductions.find(introductionId)
-    if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
     const peerId = caller(request).peerId
-    if (roleOf(row, peerId) === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
+    sideOf(await app.introductions.find(introductionId), introductionId, peerId)
     const report = await app.punchReports.record(introductionId, peerId, request.body)
     app.punchMetrics.recordReport(request.body)
     reply.code(201)
