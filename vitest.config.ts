@@ -1,6 +1,13 @@
 import { defineConfig } from 'vitest/config'
 
+/** Vite's default conditions for code that runs in Node, after our own. */
+const conditions = ['@punchline/source', 'module', 'node', 'development|production']
+
 export default defineConfig({
+  // The workspace packages (@punchline/protocol, @punchline/sdk) resolve to their
+  // TypeScript sources in tests, as in the type check; node resolves them to dist/.
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -2,9 +2,9 @@
 // of one-way delay on each WAN link, against the floor, and the SYNs each
 // punch costs (counted by iptables in the hosts' namespaces, kernel
 // retransmissions included, the peers' connections to the server excluded).
-import { Lab, SERVER_ADDRESS, labUnavailable, type LabSpec } from '../test/lab/lab.js'
-import { trial } from '../test/lab/trial.js'
-import { quantile } from './statistics.js'
+import { Lab, SERVER_ADDRESS, labUnavailable, type LabSpec } from '../lab/lab.js'
+import { trial } from '../lab/trial.js'
+import { quantile } from '../lab/statistics.js'
 
 export const TRIALS = 20
 export const DELAY_MS = 20

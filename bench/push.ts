@@ -7,7 +7,7 @@
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { registerPeers, startServer } from './servers.js'
-import { quantile, slope } from './statistics.js'
+import { quantile, slope } from '../lab/statistics.js'
 
 export const SAMPLED_INTRODUCTIONS = 1000
 const POLL_WAIT_SECONDS = 60

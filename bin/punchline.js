@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Runs the built CLI (dist/ is produced by `npm ci` through the prepare script).
-import '../dist/server/cli.js'
+import '../dist/cli/main.js'

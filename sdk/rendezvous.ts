@@ -6,10 +6,7 @@
 import type { Socket } from 'node:net'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
-import type { Endpoint, ErrorResponse } from '../server/schemas/common.js'
-import type { Inbox, Introduction } from '../server/schemas/introduction.js'
-import type { PunchReportBody } from '../server/schemas/punch-report.js'
-import type { Registration, RegistrationWithToken } from '../server/schemas/registration.js'
+import type { Endpoint, ErrorResponse, Inbox, Introduction, PunchReportBody, Registration, RegistrationWithToken } from '@punchline/protocol'
 import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError } from './errors.js'
 
 export type { Inbox, Introduction, Registration, RegistrationWithToken }

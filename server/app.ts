@@ -3,11 +3,8 @@
 // use app.inject or listen on an ephemeral loopback port themselves.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import {
-  DEFAULT_BODY_LIMIT_BYTES, DEFAULT_INTRODUCTION_TTL_SECONDS, DEFAULT_MAX_PENDING_INTRODUCTIONS, DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
-  DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_PEER, DEFAULT_SWEEP_INTERVAL_SECONDS,
-  DEFAULT_HEADERS_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS, DEFAULT_MAX_POLL_WAIT_SECONDS
-} from './config.js'
+import { API_PREFIX } from '@punchline/protocol'
+import { checkSettings, withDefaults, type AppSettings } from './settings.js'
 import { errors } from './errors.js'
 import { errorHandler } from './error-handler.js'
 import { validatorCompiler } from './validation.js'
@@ -32,43 +29,22 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1000
 /** Headers that carry secrets never reach the logs. */
 export const LOG_REDACTIONS = ['req.headers.authorization']
 
-export interface AppOptions {
+export interface AppOptions extends Partial<AppSettings> {
   /** Absolute path of the SQLite file; created and migrated when missing. */
   databasePath: string
   logger?: FastifyServerOptions['logger']
-  introductionTtlSeconds?: number
-  sweepIntervalSeconds?: number
-  bodyLimitBytes?: number
-  maxPendingIntroductions?: number
-  maxRegistrationsPerAddress?: number
-  rateLimitPerAddress?: number
-  rateLimitPerPeer?: number
-  /** When not empty, registering needs one of these in an X-API-Key header. */
-  apiKeys?: string[]
-  headersTimeoutSeconds?: number
-  requestTimeoutSeconds?: number
-  maxPollWaitSeconds?: number
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
 }
 
+/** The app, on the settings given (checked against the settings table; defaults for the rest). */
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  checkSettings(options)
   const {
-    databasePath,
-    logger = false,
-    introductionTtlSeconds = DEFAULT_INTRODUCTION_TTL_SECONDS,
-    sweepIntervalSeconds = DEFAULT_SWEEP_INTERVAL_SECONDS,
-    bodyLimitBytes = DEFAULT_BODY_LIMIT_BYTES,
-    maxPendingIntroductions = DEFAULT_MAX_PENDING_INTRODUCTIONS,
-    maxRegistrationsPerAddress = DEFAULT_MAX_REGISTRATIONS_PER_ADDRESS,
-    rateLimitPerAddress = DEFAULT_RATE_LIMIT_PER_ADDRESS,
-    rateLimitPerPeer = DEFAULT_RATE_LIMIT_PER_PEER,
-    apiKeys = [],
-    headersTimeoutSeconds = DEFAULT_HEADERS_TIMEOUT_SECONDS,
-    requestTimeoutSeconds = DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    maxPollWaitSeconds = DEFAULT_MAX_POLL_WAIT_SECONDS,
-    now = () => new Date()
-  } = options
+    databasePath, logger = false, now = () => new Date(),
+    introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
+    rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds
+  } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
   const app = Fastify({
@@ -101,8 +77,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(sweeper, { sweepIntervalSeconds })
 
   await app.register(health)
-  await app.register(peers, { prefix: '/v1', maxPollWaitSeconds })
-  await app.register(introductions, { prefix: '/v1' })
-  await app.register(stats, { prefix: '/v1' })
+  await app.register(peers, { prefix: API_PREFIX, maxPollWaitSeconds })
+  await app.register(introductions, { prefix: API_PREFIX })
+  await app.register(stats, { prefix: API_PREFIX })
   return app
 }

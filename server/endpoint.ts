@@ -1,7 +1,7 @@
 // Endpoints (IP literal + port): what counts as a usable address, and how the
 // server turns the source of a TCP connection into a peer's public endpoint.
 import { isIP } from 'node:net'
-import type { Endpoint } from './schemas/common.js'
+import type { Endpoint } from '@punchline/protocol'
 
 const IPV4_MAPPED_PREFIX = '::ffff:'
 

@@ -4,5 +4,5 @@
 // your own routes and hooks before listening).
 export { buildApp, type AppOptions } from './app.js'
 export { startServer, closeOnSignals } from './main.js'
-export { resolveConfig, ConfigError, type ServerConfig } from './config.js'
+export { resolveConfig, ConfigError, SETTINGS, type ServerConfig } from './settings.js'
 export { errors, type ErrorBody, type PunchErrorCode } from './errors.js'

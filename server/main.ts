@@ -2,7 +2,7 @@
 // listens, logs where to reach it, and closes gracefully on SIGINT/SIGTERM.
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import type { ServerConfig } from './config.js'
+import type { ServerConfig } from './settings.js'
 import { DOCS_PREFIX } from './plugins/swagger.js'
 
 /** Dual-stack '::' fails where IPv6 is disabled; IPv4-only is the next best. */
@@ -14,21 +14,8 @@ function urlHost (host: string): string {
 }
 
 export async function startServer (config: ServerConfig): Promise<FastifyInstance> {
-  const app = await buildApp({
-    databasePath: config.databasePath,
-    logger: { level: config.logLevel },
-    introductionTtlSeconds: config.introductionTtlSeconds,
-    sweepIntervalSeconds: config.sweepIntervalSeconds,
-    bodyLimitBytes: config.bodyLimitBytes,
-    maxPendingIntroductions: config.maxPendingIntroductions,
-    maxRegistrationsPerAddress: config.maxRegistrationsPerAddress,
-    rateLimitPerAddress: config.rateLimitPerAddress,
-    rateLimitPerPeer: config.rateLimitPerPeer,
-    apiKeys: config.apiKeys,
-    headersTimeoutSeconds: config.headersTimeoutSeconds,
-    requestTimeoutSeconds: config.requestTimeoutSeconds,
-    maxPollWaitSeconds: config.maxPollWaitSeconds
-  })
+  const { host: _host, port: _port, logLevel, ...settings } = config
+  const app = await buildApp({ ...settings, logger: { level: logLevel } })
   let host = config.host
   try {
     await app.listen({ host, port: config.port })

@@ -1,8 +1,7 @@
 // Where to punch: the other peer's public endpoint and its private ones, in
 // the order worth trying. Pure functions, tested without a network.
 import { isIP } from 'node:net'
-import type { Endpoint } from '../../server/schemas/common.js'
-import type { Introduction } from '../../server/schemas/introduction.js'
+import type { Endpoint, Introduction } from '@punchline/protocol'
 
 export type Path = 'public' | 'private'
 

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { isMainThread } from 'node:worker_threads'
-import type { Endpoint } from '../../server/schemas/common.js'
+import type { Endpoint } from '@punchline/protocol'
 import { PlatformUnsupportedError } from '../errors.js'
 
 interface ReusePortAddon {

@@ -55,15 +55,6 @@ export async function splice (a: Duplex, b: Duplex): Promise<void> {
   })
 }
 
-/** "host:port" or "[v6]:port" → ServiceAddress; undefined when malformed or the port is out of range. */
-export function parseHostPort (text: string, minPort = 1): ServiceAddress | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim())
-  if (match === null) return undefined
-  const port = Number(match[3])
-  if (port < minPort || port > 65535) return undefined
-  return { host: match[1] ?? match[2]!, port }
-}
-
 /**
  * Readies an HTTP/2 session (either end's) on a punched socket: the wide
  * session window, and the session's end tied to the socket's. Punched sockets

@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { PrismaClient, Introduction as IntroductionRow } from '../generated/prisma/client.js'
 import { errors, retryAfter } from '../errors.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
-import { POLL_BATCH_MAX, type Introduction } from '../schemas/introduction.js'
+import { POLL_BATCH_MAX, type Introduction } from '@punchline/protocol'
 
 export type { IntroductionRow }
 export type Role = Introduction['role']

@@ -3,9 +3,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
+import { API_KEY_HEADER } from '@punchline/protocol'
 import { errors } from '../errors.js'
-
-export const API_KEY_HEADER = 'x-api-key'
 
 declare module 'fastify' {
   interface FastifyInstance {

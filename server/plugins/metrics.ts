@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 // A CommonJS module whose plugin is its `default` export.
 import fastifyMetrics from 'fastify-metrics'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { PunchReportBody } from '../schemas/punch-report.js'
+import type { PunchReportBody } from '@punchline/protocol'
 
 export const METRICS_PATH = '/metrics'
 /** Error statuses that mean "a limit said no": the error handler counts them by code. */

@@ -5,7 +5,7 @@
 import type { PrismaClient, PunchReport as PunchReportRow } from '../generated/prisma/client.js'
 import { atField, errors } from '../errors.js'
 import type { Clock } from '../registrations/registrations.js'
-import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '../schemas/punch-report.js'
+import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
 
 export function reportView (row: PunchReportRow): PunchReport {
   return {

@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { PrismaClient, Registration as RegistrationRow } from '../generated/prisma/client.js'
 import { errors, retryAfter } from '../errors.js'
 import { sameEndpoint } from '../endpoint.js'
-import type { Endpoint } from '../schemas/common.js'
-import { TTL_SECONDS, type Registration } from '../schemas/registration.js'
+import { type Endpoint, TTL_SECONDS, type Registration } from '@punchline/protocol'
 import { hashToken, isWellFormedToken, newToken, tokenMatches } from './token.js'
 
 export type { RegistrationRow }

@@ -1,8 +1,7 @@
 // GET /health: liveness and readiness in one (the database answers a query).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../errors.js'
-import { errorResponses } from '../schemas/common.js'
-import { Health } from '../schemas/health.js'
+import { errorResponses, Health } from '@punchline/protocol'
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {

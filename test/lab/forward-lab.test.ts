@@ -4,8 +4,8 @@
 // checked, both ways. Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, twoNats } from './lab.js'
-import { watch } from './trial.js'
+import { Lab, labUnavailable, twoNats } from '../../lab/lab.js'
+import { watch } from '../../lab/trial.js'
 
 const unavailable = labUnavailable()
 if (unavailable !== undefined) console.warn(`NAT laboratory (forward) skipped: ${unavailable}`)

@@ -5,9 +5,9 @@
 // Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, twoNats, type LabSpec } from './lab.js'
-import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from './trial.js'
-import { quantile } from '../../bench/statistics.js'
+import { Lab, labUnavailable, twoNats, type LabSpec } from '../../lab/lab.js'
+import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from '../../lab/trial.js'
+import { quantile } from '../../lab/statistics.js'
 
 /** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
 const TRIALS = Number(process.env.PUNCHLINE_LAB_TRIALS ?? 10)

@@ -21,7 +21,9 @@ describe('the punchline package', () => {
   })
 
   it('ships type declarations for both', () => {
-    for (const entry of ['sdk', 'server']) expect(existsSync(path.join(PACKAGE_ROOT, 'dist', entry, 'index.d.ts')), entry).toBe(true)
+    for (const file of ['dist/exports/sdk.d.ts', 'dist/server/index.d.ts', 'sdk/dist/index.d.ts', 'protocol/dist/index.d.ts']) {
+      expect(existsSync(path.join(PACKAGE_ROOT, file)), file).toBe(true)
+    }
   })
 
   it('runs examples/two-peers.mjs as written: two peers connect through an embedded server and talk', () => {

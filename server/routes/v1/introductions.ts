@@ -4,9 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../errors.js'
 import { caller } from '../../plugins/authentication.js'
 import { introductionView, roleOf, type IntroductionRow, type Role } from '../../introductions/introductions.js'
-import { bearerAuth, errorResponses } from '../../schemas/common.js'
-import { IntroduceBody, Introduction, IntroductionParams } from '../../schemas/introduction.js'
-import { PunchReport, PunchReportBody } from '../../schemas/punch-report.js'
+import { bearerAuth, errorResponses, IntroduceBody, Introduction, IntroductionParams, PunchReport, PunchReportBody } from '@punchline/protocol'
 import { reportView } from '../../punch-reports/punch-reports.js'
 
 /** The caller's side of an introduction: 404 when there is none, 403 when the caller is not one of its peers. */

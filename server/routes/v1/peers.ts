@@ -5,9 +5,7 @@ import { observedEndpoint } from '../../endpoint.js'
 import { bearerToken, caller } from '../../plugins/authentication.js'
 import { introductionView } from '../../introductions/introductions.js'
 import { registrationView } from '../../registrations/registrations.js'
-import { bearerAuth, errorResponses } from '../../schemas/common.js'
-import { AckBody, AckResponse, Inbox, InboxQuery, POLL_WAIT_SECONDS } from '../../schemas/introduction.js'
-import { PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody } from '../../schemas/registration.js'
+import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody } from '@punchline/protocol'
 
 const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (app, { maxPollWaitSeconds }) => {
   const self = { onRequest: app.authenticate, preHandler: app.requirePeer }

@@ -1,7 +1,6 @@
 // /v1/stats/punches: success statistics of punches, from the peers' reports.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorResponses } from '../../schemas/common.js'
-import { PunchStats, STATS_WINDOW_DEFAULT_SECONDS, StatsQuery } from '../../schemas/punch-report.js'
+import { errorResponses, PunchStats, STATS_WINDOW_DEFAULT_SECONDS, StatsQuery } from '@punchline/protocol'
 
 const stats: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/punches', {

@@ -8,9 +8,9 @@ import { once } from 'node:events'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { BIN, exitOf, listening, run } from '../cli.js'
+import { BIN, exitOf, listening, run } from './run.js'
 import { registerOverHttp, tempDir } from '../helpers.js'
-import { watch } from '../lab/trial.js'
+import { watch } from '../../lab/trial.js'
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 const NO_LAN = ['--private', '127.0.0.1:1'] // no LAN dials in tests: report a dead private endpoint

@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach } from 'vitest'
-import { PACKAGE_ROOT } from '../server/package-root.js'
+import { PACKAGE_ROOT } from '../../server/package-root.js'
 
 export const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
 const running: ChildProcessWithoutNullStreams[] = []

@@ -3,8 +3,9 @@
 // stdin/stdout over the authenticated connection.
 import type { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
-import { Peer, type PunchedConnection } from '../peer.js'
-import { EXIT, PEER_OPTIONS, PEER_OPTIONS_HELP, peerOptionsFrom } from './options.js'
+import { Peer, type PunchedConnection } from '@punchline/sdk'
+import { EXIT } from './exit.js'
+import { PEER_OPTIONS, PEER_OPTIONS_HELP, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
 
 export const PEER_USAGE = `Usage: punchline peer --server URL [--id ID] [--connect TARGET] [options]

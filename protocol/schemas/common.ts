@@ -2,14 +2,12 @@
 // They drive request validation, response serialization, the OpenAPI document
 // and the SDK's types alike.
 import { Type, type Static } from 'typebox'
-
-export const PEER_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
-export const MAX_PRIVATE_ENDPOINTS = 8
+import { MAX_PEER_ID_LENGTH, MAX_PRIVATE_ENDPOINTS, PEER_ID_PATTERN } from '../limits.js'
 
 export const PeerId = Type.String({
   pattern: PEER_ID_PATTERN,
   minLength: 1,
-  maxLength: 64,
+  maxLength: MAX_PEER_ID_LENGTH,
   description: 'Peer id: 1-64 characters from A-Z a-z 0-9 . _ -',
   examples: ['alice']
 })

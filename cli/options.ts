@@ -1,22 +1,23 @@
 // What the peer-side commands (peer, expose, forward) share: their common
 // options, how they become PeerOptions, and the usage errors and exit codes.
-import type { Endpoint } from '../../server/schemas/common.js'
-import type { PeerOptions } from '../peer.js'
-import { parseHostPort, type ServiceAddress } from '../tunnel/tunnel.js'
+import type { Endpoint } from '@punchline/protocol'
+import type { PeerOptions } from '@punchline/sdk'
+import { UsageError } from './exit.js'
 
-/** Exit codes of every punchline command. */
-export const EXIT = {
-  /** Clean end: the connection closed, or a long-running command was stopped by SIGINT/SIGTERM. */
-  OK: 0,
-  /** A failure: punch, rendezvous server, connection, or the server itself. */
-  FAILURE: 1,
-  /** Bad usage: unknown option, missing or malformed value. */
-  USAGE: 2,
-  /** `punchline peer` interrupted (SIGINT/SIGTERM) before the connection ended. */
-  INTERRUPTED: 130
-} as const
+/** A local address and port, from an ADDR:PORT option. */
+export interface HostPort {
+  host: string
+  port: number
+}
 
-export class UsageError extends Error {}
+/** "host:port" or "[v6]:port"; undefined when malformed or the port is out of range. */
+export function parseHostPort (text: string, minPort = 1): HostPort | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim())
+  if (match === null) return undefined
+  const port = Number(match[3])
+  if (port < minPort || port > 65535) return undefined
+  return { host: match[1] ?? match[2]!, port }
+}
 
 /** parseArgs options shared by the peer-side commands. */
 export const PEER_OPTIONS = {
@@ -60,7 +61,7 @@ function parseEndpoints (list: string): Endpoint[] {
 }
 
 /** A required ADDR:PORT option; port 0 ("any free port") only where `minPort` is 0. */
-export function hostPortOption (name: string, value: string | undefined, example: string, minPort = 1): ServiceAddress {
+export function hostPortOption (name: string, value: string | undefined, example: string, minPort = 1): HostPort {
   if (value === undefined) throw new UsageError(`--${name} ADDR:PORT is required, e.g. --${name} ${example}`)
   const parsed = parseHostPort(value, minPort)
   if (parsed === undefined) throw new UsageError(`--${name} takes ADDR:PORT with a port from ${minPort} to 65535, e.g. ${example}; got "${value}"`)

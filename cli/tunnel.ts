@@ -2,9 +2,9 @@
 // over punched connections. Both run until SIGINT/SIGTERM, then close
 // everything (deregistering) and exit 0.
 import { parseArgs } from 'node:util'
-import { Exposure } from '../tunnel/expose.js'
-import { Forwarder } from '../tunnel/forward.js'
-import { EXIT, PEER_OPTIONS, PEER_OPTIONS_HELP, UsageError, hostPortOption, peerOptionsFrom } from './options.js'
+import { Exposure, Forwarder } from '@punchline/sdk'
+import { EXIT, UsageError } from './exit.js'
+import { PEER_OPTIONS, PEER_OPTIONS_HELP, hostPortOption, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
 
 export const EXPOSE_USAGE = `Usage: punchline expose --server URL --id ID --to ADDR:PORT --allow PEERS [options]

@@ -18,10 +18,18 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { PACKAGE_ROOT } from '../../server/package-root.js'
 
-const WIRE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire.py')
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+/** The repository: the lab runs its built `punchline` command. */
+const ROOT = path.resolve(HERE, '..')
+const WIRE = path.join(HERE, 'wire.py')
+const BIN = path.join(ROOT, 'bin', 'punchline.js')
+/**
+ * The Node that runs the rendezvous server: the test's own by default. The
+ * Node-version matrix runs peers on other versions against a server on the
+ * machine's Node, whose native SQLite driver was built for it.
+ */
+const SERVER_NODE = process.env.PUNCHLINE_SERVER_NODE ?? process.execPath
 /** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
 const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
@@ -106,7 +114,7 @@ export function labUnavailable (): string | undefined {
       return `it needs ${tool} (apt-get install iproute2 iptables python3)`
     }
   }
-  if (!existsSync(path.join(PACKAGE_ROOT, 'dist', 'server', 'cli.js'))) return 'it runs the built CLI: run "npm run build" first'
+  if (!existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) return 'it runs the built CLI: run "npm run build" first'
   return undefined
 }
 
@@ -250,7 +258,7 @@ export class Lab {
   }
 
   async #startServer (): Promise<void> {
-    const server = this.punchline('srv', ['serve', '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--db', path.join(this.#dataDir, 'lab.db'), '--log-level', 'info'])
+    const server = this.spawn('srv', SERVER_NODE, [BIN, 'serve', '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--db', path.join(this.#dataDir, 'lab.db'), '--log-level', 'info'])
     const listening = await new Promise<boolean>((resolve) => {
       createInterface({ input: server.stdout! }).on('line', (line) => { if (line.includes('punchline listening')) resolve(true) })
       server.once('exit', () => { resolve(false) })

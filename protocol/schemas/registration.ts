@@ -1,9 +1,8 @@
 // Schemas of the registration resource: a peer's id, observed public endpoint,
 // reported private endpoints and liveness.
 import { Type, type Static } from 'typebox'
+import { TTL_SECONDS } from '../limits.js'
 import { PeerEndpoints, PeerId, PrivateEndpoints, Timestamp } from './common.js'
-
-export const TTL_SECONDS = { default: 90, min: 15, max: 3600 } as const
 
 const TtlSeconds = Type.Integer({
   minimum: TTL_SECONDS.min,

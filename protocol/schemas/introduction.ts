@@ -1,10 +1,8 @@
 // Schemas of introductions: who meets whom, at which endpoints, with which
 // shared secret, and the long-poll inbox that delivers them.
 import { Type, type Static } from 'typebox'
+import { POLL_WAIT_SECONDS } from '../limits.js'
 import { PeerEndpoints, PeerId, Timestamp } from './common.js'
-
-export const POLL_WAIT_SECONDS = { default: 25, max: 60 } as const
-export const POLL_BATCH_MAX = 100
 
 export const Introduction = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -32,7 +30,7 @@ const Cursor = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, desc
 export const InboxQuery = Type.Object({
   after: Type.Optional(Type.With(Cursor, { description: 'Acknowledges every introduction up to this cursor; returns the ones after it' })),
   wait: Type.Optional(Type.Integer({
-    minimum: 0,
+    minimum: POLL_WAIT_SECONDS.min,
     maximum: POLL_WAIT_SECONDS.max,
     description: `Seconds to hold the request when nothing is pending (default ${POLL_WAIT_SECONDS.default})`
   }))

@@ -1,11 +1,8 @@
 // Schemas of punch outcome reports (a peer's account of how its punch for an
 // introduction ended) and of the success statistics built from them.
 import { Type, type Static } from 'typebox'
+import { REPORT_RETENTION_SECONDS, STATS_WINDOW_DEFAULT_SECONDS } from '../limits.js'
 import { Timestamp } from './common.js'
-
-/** The longest window statistics cover, and how long reports are kept. */
-export const REPORT_RETENTION_SECONDS = 7 * 24 * 3600
-export const STATS_WINDOW_DEFAULT_SECONDS = 24 * 3600
 
 const Outcome = Type.Enum(['connected', 'failed'], { description: 'How the punch ended' })
 const Via = Type.Enum(['connect', 'accept'], { description: 'connected only: our dial completed (connect) or the peer\'s reached our listener (accept)' })

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { exitOf, listening, run } from '../cli.js'
+import { exitOf, listening, run } from './run.js'
 import { tempDir } from '../helpers.js'
 
 describe('punchline serve', () => {
@@ -58,7 +58,7 @@ describe('punchline serve', () => {
     const serve = await exitOf(run(['serve', '--help'], tempDir()))
     expect(serve.code).toBe(0)
     expect(serve.stdout).toContain('Usage: punchline serve [--host HOST] [--port PORT] [--db FILE]')
-    expect(serve.stdout).toContain('use 127.0.0.1 for this machine only')
+    expect(serve.stdout.replace(/\n {30}/g, ' ')).toContain('use 127.0.0.1 for this machine only (PUNCHLINE_HOST, default ::)')
     // Every subcommand's help has examples of that command and its exit codes.
     for (const command of ['serve', 'peer', 'expose', 'forward']) {
       const { code, stdout } = await exitOf(run([command, '--help'], tempDir()))

@@ -13,8 +13,7 @@
 // which clears every timer and listener and closes every other socket.
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
-import type { Endpoint } from '../../server/schemas/common.js'
-import type { Introduction } from '../../server/schemas/introduction.js'
+import type { Endpoint, Introduction } from '@punchline/protocol'
 import { AbortedError, AuthenticationFailedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
 import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Path } from './candidates.js'

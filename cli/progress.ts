@@ -4,10 +4,9 @@
 // line below them that redraws while a punch is under way (phase, dials so
 // far, elapsed time).
 import { clearLine, cursorTo } from 'node:readline'
-import type { Endpoint } from '../../server/schemas/common.js'
-import { PunchlineError } from '../errors.js'
-import { endpointLabel } from '../punch/candidates.js'
-import { EXIT } from './options.js'
+import type { Endpoint } from '@punchline/protocol'
+import { PunchlineError, endpointLabel } from '@punchline/sdk'
+import { EXIT } from './exit.js'
 
 /** A trace event of the SDK, or one of the command's own (`error`, `closed`, `exposing`). */
 export type ProgressEvent = { type: string } | ({ type: string } & Record<string, unknown>)

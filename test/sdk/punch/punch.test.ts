@@ -4,11 +4,11 @@
 import net from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PunchAttempt, type PunchEvent, type PunchedConnection } from '../../../sdk/punch/attempt.js'
+import { PunchAttempt, type PunchEvent, type PunchedConnection } from '../../../sdk/punch/punch.js'
 import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
 import { reusePortSockets } from '../../../sdk/socket/port-sockets.js'
-import type { Endpoint } from '../../../server/schemas/common.js'
-import type { Introduction } from '../../../server/schemas/introduction.js'
+import type { Endpoint } from '@punchline/protocol'
+import type { Introduction } from '@punchline/protocol'
 
 interface Side {
   id: string

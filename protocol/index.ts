@@ -1,0 +1,12 @@
+// @punchline/protocol: the contract between the rendezvous server and the
+// SDK — the API's schemas (TypeBox: validation, serialization, OpenAPI and
+// static types from one source), its limits, its headers and its error table.
+// Owned by neither side; both import their values from here.
+export * from './limits.js'
+export * from './http.js'
+export * from './errors.js'
+export * from './schemas/common.js'
+export * from './schemas/registration.js'
+export * from './schemas/introduction.js'
+export * from './schemas/punch-report.js'
+export * from './schemas/health.js'

@@ -1,0 +1,20 @@
+// The bounds of the rendezvous API that both sides must agree on: the server
+// enforces them through the schemas, and the SDK checks its own options and
+// the server's answers against the same numbers.
+
+/** Peer ids: 1-64 characters from A-Z a-z 0-9 . _ - */
+export const PEER_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
+export const MAX_PEER_ID_LENGTH = 64
+/** Private endpoints a peer may report. */
+export const MAX_PRIVATE_ENDPOINTS = 8
+/** Registration time-to-live without a request from the peer, seconds. */
+export const TTL_SECONDS = { default: 90, min: 15, max: 3600 } as const
+/** Long-poll wait, seconds: how long a poll is held when nothing is pending. */
+export const POLL_WAIT_SECONDS = { default: 25, min: 0, max: 60 } as const
+/** Introductions in one poll answer at most. */
+export const POLL_BATCH_MAX = 100
+/** The longest window statistics cover, and how long punch reports are kept. */
+export const REPORT_RETENTION_SECONDS = 7 * 24 * 3600
+export const STATS_WINDOW_DEFAULT_SECONDS = 24 * 3600
+/** Bytes of an introduction's secret (before base64url). */
+export const SECRET_BYTES = 32

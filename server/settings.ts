@@ -1,0 +1,175 @@
+// Every setting of the rendezvous server, declared once: flag, environment
+// variable, default, bounds and help. Reading them (flags over environment
+// over defaults), `punchline serve`'s options and usage text, and buildApp's
+// own check of the options it is given all come from this table.
+import path from 'node:path'
+import { POLL_WAIT_SECONDS } from '@punchline/protocol'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+export const MIN_API_KEY_LENGTH = 16
+
+interface Declared {
+  /** `--flag` of `punchline serve`. */
+  flag: string
+  env: string
+  /** What the flag's value is called in the usage text, e.g. "S" or "N". */
+  metavar: string
+  help: string
+}
+interface IntegerSetting extends Declared { kind: 'integer', default: number, min: number, max: number }
+interface TextSetting extends Declared { kind: 'text', default: string }
+interface ChoiceSetting<C extends string> extends Declared { kind: 'choice', default: C, choices: readonly C[] }
+interface KeyListSetting extends Declared { kind: 'keys', default: readonly string[] }
+type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSetting
+
+const integer = (declared: Omit<IntegerSetting, 'kind'>): IntegerSetting => ({ kind: 'integer', ...declared })
+
+export const SETTINGS = {
+  host: { kind: 'text', flag: 'host', env: 'PUNCHLINE_HOST', metavar: 'HOST', default: '::', help: 'address to listen on ("::" is every interface, IPv4 and IPv6); use 127.0.0.1 for this machine only' },
+  port: integer({ flag: 'port', env: 'PUNCHLINE_PORT', metavar: 'PORT', default: 8080, min: 0, max: 65535, help: 'TCP port (0: any free port)' }),
+  databasePath: { kind: 'text', flag: 'db', env: 'PUNCHLINE_DB', metavar: 'FILE', default: './data/punchline.db', help: 'SQLite database file, created and migrated if missing (relative to the working directory)' },
+  logLevel: { kind: 'choice', flag: 'log-level', env: 'PUNCHLINE_LOG_LEVEL', metavar: 'LEVEL', default: 'info', choices: LOG_LEVELS, help: `${LOG_LEVELS.join('|')} (JSON lines on stdout)` } satisfies ChoiceSetting<LogLevel>,
+  introductionTtlSeconds: integer({ flag: 'introduction-ttl', env: 'PUNCHLINE_INTRODUCTION_TTL', metavar: 'S', default: 30, min: 5, max: 3600, help: 'seconds an introduction stays deliverable' }),
+  sweepIntervalSeconds: integer({ flag: 'sweep-interval', env: 'PUNCHLINE_SWEEP_INTERVAL', metavar: 'S', default: 30, min: 1, max: 3600, help: 'seconds between deletions of expired rows' }),
+  bodyLimitBytes: integer({ flag: 'body-limit', env: 'PUNCHLINE_BODY_LIMIT', metavar: 'BYTES', default: 16 * 1024, min: 1024, max: 1024 * 1024, help: 'largest request body (larger: 413)' }),
+  maxPendingIntroductions: integer({ flag: 'max-pending-introductions', env: 'PUNCHLINE_MAX_PENDING_INTRODUCTIONS', metavar: 'N', default: 64, min: 1, max: 100_000, help: 'unacknowledged introductions one peer\'s inbox holds; more get 429 with Retry-After' }),
+  maxRegistrationsPerAddress: integer({ flag: 'max-registrations-per-address', env: 'PUNCHLINE_MAX_REGISTRATIONS_PER_ADDRESS', metavar: 'N', default: 256, min: 1, max: 10_000_000, help: 'live registrations from one public address (a NAT fronts many peers); more get 429 with Retry-After' }),
+  rateLimitPerAddress: integer({ flag: 'rate-limit-per-address', env: 'PUNCHLINE_RATE_LIMIT_PER_ADDRESS', metavar: 'N', default: 1200, min: 1, max: 100_000_000, help: 'requests a minute from one source address, every route; more get 429 with Retry-After' }),
+  rateLimitPerPeer: integer({ flag: 'rate-limit-per-peer', env: 'PUNCHLINE_RATE_LIMIT_PER_PEER', metavar: 'N', default: 300, min: 1, max: 100_000_000, help: 'requests a minute from one authenticated peer, from any address; more get 429 with Retry-After' }),
+  apiKeys: { kind: 'keys', flag: 'api-keys', env: 'PUNCHLINE_API_KEYS', metavar: 'K1,K2', default: [], help: `comma-separated keys (at least ${MIN_API_KEY_LENGTH} printable characters each); when set, registering needs one in an X-API-Key header` },
+  headersTimeoutSeconds: integer({ flag: 'headers-timeout', env: 'PUNCHLINE_HEADERS_TIMEOUT', metavar: 'S', default: 10, min: 1, max: 600, help: 'seconds a client has to send a request\'s headers (slowloris); then 408' }),
+  requestTimeoutSeconds: integer({ flag: 'request-timeout', env: 'PUNCHLINE_REQUEST_TIMEOUT', metavar: 'S', default: 30, min: 1, max: 3600, help: 'seconds a client has to send a whole request (a held long-poll is not cut)' }),
+  maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` })
+} as const satisfies Record<string, Setting>
+
+export type SettingName = keyof typeof SETTINGS
+type ValueOf<S> = S extends IntegerSetting ? number : S extends ChoiceSetting<infer C> ? C : S extends KeyListSetting ? string[] : string
+export type ServerConfig = { [Name in SettingName]: ValueOf<(typeof SETTINGS)[Name]> }
+/** The settings that shape the app (the rest say where it listens and logs). */
+export type AppSettings = Omit<ServerConfig, 'host' | 'port' | 'databasePath' | 'logLevel'>
+
+export class ConfigError extends Error {
+  readonly code = 'PUNCH_ERR_CONFIG'
+}
+
+const ENTRIES = Object.entries(SETTINGS) as Array<[SettingName, Setting]>
+
+function label (setting: Setting): string {
+  return `--${setting.flag} (${setting.env})`
+}
+
+/** The value of one setting from its text form (flag or environment variable). */
+function parse (setting: Setting, raw: string): unknown {
+  switch (setting.kind) {
+    case 'integer': return Number(raw.trim() === '' ? NaN : raw)
+    case 'keys': return raw.split(',').map((key) => key.trim()).filter(Boolean)
+    default: return raw
+  }
+}
+
+/** Why `value` is not a valid value of the setting, or undefined when it is. */
+function problemWith (setting: Setting, value: unknown): string | undefined {
+  switch (setting.kind) {
+    case 'integer':
+      return Number.isInteger(value) && (value as number) >= setting.min && (value as number) <= setting.max
+        ? undefined
+        : `must be an integer from ${setting.min} to ${setting.max}`
+    case 'choice':
+      return setting.choices.includes(value as string) ? undefined : `must be one of ${setting.choices.join(', ')}`
+    case 'keys':
+      return Array.isArray(value) && value.every((key) => typeof key === 'string' && key.length >= MIN_API_KEY_LENGTH && /^[\x21-\x7e]+$/.test(key))
+        ? undefined
+        : `takes comma-separated keys of at least ${MIN_API_KEY_LENGTH} printable characters; one is not`
+    case 'text':
+      return typeof value === 'string' && value !== '' ? undefined : 'must not be empty'
+  }
+}
+
+/** What the settings require of each other. */
+function checkTogether (config: Partial<ServerConfig>): void {
+  const headers = config.headersTimeoutSeconds ?? SETTINGS.headersTimeoutSeconds.default
+  const request = config.requestTimeoutSeconds ?? SETTINGS.requestTimeoutSeconds.default
+  if (headers > request) {
+    throw new ConfigError(`${label(SETTINGS.headersTimeoutSeconds)} (${headers}) must not be longer than ${label(SETTINGS.requestTimeoutSeconds)} (${request})`)
+  }
+}
+
+/** Settings given as text: flags (by setting name) over environment variables over defaults. */
+export type RawSettings = Partial<Record<SettingName, string | undefined>>
+
+export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServerConfig {
+  const config: Record<string, unknown> = {}
+  for (const [name, setting] of ENTRIES) {
+    const raw = flags[name] ?? env[setting.env]
+    if (raw === undefined || raw === '') {
+      config[name] = setting.default
+      continue
+    }
+    const value = parse(setting, raw)
+    const problem = problemWith(setting, value)
+    if (problem !== undefined) throw new ConfigError(`${label(setting)} ${problem}, got "${setting.kind === 'keys' ? '…' : raw}"`)
+    config[name] = value
+  }
+  const resolved = config as ServerConfig
+  resolved.databasePath = path.resolve(cwd, resolved.databasePath)
+  checkTogether(resolved)
+  return resolved
+}
+
+/** Checks settings given as values (buildApp's options): every bad one is refused, none is silently kept. */
+export function checkSettings (settings: Partial<ServerConfig>): void {
+  for (const [name, setting] of ENTRIES) {
+    const value = settings[name]
+    if (value === undefined) continue
+    const problem = problemWith(setting, value)
+    if (problem !== undefined) throw new ConfigError(`${name} ${problem}, got ${setting.kind === 'keys' ? 'a list with a bad key' : JSON.stringify(value)}`)
+  }
+  checkTogether(settings)
+}
+
+/** parseArgs options of `punchline serve`: one string option per setting. */
+export function settingFlags (): Record<string, { type: 'string' }> {
+  return Object.fromEntries(ENTRIES.map(([, setting]) => [setting.flag, { type: 'string' as const }]))
+}
+
+/** Flag values from parseArgs, keyed by setting name. */
+export function settingsFromFlags (values: Record<string, unknown>): RawSettings {
+  return Object.fromEntries(ENTRIES.map(([name, setting]) => [name, values[setting.flag] as string | undefined]))
+}
+
+const USAGE_INDENT = 30
+const USAGE_WIDTH = 80
+
+/** Words of `text` in lines of at most `width` characters. */
+function wrap (text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  return [...lines, line]
+}
+
+/** The options part of `punchline serve --help`. */
+export function settingsUsage (): string {
+  return ENTRIES.map(([, setting]) => {
+    const shown = setting.kind === 'keys' ? 'none' : String(setting.default)
+    const left = `  --${setting.flag} ${setting.metavar}`
+    const right = wrap(`${setting.help} (${setting.env}, default ${shown})`, USAGE_WIDTH - USAGE_INDENT)
+    const first = left.length < USAGE_INDENT ? [`${left.padEnd(USAGE_INDENT)}${right.shift()!}`] : [left]
+    return [...first, ...right.map((line) => `${' '.repeat(USAGE_INDENT)}${line}`)].join('\n')
+  }).join('\n')
+}
+
+/** `given`, with every setting it leaves out (or leaves undefined) at its default. */
+export function withDefaults<T extends Partial<ServerConfig>> (given: T): ServerConfig & T {
+  const merged: Record<string, unknown> = Object.fromEntries(ENTRIES.map(([name, setting]) => [name, setting.default]))
+  for (const [key, value] of Object.entries(given)) if (value !== undefined) merged[key] = value
+  return merged as ServerConfig & T
+}
