@@ -53,11 +53,10 @@ export async function runPeerCommand (args: string[]): Promise<number> {
   const { report, stop } = progressReporter(values.json)
   let peer: Peer
   try {
-    peer = await Peer.open(options)
+    peer = await Peer.open({ ...options, onTrace: report })
   } catch (error) {
     return reportFailure(report, error)
   }
-  peer.on('trace', report)
   const onSignal = (): void => { stop(); void peer.close().finally(() => process.exit(EXIT.INTERRUPTED)) }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)

@@ -4,12 +4,14 @@
 // line below them that redraws while a punch is under way (phase, dials so
 // far, elapsed time).
 import { clearLine, cursorTo } from 'node:readline'
-import type { Endpoint } from '@punchline/protocol'
-import { PunchlineError, endpointLabel } from '@punchline/sdk'
+import { PunchlineError, endpointLabel, type TraceEvent } from '@punchline/sdk'
 import { EXIT } from './exit.js'
 
-/** A trace event of the SDK, or one of the command's own (`error`, `closed`, `exposing`). */
-export type ProgressEvent = { type: string } | ({ type: string } & Record<string, unknown>)
+/** A trace event of the SDK, or one of the command's own. */
+export type ProgressEvent = TraceEvent
+  | { type: 'error', code: string | undefined, message: string }
+  | { type: 'closed', peerId: string }
+  | { type: 'exposing', id: string, service: string, allow: readonly string[] | '*' }
 export type Progress = (event: ProgressEvent) => void
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
@@ -29,29 +31,39 @@ export function formatBytes (bytes: number): string {
 
 /** One human line per event worth a person's attention; dials are counted by the status line, not listed. */
 export function humanLine (event: ProgressEvent): string | undefined {
-  const e = event as Record<string, any>
-  switch (e.type) {
-    case 'registered': return `registered as ${e.id as string}: public ${endpointLabel(e.publicEndpoint)}, private ${(e.privateEndpoints as Endpoint[]).map(endpointLabel).join(', ') || 'none'}, punch port ${e.localPort as number}`
-    case 'introduced': return `introduced to ${e.peerId as string} (${e.role as string}); punching ${(e.candidates as string[]).join(', ') || 'no candidates: waiting for the peer to reach us'}`
-    case 'authenticated': return `authenticated ${e.peerId as string} over ${e.path as string} ${e.remote as string} (via ${e.via as string}) after ${e.elapsedMs as number} ms`
-    case 'rejected': return `rejected a connection from ${e.remote as string}: ${e.reason as string}`
-    case 'connected': return `connected to ${e.peerId as string} via ${e.via as string} over the ${e.path as string} path ${e.remote as string} in ${e.elapsedMs as number} ms after ${e.attempts as number} dial(s)`
-    case 'failed': return `punch to ${e.peerId as string} failed after ${e.elapsedMs as number} ms and ${e.attempts as number} dial(s): ${e.message as string}`
-    case 'outcome-report-failed': return `could not report the punch outcome to the server: ${e.message as string}`
-    case 'declined': return `declined an introduction from ${e.peerId as string}: not an allowed peer`
-    case 'server-unreachable': return `rendezvous server unreachable (${e.message as string}); retrying in ${e.retryInMs as number} ms`
-    case 'registration-lost': return `registration lost (${e.message as string}); retrying in ${e.retryInMs as number} ms`
-    case 'exposing': return `exposing ${e.service as string} as ${e.id as string} to ${(e.allow as string[] | '*') === '*' ? 'any peer' : (e.allow as string[]).join(', ')}`
-    case 'listening': return `forwarding ${e.host as string}:${e.port as number} to the service ${e.target as string} exposes`
-    case 'tunnel-up': return `tunnel with ${e.peerId as string} up: via ${e.via as string} over the ${e.path as string} path ${e.remote as string}${e.punchMs !== undefined ? ` (punched in ${e.punchMs as number} ms)` : ''}`
-    case 'tunnel-down': return `tunnel with ${e.peerId as string} down`
-    case 'stream-opened': return e.client !== undefined ? `client ${e.client as string}: stream ${e.streamId as number} open` : `${e.peerId as string} opened stream ${e.streamId as number}`
-    case 'stream-closed': return `${e.client !== undefined ? `client ${e.client as string}` : `${e.peerId as string}'s stream ${e.streamId as number}`} closed after ${((e.durationMs as number) / 1000).toFixed(1)} s: ${formatBytes(e.bytesIn as number)} in, ${formatBytes(e.bytesOut as number)} out`
-    case 'stream-refused': return `${e.client !== undefined ? `client ${e.client as string}` : `${e.peerId as string}'s stream`} refused: ${e.reason as string}`
+  switch (event.type) {
+    case 'registered': return `registered as ${event.id}: public ${endpointLabel(event.publicEndpoint)}, private ${event.privateEndpoints.map(endpointLabel).join(', ') || 'none'}, punch port ${event.localPort}`
+    case 'server-unreachable': return `rendezvous server unreachable (${event.message}); retrying in ${event.retryInMs} ms`
+    case 'rate-limited': return `the rendezvous server asks to wait (${event.message}); retrying in ${event.retryInMs} ms`
+    case 'registration-lost': return `registration lost (${event.message}); retrying in ${event.retryInMs} ms`
+    case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}`
+    case 'dial':
+    case 'dial-failed':
+    case 'accepted':
+    case 'outcome-reported':
+      return undefined
+    case 'authenticated': return `authenticated ${event.peerId} over ${event.path} ${event.remote} (via ${event.via}) after ${event.elapsedMs} ms`
+    case 'rejected': return `rejected a connection from ${event.remote}: ${event.reason}`
+    case 'connected': return `connected to ${event.peerId} via ${event.via} over the ${event.path} path ${event.remote} in ${event.elapsedMs} ms after ${event.dials} dial(s)`
+    case 'failed': return `punch to ${event.peerId} failed after ${event.elapsedMs} ms and ${event.dials} dial(s): ${event.message}`
+    case 'declined': return `declined an introduction from ${event.peerId}: not an allowed peer`
+    case 'outcome-report-failed': return `could not report the punch outcome to the server: ${event.message}`
+    case 'exposing': return `exposing ${event.service} as ${event.id} to ${event.allow === '*' ? 'any peer' : event.allow.join(', ')}`
+    case 'listening': return `forwarding ${event.host}:${event.port} to the service ${event.target} exposes`
+    case 'tunnel-up': return `tunnel with ${event.peerId} up: via ${event.via} over the ${event.path} path ${event.remote}${event.punchMs !== undefined ? ` (punched in ${event.punchMs} ms)` : ''}`
+    case 'tunnel-down': return `tunnel with ${event.peerId} down`
+    case 'stream-opened': return event.client !== undefined ? `client ${event.client}: stream ${event.streamId} open` : `${event.peerId} opened stream ${event.streamId}`
+    case 'stream-closed': return `${event.client !== undefined ? `client ${event.client}` : `${event.peerId}'s stream ${event.streamId}`} closed after ${(event.durationMs / 1000).toFixed(1)} s: ${formatBytes(event.bytesIn)} in, ${formatBytes(event.bytesOut)} out`
+    case 'stream-refused': return `${event.client !== undefined ? `client ${event.client}` : `${event.peerId}'s stream`} refused: ${event.reason}`
     case 'closed': return 'connection closed'
-    case 'error': return `error: ${e.message as string}`
-    default: return undefined
+    case 'error': return `error: ${event.message}`
+    default: return unknownEvent(event)
   }
+}
+
+/** Fails to compile when humanLine misses an event type. */
+function unknownEvent (event: never): never {
+  throw new Error(`no progress line for event ${JSON.stringify(event)}`)
 }
 
 /** The live status line of the punches under way; drawn only on a terminal. */
@@ -74,22 +86,19 @@ class StatusLine {
   }
 
   track (event: ProgressEvent): void {
-    const e = event as Record<string, unknown>
-    const id = e.introductionId as string | undefined
-    if (id === undefined) return
     switch (event.type) {
       case 'introduced':
-        this.#punches.set(id, { peerId: e.peerId as string, started: Date.now() - (e.elapsedMs as number), dials: 0 })
+        this.#punches.set(event.introductionId, { peerId: event.peerId, started: Date.now() - event.elapsedMs, dials: 0 })
         this.#timer ??= setInterval(() => { this.#clear(); this.#draw() }, REDRAW_MS).unref()
         break
       case 'dial': {
-        const punch = this.#punches.get(id)
+        const punch = this.#punches.get(event.introductionId)
         if (punch !== undefined) punch.dials++
         break
       }
       case 'connected':
       case 'failed':
-        this.#punches.delete(id)
+        this.#punches.delete(event.introductionId)
         if (this.#punches.size === 0) this.stop()
     }
   }
@@ -122,7 +131,7 @@ export function progressReporter (json: boolean, stream: NodeJS.WriteStream = pr
   if (json) {
     return {
       report: (event) => {
-        const { type, ...rest } = event as Record<string, unknown>
+        const { type, ...rest } = event
         stream.write(JSON.stringify({ event: type, ...rest }) + '\n')
       },
       stop: () => {}

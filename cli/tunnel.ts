@@ -72,11 +72,10 @@ export async function runExposeCommand (args: string[]): Promise<number> {
   const { report, stop } = progressReporter(values.json)
   let exposure: Exposure
   try {
-    exposure = await Exposure.open({ ...options, service, allow })
+    exposure = await Exposure.open({ ...options, service, allow, onTrace: report })
   } catch (error) {
     return reportFailure(report, error)
   }
-  exposure.on('trace', report)
   report({ type: 'exposing', id: exposure.peer.id, service: `${service.host}:${service.port}`, allow })
   return await untilSignal(async () => { stop(); await exposure.close() })
 }

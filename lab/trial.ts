@@ -19,9 +19,9 @@ export interface TrialResult {
   /** From A receiving the introduction to A's confirmed connection. */
   elapsedMs: number
   /** A's dials. */
-  attempts: number
+  dials: number
   peerVia: string
-  peerAttempts: number
+  peerDials: number
   /** Connections A closed because they failed authentication: "remote: reason". */
   rejected: string[]
   a: PeerRun
@@ -89,9 +89,9 @@ export async function trial (lab: Lab, n: number, options: { a: string, b: strin
     via: connected.via,
     path: connected.path,
     elapsedMs: connected.elapsedMs,
-    attempts: connected.attempts,
+    dials: connected.dials,
     peerVia: peerConnected.via,
-    peerAttempts: peerConnected.attempts,
+    peerDials: peerConnected.dials,
     rejected: aRun.events.filter((event) => event.event === 'rejected').map((event) => `${event.remote as string}: ${event.reason as string}`),
     a: aRun,
     b: bRun

@@ -1,5 +1,7 @@
-// The SDK's failures: one class per failure, each with a stable `code` to
-// match on. `retryable` tells "try again later" from "this will not work".
+// The SDK's failures: one class per failure, each with its own stable `code`
+// to match on. `retryable` tells "try again later" from "this will not work";
+// a server that said when (Retry-After) gives `retryAfterMs`.
+import { isRetryableStatus, type ErrorCode } from '@punchline/protocol'
 
 export class PunchlineError extends Error {
   readonly code: string = 'PUNCH_ERR_UNKNOWN'
@@ -20,7 +22,7 @@ export class PeerUnknownError extends PunchlineError {
   override name = 'PeerUnknownError'
 }
 
-/** A connection failed the challenge-response (or broke the handshake protocol). */
+/** A connection failed the challenge-response, or broke the handshake protocol: someone else is at the other end. */
 export class AuthenticationFailedError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_AUTHENTICATION_FAILED'
   override name = 'AuthenticationFailedError'
@@ -31,7 +33,8 @@ export class AuthenticationFailedError extends PunchlineError {
  * silent. Says nothing about who is at the other end (NAT races produce
  * connections that are up on one side only), unlike a failed proof.
  */
-export class HandshakeInterruptedError extends AuthenticationFailedError {
+export class HandshakeInterruptedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_HANDSHAKE_INTERRUPTED'
   override name = 'HandshakeInterruptedError'
 }
 
@@ -42,14 +45,27 @@ export class ServerUnreachableError extends PunchlineError {
   override name = 'ServerUnreachableError'
 }
 
-/** The rendezvous server answered with an error: `status` and the server's `serverCode` say which. */
+/** What a server answered that is not in the protocol's error table: `HTTP_` and the status. */
+export type UnknownServerCode = `HTTP_${number}`
+
+/**
+ * The rendezvous server answered with an error: `status` and the server's
+ * `serverCode` (from the protocol's error table) say which, `field` where.
+ * 429 and 5xx are retryable; `retryAfterMs` is the server's Retry-After.
+ */
 export class ServerRejectedError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_SERVER_REJECTED'
   override name = 'ServerRejectedError'
   override readonly retryable: boolean
-  constructor (message: string, readonly status: number, readonly serverCode: string, readonly field?: string) {
+  constructor (
+    message: string,
+    readonly status: number,
+    readonly serverCode: ErrorCode | UnknownServerCode,
+    readonly field?: string,
+    readonly retryAfterMs?: number
+  ) {
     super(message)
-    this.retryable = status >= 500
+    this.retryable = isRetryableStatus(status)
   }
 }
 
@@ -65,7 +81,7 @@ export class PeerClosedError extends PunchlineError {
   override name = 'PeerClosedError'
 }
 
-/** The socket primitives this platform needs are not available. */
+/** The socket primitives this platform needs are not available; the message says what to use instead. */
 export class PlatformUnsupportedError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_UNSUPPORTED_PLATFORM'
   override name = 'PlatformUnsupportedError'

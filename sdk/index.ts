@@ -1,15 +1,19 @@
-// punchline SDK: open a Peer on one punch port, then connect() to another peer
-// or take incoming connections; each is a direct TCP connection through the
-// NATs, authenticated with the secret of its introduction.
-export { Peer, discoverPrivateEndpoints, DEFAULT_PUNCH_TIMEOUT_MS, type PeerOptions, type ConnectOptions, type PeerEvent } from './peer.js'
-export type { PunchedConnection, PunchEvent, Via, Phase } from './punch/punch.js'
+// @punchline/sdk: open a Peer on one punch port, then connect() to another
+// peer or take incoming connections; each is a direct TCP connection through
+// the NATs, authenticated with the secret of its introduction. Exposure and
+// Forwarder forward TCP ports over such connections.
+export { Peer, discoverPrivateEndpoints, DEFAULT_PUNCH_TIMEOUT_MS, type PeerOptions, type ConnectOptions } from './peer.js'
+export type { PunchedConnection, Phase } from './punch/punch.js'
 export { endpointLabel, type Path, type Candidate } from './punch/candidates.js'
-export { reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
+export type { TraceEvent, TraceListener, PeerEvent, PunchEvent, SessionEvent, DecisionEvent, TunnelEvent, Via } from './trace.js'
+export { defaultPortSockets, reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
+export { boundSocketPortSockets } from './socket/bound-socket.js'
+export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
-  ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError
+  ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, type UnknownServerCode
 } from './errors.js'
-export type { Endpoint, Introduction } from '@punchline/protocol'
-export { Exposure, type ExposeOptions, type ExposeEvent } from './tunnel/expose.js'
-export { Forwarder, type ForwardOptions, type ForwardEvent } from './tunnel/forward.js'
+export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
+export { Exposure, type ExposeOptions } from './tunnel/expose.js'
+export { Forwarder, type ForwardOptions } from './tunnel/forward.js'
 export type { ServiceAddress } from './tunnel/tunnel.js'

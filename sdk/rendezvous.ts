@@ -6,8 +6,8 @@
 import type { Socket } from 'node:net'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
-import type { Endpoint, ErrorResponse, Inbox, Introduction, PunchReportBody, Registration, RegistrationWithToken } from '@punchline/protocol'
-import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError } from './errors.js'
+import { API_KEY_HEADER, API_PREFIX, ERRORS, RETRY_AFTER_HEADER, isErrorCode, type Endpoint, type ErrorResponse, type Inbox, type Introduction, type PunchReportBody, type Registration, type RegistrationWithToken, type ErrorCode } from '@punchline/protocol'
+import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, type UnknownServerCode } from './errors.js'
 
 export type { Inbox, Introduction, Registration, RegistrationWithToken }
 
@@ -42,6 +42,9 @@ interface Call {
   poll?: boolean
 }
 
+/** A Retry-After longer than this is not believed: the SDK waits this long at most. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000
+
 const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
 /**
@@ -62,6 +65,13 @@ function closeWithReset (socket: Socket): Socket {
     return socket.resetAndDestroy() // calls destroy() again, which now closes for real
   }
   return socket
+}
+
+/** Retry-After in seconds (RFC 9110 also allows a date, which the server never sends), bounded. */
+function retryAfterMs (header: string | string[] | undefined): number | undefined {
+  const seconds = Number(Array.isArray(header) ? header[0] : header)
+  if (header === undefined || !Number.isFinite(seconds) || seconds < 0) return undefined
+  return Math.min(seconds * 1000, MAX_RETRY_AFTER_MS)
 }
 
 export class RendezvousClient {
@@ -99,7 +109,7 @@ export class RendezvousClient {
         path,
         headers: {
           ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
-          ...(apiKey !== undefined ? { 'x-api-key': apiKey } : {}),
+          ...(apiKey !== undefined ? { [API_KEY_HEADER]: apiKey } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {})
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -121,33 +131,33 @@ export class RendezvousClient {
     const parsed = text === '' ? undefined : JSON.parse(text) as unknown
     if (response.statusCode >= 400) {
       const problem = (parsed ?? {}) as Partial<ErrorResponse>
-      const serverCode = problem.code ?? `HTTP_${response.statusCode}`
+      const serverCode: ErrorCode | UnknownServerCode = typeof problem.code === 'string' && isErrorCode(problem.code) ? problem.code : `HTTP_${response.statusCode}`
       const message = `${method} ${path}: ${response.statusCode} ${serverCode}: ${problem.message ?? text}`
-      if (serverCode === 'PUNCH_ERR_PEER_NOT_FOUND') throw new PeerUnknownError(message)
-      throw new ServerRejectedError(message, response.statusCode, serverCode, problem.field)
+      if (serverCode === ERRORS.PEER_NOT_FOUND.code) throw new PeerUnknownError(message)
+      throw new ServerRejectedError(message, response.statusCode, serverCode, problem.field, retryAfterMs(response.headers[RETRY_AFTER_HEADER]))
     }
     return { status: response.statusCode, body: parsed as T }
   }
 
   async register (body: RegisterBody, token?: string): Promise<RegistrationWithToken> {
-    return (await this.#call<RegistrationWithToken>({ method: 'POST', path: '/v1/peers', body, token, apiKey: this.#apiKey })).body
+    return (await this.#call<RegistrationWithToken>({ method: 'POST', path: `${API_PREFIX}/peers`, body, token, apiKey: this.#apiKey })).body
   }
 
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {
-    return (await this.#call<Introduction>({ method: 'POST', path: '/v1/introductions', token, body: { target }, signal })).body
+    return (await this.#call<Introduction>({ method: 'POST', path: `${API_PREFIX}/introductions`, token, body: { target }, signal })).body
   }
 
   async reportOutcome (token: string, introductionId: string, report: PunchReportBody, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
-    await this.#call({ method: 'POST', path: `/v1/introductions/${encodeURIComponent(introductionId)}/outcome`, token, body: report, timeoutMs })
+    await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions/${encodeURIComponent(introductionId)}/outcome`, token, body: report, timeoutMs })
   }
 
   async poll (peerId: string, token: string, after: number, waitSeconds: number, signal?: AbortSignal): Promise<Inbox> {
-    const path = `/v1/peers/${encodeURIComponent(peerId)}/inbox?after=${after}&wait=${waitSeconds}`
+    const path = `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/inbox?after=${after}&wait=${waitSeconds}`
     return (await this.#call<Inbox>({ method: 'GET', path, token, signal, poll: true, timeoutMs: waitSeconds * 1000 + POLL_GRACE_MS })).body
   }
 
   async deregister (peerId: string, token: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
-    await this.#call({ method: 'DELETE', path: `/v1/peers/${encodeURIComponent(peerId)}`, token, timeoutMs })
+    await this.#call({ method: 'DELETE', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, token, timeoutMs })
   }
 
   /** Closes the connection now; requests under way fail. */

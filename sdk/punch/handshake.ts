@@ -1,12 +1,24 @@
 // The wire protocol two peers speak over every fresh connection before it is
-// trusted: HELLO (introduction id, sender id, nonce) both ways, then PROOF
-// both ways — HMAC-SHA256 under the introduction's secret over the
-// introduction id, both peer ids and both nonces. The peer with the smaller id
-// (the leader) sends SELECT, right behind its PROOF, on the one connection it
-// keeps; the follower CONFIRMs it once the leader's PROOF checks out. Frames: type (1 byte), length (2 bytes), payload.
+// trusted, and the exchange itself as one straight-line function:
+//   HELLO (introduction id, sender id, nonce) both ways;
+//   PROOF both ways: HMAC-SHA256 under the introduction's secret over the
+//     introduction id, both peer ids and both nonces;
+//   the peer with the smaller id (the leader) SELECTs the one connection it
+//     keeps, right behind its PROOF when it can; the follower CONFIRMs it once
+//     the leader's PROOF checked out. That connection wins on both sides.
+// Frames: type (1 byte), length (2 bytes), payload.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { AuthenticationFailedError, HandshakeInterruptedError } from '../errors.js'
+
+/**
+ * HELLO and PROOF both ways must be done within this long of the connection
+ * coming up (they take one round trip each). A silent connection is dropped
+ * and its candidate dialed again.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 2000
+/** The leader waits this long for CONFIRM after its SELECT before trying another connection. */
+export const CONFIRM_TIMEOUT_MS = 3000
 
 export const PROTOCOL_VERSION = 1
 export const MAX_FRAME_PAYLOAD = 256
@@ -181,4 +193,82 @@ export class FrameReader {
     this.#buffer = Buffer.alloc(0)
     return socket
   }
+}
+
+/** `work`, or a HandshakeInterruptedError saying `what` when it takes longer than `ms`. */
+async function within<T> (ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((resolve, reject) => { timer = setTimeout(() => { reject(new HandshakeInterruptedError(what)) }, ms) })
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The leader's choice of one connection among those that authenticate (see Punch). */
+export interface Chooser {
+  /** At PROOF time: may this connection be offered now, its SELECT riding with the PROOF? */
+  claim: () => boolean
+  /** After the peer's PROOF checked out: true once this connection is offered, false when another one won. */
+  offered: () => Promise<boolean>
+}
+
+export interface HandshakeOptions {
+  introductionId: string
+  selfId: string
+  peerId: string
+  secret: Buffer
+  /** The peer with the smaller id leads: it chooses the connection both keep. */
+  leader: boolean
+  /** The leader's chooser; the follower takes what the leader SELECTs. */
+  chooser: Chooser
+  /** The peer's HELLO, already read to route an accepted connection. */
+  theirHello?: Hello | undefined
+  /** The peer's PROOF checked out: it is our peer at the other end. */
+  onAuthenticated: () => void
+}
+
+/**
+ * Runs the whole exchange over one fresh connection. Resolves true when both
+ * sides agreed to keep this connection, false when (leader only) another
+ * connection won instead. Rejects with AuthenticationFailedError when someone
+ * else is at the other end, HandshakeInterruptedError when the connection
+ * closed, broke or stayed silent.
+ */
+export async function handshake (socket: Socket, reader: FrameReader, options: HandshakeOptions): Promise<boolean> {
+  const { introductionId, selfId, peerId, secret, leader, chooser } = options
+  const nonce = newNonce()
+  let selected = false
+  await within(HANDSHAKE_TIMEOUT_MS, 'handshake timed out', (async () => {
+    socket.write(encodeHello({ introductionId, senderId: selfId, nonce }))
+    const hello = options.theirHello ?? decodeHello(await reader.expect(FrameType.HELLO))
+    if (hello.introductionId !== introductionId) throw new AuthenticationFailedError('HELLO names another introduction')
+    if (hello.senderId !== peerId) throw new AuthenticationFailedError(`HELLO comes from "${hello.senderId}", not "${peerId}"`)
+    socket.write(encodeFrame(FrameType.PROOF, proofOf(secret, introductionId, selfId, peerId, nonce, hello.nonce)))
+    // The leader SELECTs its first connection together with its PROOF, half a round trip sooner than
+    // after checking the follower's: the follower CONFIRMs only after checking ours, and the leader
+    // wins only after checking the follower's PROOF and getting the CONFIRM.
+    if (leader && chooser.claim()) {
+      socket.write(encodeFrame(FrameType.SELECT))
+      selected = true
+    }
+    const proof = await reader.expect(FrameType.PROOF)
+    if (!proofMatches(proofOf(secret, introductionId, peerId, selfId, hello.nonce, nonce), proof.payload)) {
+      throw new AuthenticationFailedError('PROOF does not match the introduction\'s secret')
+    }
+  })())
+  options.onAuthenticated()
+  if (!leader) {
+    // The leader decides; this waits until it SELECTs this connection, or the punch ends it.
+    await reader.expect(FrameType.SELECT)
+    socket.write(encodeFrame(FrameType.CONFIRM))
+    return true
+  }
+  if (!selected) {
+    if (!await chooser.offered()) return false
+    socket.write(encodeFrame(FrameType.SELECT))
+  }
+  await within(CONFIRM_TIMEOUT_MS, 'no CONFIRM for SELECT', reader.expect(FrameType.CONFIRM))
+  return true
 }

@@ -1,48 +1,14 @@
 // The socket primitives of a punch port, behind one small interface: every
 // socket on the port (listener, dials, the connection to the rendezvous
-// server) is bound with SO_REUSEADDR + SO_REUSEPORT. Node cannot set
-// SO_REUSEPORT on outgoing sockets before 26.4 (net.BoundSocket), so this
-// implementation takes bound file descriptors from node-unix-socket's
-// prebuilt N-API addon; another one can replace it on a newer Node or
-// another OS.
-import { createRequire } from 'node:module'
-import net from 'node:net'
-import { isMainThread } from 'node:worker_threads'
+// server) is bound with SO_REUSEADDR + SO_REUSEPORT, IPv4 or IPv6. Node's
+// own net.BoundSocket (24.21+, 26.10+) implements it without an addon; on an
+// older Node on Linux x64 the optional node-unix-socket addon does; another
+// implementation can be passed as PeerOptions.sockets.
+import type net from 'node:net'
 import type { Endpoint } from '@punchline/protocol'
 import { PlatformUnsupportedError } from '../errors.js'
-
-interface ReusePortAddon {
-  socketNewSoReuseportFd: (domain: 'ipv4' | 'ipv6', port: number, ip: string) => number
-  initCleanupHook: () => void
-}
-
-/**
- * The addon packages of node-unix-socket are required directly: its own
- * package lists optional per-platform builds that were never published, which
- * leaves any lock file out of sync for `npm ci`. Only the Linux x64 builds exist.
- */
-const ADDON_PACKAGES = ['node-unix-socket-linux-x64-gnu', 'node-unix-socket-linux-x64-musl']
-let addon: ReusePortAddon | undefined
-
-function reusePortAddon (): ReusePortAddon {
-  if (addon !== undefined) return addon
-  const require = createRequire(import.meta.url)
-  for (const name of ADDON_PACKAGES) {
-    try {
-      addon = require(name) as ReusePortAddon
-      // Node aborts when a worker exits with the addon's uv handles open, unless they are cleaned up.
-      if (!isMainThread) addon.initCleanupHook()
-      return addon
-    } catch {}
-  }
-  throw new PlatformUnsupportedError(`SO_REUSEPORT sockets need ${ADDON_PACKAGES.join(' or ')} (Linux x64); this is ${process.platform} ${process.arch}. Pass your own PortSockets (e.g. on Node 26.4+ net.BoundSocket).`)
-}
-
-/** A TCP socket bound to host:port with SO_REUSEADDR + SO_REUSEPORT; returns its file descriptor. */
-function createReuseportFd (port: number, host: string): number {
-  if (net.isIP(host) === 0) throw new TypeError(`not an IP address: ${host}`)
-  return reusePortAddon().socketNewSoReuseportFd(net.isIPv4(host) ? 'ipv4' : 'ipv6', port, host)
-}
+import { addonPortSockets, isAddonInstalled, ADDON_PACKAGES } from './reuse-port-addon.js'
+import { boundSocketPortSockets, hasBoundSocket } from './bound-socket.js'
 
 export interface LocalAddress {
   host: string
@@ -59,31 +25,27 @@ export interface PortSockets {
   dial: (local: LocalAddress, remote: Endpoint) => net.Socket
 }
 
-export const reusePortSockets: PortSockets = {
-  async listen (local, onConnection) {
-    const fd = createReuseportFd(local.port, local.host)
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection)
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ fd }, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    return server
-  },
-
-  dial (local, remote) {
-    let fd: number
-    try {
-      fd = createReuseportFd(local.port, local.host)
-    } catch (error) {
-      const socket = new net.Socket({ allowHalfOpen: true })
-      process.nextTick(() => socket.destroy(Object.assign(error as Error, { code: (error as NodeJS.ErrnoException).code ?? 'EBIND' })))
-      return socket
-    }
-    const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true })
-    socket.connect(remote.port, remote.address)
-    return socket
+/** Why this Node on this platform has no reuse-port sockets, and what to use instead. */
+export function unsupportedPlatformMessage (platform: string = process.platform, arch: string = process.arch, version: string = process.version): string {
+  const here = `Node ${version} on ${platform} ${arch}`
+  if (platform === 'darwin' || platform === 'win32') {
+    return `punch ports need SO_REUSEPORT sockets, which Node's net.BoundSocket offers only where libuv supports them (Linux, FreeBSD, DragonFly BSD, Solaris, AIX); this is ${here}. Pass your own PortSockets as the "sockets" option.`
   }
+  const addon = platform === 'linux' && arch === 'x64'
+    ? `, or keep this Node and install the optional addon: npm install ${ADDON_PACKAGES[0]}@0.2.7 (musl: ${ADDON_PACKAGES[1]})`
+    : ''
+  return `punch ports need SO_REUSEPORT sockets: use Node 24.21 or newer (net.BoundSocket, no addon)${addon}; this is ${here}.`
+}
+
+/** Node's own primitives where it has them, else the addon's; throws PlatformUnsupportedError saying what to use when neither exists. */
+export function defaultPortSockets (): PortSockets {
+  if (hasBoundSocket()) return boundSocketPortSockets
+  if (isAddonInstalled()) return addonPortSockets
+  throw new PlatformUnsupportedError(unsupportedPlatformMessage())
+}
+
+/** @deprecated pass no `sockets` option (or defaultPortSockets()): the same primitives, chosen for this Node. */
+export const reusePortSockets: PortSockets = {
+  listen: async (local, onConnection) => await defaultPortSockets().listen(local, onConnection),
+  dial: (local, remote) => defaultPortSockets().dial(local, remote)
 }

@@ -7,48 +7,53 @@ import { constants, performServerHandshake, type ServerHttp2Session, type Server
 import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { InvalidOptionError } from '../errors.js'
-import { Peer, type PeerOptions, type PunchedConnection } from '../peer.js'
+import { Peer, type PeerOptions } from '../peer.js'
 import { endpointLabel } from '../punch/candidates.js'
+import type { PunchedConnection } from '../punch/punch.js'
+import type { TraceEvent, TraceListener } from '../trace.js'
 import { TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
-export interface ExposeOptions extends Omit<PeerOptions, 'allowPeer'> {
+export interface ExposeOptions extends Omit<PeerOptions, 'allowPeer' | 'onTrace'> {
   /** The local TCP service to expose, e.g. { host: '127.0.0.1', port: 22 }. */
   service: ServiceAddress
   /** Ids of the peers that may reach it, or '*' for any peer. */
   allow: readonly string[] | '*'
+  /** Every event, the peer's and the tunnels', from the first (`registered`, during open()) on. */
+  onTrace?: TraceListener | undefined
 }
 
-export type ExposeEvent =
-  | { type: 'tunnel-up', peerId: string, via: string, path: string, remote: string }
-  | { type: 'tunnel-down', peerId: string, remote: string }
-  | { type: 'stream-opened', peerId: string, streamId: number }
-  | { type: 'stream-closed', peerId: string, streamId: number, bytesIn: number, bytesOut: number, durationMs: number }
-  | { type: 'stream-refused', peerId: string, streamId: number, reason: string }
-
-/** A running exposure; `trace` events carry both the Peer's and these ExposeEvents. */
-export class Exposure extends EventEmitter {
+/** A running exposure; `trace` events carry both the Peer's events and the tunnels'. */
+export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
   readonly peer: Peer
   readonly #service: ServiceAddress
   readonly #allowed: (peerId: string) => boolean
+  readonly #onTrace: TraceListener | undefined
   readonly #sessions = new Set<ServerHttp2Session>()
   #closed: Promise<void> | undefined
 
   static async open (options: ExposeOptions): Promise<Exposure> {
-    const { service, allow, ...peerOptions } = options
+    const { service, allow, onTrace, ...peerOptions } = options
     if (allow !== '*' && (!Array.isArray(allow) || allow.length === 0)) {
       throw new InvalidOptionError('allow must list at least one peer id, or be "*" for any peer')
     }
     const allowed = allow === '*' ? () => true : (peerId: string) => allow.includes(peerId)
-    const peer = await Peer.open({ ...peerOptions, allowPeer: allowed })
-    return new Exposure(peer, service, allowed)
+    let exposure: Exposure | undefined
+    const peer = await Peer.open({
+      ...peerOptions,
+      allowPeer: allowed,
+      // Until the exposure exists (during open) only onTrace can be listening.
+      onTrace: (event) => { if (exposure === undefined) onTrace?.(event); else exposure.#trace(event) }
+    })
+    exposure = new Exposure(peer, service, allowed, onTrace)
+    return exposure
   }
 
-  private constructor (peer: Peer, service: ServiceAddress, allowed: (peerId: string) => boolean) {
+  private constructor (peer: Peer, service: ServiceAddress, allowed: (peerId: string) => boolean, onTrace: TraceListener | undefined) {
     super()
     this.peer = peer
     this.#service = service
     this.#allowed = allowed
-    peer.on('trace', (event) => { this.emit('trace', event) })
+    this.#onTrace = onTrace
     peer.on('connection', (connection: PunchedConnection) => { this.#serve(connection) })
   }
 
@@ -61,7 +66,8 @@ export class Exposure extends EventEmitter {
     await this.#closed
   }
 
-  #trace (event: ExposeEvent): void {
+  #trace (event: TraceEvent): void {
+    this.#onTrace?.(event)
     this.emit('trace', event)
   }
 
@@ -76,7 +82,7 @@ export class Exposure extends EventEmitter {
     const session = performServerHandshake(socket, { settings: TUNNEL_SETTINGS })
     bindToSocket(session, socket)
     this.#sessions.add(session)
-    this.#trace({ type: 'tunnel-up', peerId, via: connection.via, path: connection.path, remote })
+    this.#trace({ type: 'tunnel-up', side: 'expose', peerId, via: connection.via, path: connection.path, remote })
     session.once('close', () => {
       this.#sessions.delete(session)
       this.#trace({ type: 'tunnel-down', peerId, remote })

@@ -7,46 +7,45 @@ import { EventEmitter, once } from 'node:events'
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { Peer, type PeerEvent, type PeerOptions, type PunchedConnection } from '../peer.js'
+import { Peer, type PeerOptions } from '../peer.js'
 import { endpointLabel } from '../punch/candidates.js'
+import type { PunchedConnection } from '../punch/punch.js'
+import type { TraceEvent, TraceListener } from '../trace.js'
 import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
-export interface ForwardOptions extends PeerOptions {
+export interface ForwardOptions extends Omit<PeerOptions, 'onTrace'> {
   /** Id of the peer exposing the service. */
   target: string
   /** Where to accept clients, e.g. { host: '127.0.0.1', port: 2222 }; port 0 picks one. */
   listen: ServiceAddress
-  /** Receives every trace event, including those of the first punch, which happens inside open(). */
-  onTrace?: ((event: PeerEvent | ForwardEvent) => void) | undefined
+  /** Every event, the peer's and the tunnels', from the first (including the first punch, inside open()) on. */
+  onTrace?: TraceListener | undefined
 }
-
-export type ForwardEvent =
-  | { type: 'tunnel-up', peerId: string, via: string, path: string, remote: string, punchMs: number }
-  | { type: 'tunnel-down', peerId: string, remote: string }
-  | { type: 'listening', host: string, port: number, target: string }
-  | { type: 'stream-opened', client: string, streamId: number }
-  | { type: 'stream-closed', client: string, streamId: number, bytesIn: number, bytesOut: number, durationMs: number }
-  | { type: 'stream-refused', client: string, reason: string }
 
 interface Tunnel {
   session: ClientHttp2Session
   connection: PunchedConnection
 }
 
-/** A running forward; `trace` events carry both the Peer's and these ForwardEvents. */
-export class Forwarder extends EventEmitter {
+/** A running forward; `trace` events carry both the Peer's events and the tunnels'. */
+export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
   readonly peer: Peer
   readonly target: string
   readonly #listener: Server
+  readonly #onTrace: TraceListener | undefined
   #tunnel: Promise<Tunnel> | undefined
   #closed: Promise<void> | undefined
 
   /** Opens the peer, punches the first tunnel, then listens for clients. */
   static async open (options: ForwardOptions): Promise<Forwarder> {
     const { target, listen, onTrace, ...peerOptions } = options
-    const peer = await Peer.open(peerOptions)
-    const forwarder = new Forwarder(peer, target)
-    if (onTrace !== undefined) forwarder.on('trace', onTrace)
+    let forwarder: Forwarder | undefined
+    const peer = await Peer.open({
+      ...peerOptions,
+      // Until the forwarder exists (during open) only onTrace can be listening.
+      onTrace: (event) => { if (forwarder === undefined) onTrace?.(event); else forwarder.#trace(event) }
+    })
+    forwarder = new Forwarder(peer, target, onTrace)
     try {
       await forwarder.#ensureTunnel()
       forwarder.#listener.listen(listen.port, listen.host)
@@ -60,12 +59,12 @@ export class Forwarder extends EventEmitter {
     return forwarder
   }
 
-  private constructor (peer: Peer, target: string) {
+  private constructor (peer: Peer, target: string, onTrace: TraceListener | undefined) {
     super()
     this.peer = peer
     this.target = target
+    this.#onTrace = onTrace
     this.#listener = createServer({ allowHalfOpen: true }, (client) => { this.#onClient(client) })
-    peer.on('trace', (event) => { this.emit('trace', event) })
   }
 
   /** The local listener's address. */
@@ -85,7 +84,8 @@ export class Forwarder extends EventEmitter {
     await this.#closed
   }
 
-  #trace (event: ForwardEvent): void {
+  #trace (event: TraceEvent): void {
+    this.#onTrace?.(event)
     this.emit('trace', event)
   }
 
@@ -114,7 +114,7 @@ export class Forwarder extends EventEmitter {
       this.#tunnel = undefined // the next client punches a new one
       this.#trace({ type: 'tunnel-down', peerId: this.target, remote })
     })
-    this.#trace({ type: 'tunnel-up', peerId: this.target, via: connection.via, path: connection.path, remote, punchMs: Math.round(performance.now() - started) })
+    this.#trace({ type: 'tunnel-up', side: 'forward', peerId: this.target, via: connection.via, path: connection.path, remote, punchMs: Math.round(performance.now() - started) })
     return { session, connection }
   }
 
@@ -126,12 +126,12 @@ export class Forwarder extends EventEmitter {
       let opened = false
       stream.once('response', (headers) => {
         opened = headers[':status'] === constants.HTTP_STATUS_OK
-        if (opened) this.#trace({ type: 'stream-opened', client: name, streamId: stream.id ?? 0 })
+        if (opened) this.#trace({ type: 'stream-opened', peerId: this.target, client: name, streamId: stream.id ?? 0 })
         else this.#refuse(client, name, `the exposing peer answered ${String(headers[':status'])}`)
       })
       // Spliced at once: the client's first bytes travel with the CONNECT instead of a round trip later.
       void splice(client, stream).then(() => {
-        if (opened) this.#trace({ type: 'stream-closed', client: name, streamId: stream.id ?? 0, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round(performance.now() - started) })
+        if (opened) this.#trace({ type: 'stream-closed', peerId: this.target, client: name, streamId: stream.id ?? 0, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round(performance.now() - started) })
       })
     }, (error: Error) => { this.#refuse(client, name, `no tunnel to ${this.target}: ${error.message}`) })
   }
@@ -148,7 +148,7 @@ export class Forwarder extends EventEmitter {
   }
 
   #refuse (client: Socket, name: string, reason: string): void {
-    this.#trace({ type: 'stream-refused', client: name, reason })
+    this.#trace({ type: 'stream-refused', peerId: this.target, client: name, reason })
     if (!client.destroyed) client.resetAndDestroy()
   }
 }

@@ -97,7 +97,7 @@ describe('punchline peer', () => {
     expect(b.stderr).toMatch(/punchline: connected to alice via (connect|accept) over the public path/)
     const events = a.stderr.trim().split('\n').map((line) => JSON.parse(line))
     expect(events.map((event) => event.event)).toEqual(expect.arrayContaining(['registered', 'introduced', 'dial', 'authenticated', 'connected', 'closed']))
-    expect(events.find((event) => event.event === 'connected')).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: 'public', elapsedMs: expect.any(Number), attempts: expect.any(Number) })
+    expect(events.find((event) => event.event === 'connected')).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: 'public', elapsedMs: expect.any(Number), dials: expect.any(Number) })
     server.kill('SIGTERM')
   })
 

@@ -18,13 +18,13 @@ if (unavailable !== undefined) console.warn(`NAT laboratory skipped: ${unavailab
 const summary: string[] = []
 function record (profile: string, results: TrialResult[]): void {
   const times = results.map((result) => result.elapsedMs).sort((x, y) => x - y)
-  const dials = results.map((result) => result.attempts).sort((x, y) => x - y)
+  const dials = results.map((result) => result.dials).sort((x, y) => x - y)
   const count = (key: keyof TrialResult): string => Object.entries(results.reduce<Record<string, number>>((counts, result) => {
     counts[String(result[key])] = (counts[String(result[key])] ?? 0) + 1
     return counts
   }, {})).map(([value, n]) => `${value} ${n}`).join(', ')
   summary.push(`| ${profile} | ${results.length}/${TRIALS} | ${count('via')} | ${count('path')} | ${quantile(times, 0.5)} | ${quantile(times, 0.95)} | ${times.at(-1)!} | ${quantile(dials, 0.5)} | ${dials.at(-1)!} |`)
-  console.log(`${profile}: ${results.map((result) => `${result.via}/${result.path} ${result.elapsedMs} ms ${result.attempts} dials`).join('; ')}`)
+  console.log(`${profile}: ${results.map((result) => `${result.via}/${result.path} ${result.elapsedMs} ms ${result.dials} dials`).join('; ')}`)
 }
 
 afterAll(() => {
@@ -92,7 +92,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
         const results: TrialResult[] = []
         for (let n = 1; n <= TRIALS; n++) {
           const result = await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort })
-          expect(result).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), attempts: expect.any(Number) })
+          expect(result).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), dials: expect.any(Number) })
           if (result.elapsedMs > SLOW_TRIAL_MS) console.log(`slow trial ${n}: A: ${brief(result.a)}\n  B: ${brief(result.b)}`)
           results.push(result)
         }

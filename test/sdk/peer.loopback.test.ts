@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { once } from 'node:events'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../sdk/index.js'
 import { buildTestApp, listenOnLoopback, tempDatabasePath, waitFor } from '../helpers.js'
-import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from '../../sdk/peer.js'
+import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from '../../sdk/registration-session.js'
 
 describe('Peer on loopback', () => {
   let app: FastifyInstance

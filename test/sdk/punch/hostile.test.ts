@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../../sdk/index.js'
-import { ACCEPT_HELLO_TIMEOUT_MS } from '../../../sdk/peer.js'
+import { ACCEPT_HELLO_TIMEOUT_MS } from '../../../sdk/accept-router.js'
 import { FrameType, encodeFrame, encodeHello, newNonce, proofOf } from '../../../sdk/punch/handshake.js'
 import { bearer, buildTestApp, listenOnLoopback, registerOverHttp, type RegisteredPeer } from '../../helpers.js'
 

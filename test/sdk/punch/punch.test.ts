@@ -1,39 +1,41 @@
-// The punch attempt on loopback with real reuse-port sockets: two attempts
+// A punch on loopback with real reuse-port sockets: two punches
 // (leader and follower) race their dials and accepts, authenticate, agree on
 // one connection and release everything else.
 import net from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PunchAttempt, type PunchEvent, type PunchedConnection } from '../../../sdk/punch/punch.js'
+import { Punch, type PunchedConnection } from '../../../sdk/punch/punch.js'
+import type { PunchEvent } from '../../../sdk/trace.js'
 import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
-import { reusePortSockets } from '../../../sdk/socket/port-sockets.js'
-import type { Endpoint } from '@punchline/protocol'
-import type { Introduction } from '@punchline/protocol'
+import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
+import type { Endpoint, Introduction } from '@punchline/protocol'
+
+const sockets = defaultPortSockets()
 
 interface Side {
   id: string
   port: number
   listener: net.Server
-  attempt?: PunchAttempt
+  punch?: Punch
   events: PunchEvent[]
 }
 
 const servers: net.Server[] = []
-const sockets: net.Socket[] = []
+const opened: net.Socket[] = []
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.destroy()
+  for (const socket of opened.splice(0)) socket.destroy()
   await Promise.all(servers.splice(0).map(async (server) => await new Promise((resolve) => server.close(resolve))))
 })
 
-/** A punch port on 0.0.0.0 whose accepted connections are routed to the side's attempt by their HELLO. */
+/** A punch port on 0.0.0.0 whose accepted connections are routed to the side's punch by their HELLO. */
 async function side (id: string): Promise<Side> {
   const me: Side = { id, port: 0, listener: undefined as unknown as net.Server, events: [] }
-  me.listener = await reusePortSockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
-    sockets.push(socket)
+  me.listener = await sockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
+    opened.push(socket)
     const reader = new FrameReader(socket)
     reader.expect(FrameType.HELLO).then((frame) => {
-      if (me.attempt === undefined) socket.destroy()
-      else me.attempt.adopt(socket, reader, decodeHello(frame))
+      if (me.punch === undefined) socket.destroy()
+      else me.punch.adopt(socket, reader, decodeHello(frame))
     }, () => socket.destroy())
   })
   servers.push(me.listener)
@@ -52,8 +54,8 @@ function introductions (a: Side, b: Side, options: { secretB?: string, privateOf
 }
 
 function start (s: Side, introduction: Introduction, timeoutMs = 5000, signal?: AbortSignal): Promise<PunchedConnection> {
-  s.attempt = new PunchAttempt({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets: reusePortSockets, timeoutMs, signal, onEvent: (event) => s.events.push(event) })
-  return s.attempt.run()
+  s.punch = new Punch({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets, timeoutMs, signal, onEvent: (event) => s.events.push(event) })
+  return s.punch.run()
 }
 
 const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
@@ -62,19 +64,19 @@ function mirrored (a: net.Socket, b: net.Socket): boolean {
   return a.localPort === b.remotePort && a.remotePort === b.localPort
 }
 
-describe('PunchAttempt', () => {
+describe('Punch', () => {
   it('connects a leader and a follower over one connection both agree on, with a trace in order', async () => {
     const alice = await side('alice')
     const bob = await side('bob')
     const [forA, forB] = introductions(alice, bob)
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    sockets.push(a.socket, b.socket)
-    expect(alice.attempt!.leader).toBe(true)
-    expect(bob.attempt!.leader).toBe(false)
+    opened.push(a.socket, b.socket)
+    expect(alice.punch!.leader).toBe(true)
+    expect(bob.punch!.leader).toBe(false)
     expect(mirrored(a.socket, b.socket)).toBe(true)
     expect(a.socket.localPort).toBe(alice.port)
     expect(a).toMatchObject({ peerId: 'bob', introductionId: forA.id, path: 'public', remote: { address: '127.0.0.1', port: bob.port } })
-    expect(alice.attempt!.phase).toBe('connected')
+    expect(alice.punch!.phase).toBe('connected')
 
     for (const s of [alice, bob]) {
       const types = s.events.map((event) => event.type)
@@ -99,7 +101,7 @@ describe('PunchAttempt', () => {
     forA.peer.privateEndpoints[0]!.port = bob.port
     forB.peer.privateEndpoints[0]!.port = alice.port
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    sockets.push(a.socket, b.socket)
+    opened.push(a.socket, b.socket)
     expect(mirrored(a.socket, b.socket)).toBe(true)
     expect(a.socket.remoteAddress).toBe(b.socket.localAddress)
     await new Promise((resolve) => setTimeout(resolve, 100))
@@ -127,7 +129,7 @@ describe('PunchAttempt', () => {
 
   it('turns away a stranger at a candidate endpoint and does not dial it again', async () => {
     const stranger = net.createServer((socket) => {
-      sockets.push(socket)
+      opened.push(socket)
       socket.write('SSH-2.0-OpenSSH_9.2\r\n')
     })
     await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
@@ -141,7 +143,7 @@ describe('PunchAttempt', () => {
   })
 
   it('dials a silent endpoint again after the handshake times out: silence is no proof of a stranger', async () => {
-    const silent = net.createServer((socket) => { sockets.push(socket) })
+    const silent = net.createServer((socket) => { opened.push(socket) })
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     servers.push(silent)
     const alice = await side('alice')
@@ -159,15 +161,15 @@ describe('PunchAttempt', () => {
     setTimeout(() => { controller.abort() }, 50)
     // Bob never runs: alice's dials are refused (by bob's listener, which routes nothing) until the abort.
     await expect(start(alice, forA, 5000, controller.signal)).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
-    expect(alice.attempt!.phase).toBe('failed')
+    expect(alice.punch!.phase).toBe('failed')
   })
 
   it('can be destroyed before it runs, and destroy() is idempotent', async () => {
     const alice = await side('alice')
     const bob = await side('bob')
-    const attempt = new PunchAttempt({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets: reusePortSockets, timeoutMs: 1000 })
-    attempt.destroy()
-    attempt.destroy()
-    await expect(attempt.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
+    const punch = new Punch({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets, timeoutMs: 1000 })
+    punch.destroy()
+    punch.destroy()
+    await expect(punch.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
   })
 })

@@ -1,0 +1,82 @@
+// Every event the SDK reports, as one typed union: a punch's steps, the
+// registration session's life, the peer's decisions, and the tunnels of
+// port forwarding. Give `onTrace` when opening a Peer, Exposure or Forwarder
+// to see all of them from the first; the `trace` event carries the same.
+import type { Endpoint, Introduction } from '@punchline/protocol'
+import type { Path } from './punch/candidates.js'
+
+/** connect(): our dial completed (simultaneous open included); accept(): the peer's dial reached our listener. */
+export type Via = 'connect' | 'accept'
+
+interface PunchEventBase {
+  introductionId: string
+  /** The other peer. */
+  peerId: string
+  /** Since the punch started, ms. */
+  elapsedMs: number
+}
+
+/** The steps of one punch, from an introduction to one authenticated connection. */
+export type PunchEvent = PunchEventBase & (
+  | { type: 'introduced', role: Introduction['role'], candidates: string[], leader: boolean }
+  | {
+    type: 'dial'
+    candidate: string
+    /** This dial's number within the punch. */
+    dial: number
+    /** @deprecated the same as `dial`. */
+    attempt: number
+  }
+  | { type: 'dial-failed', candidate: string, code: string, retryInMs: number | null }
+  | { type: 'accepted', remote: string }
+  | { type: 'authenticated', via: Via, path: Path, remote: string }
+  | { type: 'rejected', via: Via, remote: string, reason: string }
+  | {
+    type: 'connected'
+    via: Via
+    path: Path
+    remote: string
+    dials: number
+    /** @deprecated the same as `dials`. */
+    attempts: number
+  }
+  | {
+    type: 'failed'
+    code: string
+    message: string
+    dials: number
+    /** @deprecated the same as `dials`. */
+    attempts: number
+  }
+)
+
+/** The registration with the rendezvous server: registered, and why it is retrying. */
+export type SessionEvent =
+  | { type: 'registered', id: string, publicEndpoint: Endpoint, privateEndpoints: Endpoint[], localPort: number }
+  | { type: 'server-unreachable', message: string, retryInMs: number }
+  /** The server said "not now" (429 or 503): the session waits what it asked for. */
+  | { type: 'rate-limited', serverCode: string, message: string, retryInMs: number }
+  | { type: 'registration-lost', message: string, retryInMs: number }
+
+/** The peer's own decisions about introductions and their outcomes. */
+export type DecisionEvent =
+  | { type: 'declined', introductionId: string, peerId: string }
+  | { type: 'outcome-reported', introductionId: string, outcome: 'connected' | 'failed' }
+  | { type: 'outcome-report-failed', introductionId: string, message: string }
+
+/** Everything a Peer reports. */
+export type PeerEvent = PunchEvent | SessionEvent | DecisionEvent
+
+/** Port forwarding: tunnels (one punched connection each) and the streams they carry. */
+export type TunnelEvent =
+  | { type: 'tunnel-up', side: 'expose' | 'forward', peerId: string, via: Via, path: Path, remote: string, punchMs?: number }
+  | { type: 'tunnel-down', peerId: string, remote: string }
+  | { type: 'listening', host: string, port: number, target: string }
+  | { type: 'stream-opened', peerId: string, streamId: number, client?: string }
+  | { type: 'stream-closed', peerId: string, streamId: number, client?: string, bytesIn: number, bytesOut: number, durationMs: number }
+  | { type: 'stream-refused', peerId: string, streamId?: number, client?: string, reason: string }
+
+/** Every event of the SDK. */
+export type TraceEvent = PeerEvent | TunnelEvent
+
+export type TraceListener<E extends TraceEvent = TraceEvent> = (event: E) => void
