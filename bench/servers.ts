@@ -20,7 +20,7 @@ export async function startServer (kind: 'punchline' | 'hello'): Promise<BenchSe
   const port = nextPort++
   const dir = mkdtempSync(path.join(tmpdir(), 'punchline-bench-'))
   const child = fork(SERVER_PROCESS, [kind, String(port), path.join(dir, 'bench.db')], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    execArgv: ['--expose-gc', '--conditions=@punchline/source', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   await new Promise<void>((resolve, reject) => {

@@ -18,18 +18,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { BIN, ROOT, RendezvousProcess } from './rendezvous-process.js'
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-/** The repository: the lab runs its built `punchline` command. */
-const ROOT = path.resolve(HERE, '..')
-const WIRE = path.join(HERE, 'wire.py')
-const BIN = path.join(ROOT, 'bin', 'punchline.js')
-/**
- * The Node that runs the rendezvous server: the test's own by default. The
- * Node-version matrix runs peers on other versions against a server on the
- * machine's Node, whose native SQLite driver was built for it.
- */
-const SERVER_NODE = process.env.PUNCHLINE_SERVER_NODE ?? process.execPath
+const WIRE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire.py')
 /** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
 const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
@@ -258,12 +249,12 @@ export class Lab {
   }
 
   async #startServer (): Promise<void> {
-    const server = this.spawn('srv', SERVER_NODE, [BIN, 'serve', '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--db', path.join(this.#dataDir, 'lab.db'), '--log-level', 'info'])
-    const listening = await new Promise<boolean>((resolve) => {
-      createInterface({ input: server.stdout! }).on('line', (line) => { if (line.includes('punchline listening')) resolve(true) })
-      server.once('exit', () => { resolve(false) })
+    await RendezvousProcess.start({
+      host: '0.0.0.0',
+      port: SERVER_PORT,
+      databasePath: path.join(this.#dataDir, 'lab.db'),
+      spawn: (command, args) => this.spawn('srv', command, args)
     })
-    if (!listening) throw new Error('the rendezvous server did not start in the lab')
   }
 
   async destroy (): Promise<void> {

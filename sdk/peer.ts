@@ -209,12 +209,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#router.add(introduction.id, punch)
     try {
       const connection = await punch.run()
-      this.#report(introduction.id, { outcome: 'connected', via: connection.via, path: connection.path, elapsedMs: Math.round(connection.elapsedMs), attempts: connection.dials })
+      this.#report(introduction.id, { outcome: 'connected', via: connection.via, path: connection.path, elapsedMs: Math.round(connection.elapsedMs), dials: connection.dials })
       return connection
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'PUNCH_ERR_UNKNOWN'
       const errorCode = code.startsWith('PUNCH_ERR_') ? code : 'PUNCH_ERR_UNKNOWN'
-      if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), attempts: punch.dials, errorCode })
+      if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), dials: punch.dials, errorCode })
       throw error
     } finally {
       this.#punches.delete(punch)

@@ -8,20 +8,25 @@ const Outcome = Type.Enum(['connected', 'failed'], { description: 'How the punch
 const Via = Type.Enum(['connect', 'accept'], { description: 'connected only: our dial completed (connect) or the peer\'s reached our listener (accept)' })
 const Path = Type.Enum(['public', 'private'], { description: 'connected only: the peer\'s public (NAT) endpoint or a private (LAN) one' })
 
+const Dials = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Dials made (each sends SYNs)' })
+
 export const PunchReportBody = Type.Object({
   outcome: Outcome,
   via: Type.Optional(Via),
   path: Type.Optional(Path),
   elapsedMs: Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'From receiving the introduction to the outcome, ms' }),
-  attempts: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Dials made' }),
+  dials: Type.Optional(Dials),
+  attempts: Type.Optional(Type.With(Dials, { deprecated: true, description: 'Deprecated name of `dials`: send `dials`' })),
   errorCode: Type.Optional(Type.String({ pattern: '^PUNCH_ERR_[A-Z_]{1,54}$', description: 'failed only: the SDK\'s error code, e.g. PUNCH_ERR_PUNCH_TIMEOUT' }))
-}, { additionalProperties: false })
+}, { additionalProperties: false, description: '`dials` is required (or, deprecated, `attempts`)' })
 export type PunchReportBody = Static<typeof PunchReportBody>
 
 export const PunchReport = Type.Object({
   introductionId: Type.String({ format: 'uuid' }),
   peerId: Type.String(),
   ...PunchReportBody.properties,
+  dials: Dials,
+  attempts: Type.With(Dials, { deprecated: true, description: 'Deprecated: the same as `dials`' }),
   createdAt: Timestamp
 }, { additionalProperties: false })
 export type PunchReport = Static<typeof PunchReport>
@@ -52,6 +57,7 @@ export const PunchStats = Type.Object({
     median: Nullable(Type.Integer()),
     p95: Nullable(Type.Integer())
   }, { additionalProperties: false, description: 'Time to the authenticated connection of connected punches' }),
-  attemptsMedian: Type.With(Nullable(Type.Integer()), { description: 'Median dials of connected punches' })
+  dialsMedian: Type.With(Nullable(Type.Integer()), { description: 'Median dials of connected punches' }),
+  attemptsMedian: Type.With(Nullable(Type.Integer()), { deprecated: true, description: 'Deprecated: the same as `dialsMedian`' })
 }, { additionalProperties: false })
 export type PunchStats = Static<typeof PunchStats>

@@ -15,13 +15,14 @@ export function reportView (row: PunchReportRow): PunchReport {
     ...(row.via !== null ? { via: row.via as NonNullable<PunchReport['via']> } : {}),
     ...(row.path !== null ? { path: row.path as NonNullable<PunchReport['path']> } : {}),
     elapsedMs: row.elapsedMs,
-    attempts: row.attempts,
+    dials: row.dials,
+    attempts: row.dials,
     ...(row.errorCode !== null ? { errorCode: row.errorCode } : {}),
     createdAt: row.createdAt.toISOString()
   }
 }
 
-/** What the schema cannot say: via and path belong to connected punches, errorCode to failed ones. */
+/** What the schema cannot say: via and path belong to connected punches, errorCode to failed ones; dials are required. */
 function checkConsistent (body: PunchReportBody): void {
   if (body.outcome === 'connected') {
     if (body.via === undefined) throw atField(new errors.VALIDATION('body/via is required when outcome is "connected"'), 'body/via')
@@ -30,6 +31,10 @@ function checkConsistent (body: PunchReportBody): void {
   } else {
     if (body.via !== undefined) throw atField(new errors.VALIDATION('body/via is only for outcome "connected"'), 'body/via')
     if (body.path !== undefined) throw atField(new errors.VALIDATION('body/path is only for outcome "connected"'), 'body/path')
+  }
+  if (body.dials === undefined && body.attempts === undefined) throw atField(new errors.VALIDATION('body/dials is required'), 'body/dials')
+  if (body.dials !== undefined && body.attempts !== undefined && body.dials !== body.attempts) {
+    throw atField(new errors.VALIDATION('body/attempts is the deprecated name of body/dials and must equal it; send dials only'), 'body/attempts')
   }
 }
 
@@ -54,7 +59,7 @@ export class PunchReports {
           via: body.via ?? null,
           path: body.path ?? null,
           elapsedMs: body.elapsedMs,
-          attempts: body.attempts,
+          dials: body.dials ?? body.attempts ?? 0,
           errorCode: body.errorCode ?? null,
           createdAt: this.#now()
         }
@@ -80,6 +85,7 @@ export class PunchReports {
       byPath: {},
       failures: {},
       elapsedMs: { median: null, p95: null },
+      dialsMedian: null,
       attemptsMedian: null
     }
     const add = (counts: Record<string, number>, key: string, n: number): void => { counts[key] = (counts[key] ?? 0) + n }
@@ -98,12 +104,13 @@ export class PunchReports {
     if (stats.reports > 0) stats.successRate = stats.connected / stats.reports
     if (stats.connected > 0) {
       const connected = { ...where, outcome: 'connected' }
-      const nth = async (field: 'elapsedMs' | 'attempts', q: number): Promise<number | null> => {
+      const nth = async (field: 'elapsedMs' | 'dials', q: number): Promise<number | null> => {
         const row = await this.#prisma.punchReport.findFirst({ where: connected, orderBy: { [field]: 'asc' }, skip: Math.min(stats.connected - 1, Math.floor(q * stats.connected)), select: { [field]: true } })
         return (row as Record<string, number> | null)?.[field] ?? null
       }
       stats.elapsedMs = { median: await nth('elapsedMs', 0.5), p95: await nth('elapsedMs', 0.95) }
-      stats.attemptsMedian = await nth('attempts', 0.5)
+      stats.dialsMedian = await nth('dials', 0.5)
+      stats.attemptsMedian = stats.dialsMedian
     }
     return stats
   }

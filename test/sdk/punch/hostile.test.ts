@@ -7,16 +7,16 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { FastifyInstance } from 'fastify'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../../sdk/index.js'
 import { ACCEPT_HELLO_TIMEOUT_MS } from '../../../sdk/accept-router.js'
 import { FrameType, encodeFrame, encodeHello, newNonce, proofOf } from '../../../sdk/punch/handshake.js'
-import { bearer, buildTestApp, listenOnLoopback, registerOverHttp, type RegisteredPeer } from '../../helpers.js'
+import { RendezvousProcess } from '../../../lab/rendezvous-process.js'
+import { bearer, registerOverHttp, type RegisteredPeer } from '../../helpers.js'
 
 const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
 
 describe('the punch port under hostile input', () => {
-  let app: FastifyInstance
+  let rendezvous: RendezvousProcess
   let server: string
   let bob: Peer
   const trace: PeerEvent[] = []
@@ -26,14 +26,14 @@ describe('the punch port under hostile input', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onError)
     process.on('uncaughtException', onError)
-    app = await buildTestApp()
-    server = await listenOnLoopback(app)
+    rendezvous = await RendezvousProcess.start()
+    server = rendezvous.url
     bob = await Peer.open({ server, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], punchTimeoutMs: 3000 })
     bob.on('trace', (event: PeerEvent) => trace.push(event))
   })
   afterAll(async () => {
     await bob.close()
-    await app.close()
+    await rendezvous.destroy()
     process.off('unhandledRejection', onError)
     process.off('uncaughtException', onError)
     expect(errors).toEqual([])
@@ -116,7 +116,7 @@ describe('the punch port under hostile input', () => {
     outgoing.socket.destroy()
     accepted.socket.destroy()
     await alice.close()
-    // Bob's attempts toward the fake carols must be over, or their retry timers come and go while we count.
+    // Bob's punches toward the fake carols must be over, or their retry timers come and go while we count.
     const ended = (id: string): boolean => trace.some((event) => (event.type === 'failed' || event.type === 'connected') && event.introductionId === id)
     const introduced = trace.filter((event) => event.type === 'introduced').map((event) => (event as { introductionId: string }).introductionId)
     const deadline = Date.now() + 6000

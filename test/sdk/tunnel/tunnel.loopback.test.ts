@@ -2,12 +2,12 @@
 // real TCP services: bytes through a forwarded port arrive intact, streams
 // are independent, and only allowed peers get through.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { FastifyInstance } from 'fastify'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { Exposure, Forwarder, PunchTimeoutError, type PeerEvent } from '../../../sdk/index.js'
-import { buildTestApp, listenOnLoopback, waitFor } from '../../helpers.js'
+import { RendezvousProcess } from '../../../lab/rendezvous-process.js'
+import { waitFor } from '../../helpers.js'
 
 /** A service that answers each connection with the SHA-256 of what it received, then the same bytes back. */
 async function digestEchoService (): Promise<{ server: Server, port: number }> {
@@ -34,19 +34,19 @@ async function exchange (port: number, payload: Buffer): Promise<Buffer> {
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
 describe('expose and forward on loopback', () => {
-  let app: FastifyInstance
+  let rendezvous: RendezvousProcess
   let server: string
   let service: { server: Server, port: number }
   const closing: Array<{ close: () => Promise<void> }> = []
   beforeEach(async () => {
-    app = await buildTestApp()
-    server = await listenOnLoopback(app)
+    rendezvous = await RendezvousProcess.start()
+    server = rendezvous.url
     service = await digestEchoService()
   })
   afterEach(async () => {
     await Promise.all(closing.splice(0).map(async (item) => { await item.close() }))
     service.server.close()
-    await app.close()
+    await rendezvous.destroy()
   })
 
   const peerOptions = (id: string): { server: string, id: string, localAddress: string, privateEndpoints: [] } =>

@@ -26,15 +26,15 @@ describe('punch outcome reports', () => {
   const report = async (peer: RegisteredPeer, introductionId: string, payload: Record<string, unknown>) =>
     await app.inject({ method: 'POST', url: `/v1/introductions/${introductionId}/outcome`, headers: bearer(peer), payload })
 
-  const connected = { outcome: 'connected', via: 'accept', path: 'public', elapsedMs: 200, attempts: 4 }
+  const connected = { outcome: 'connected', via: 'accept', path: 'public', elapsedMs: 200, dials: 4 }
 
   it('records one report per peer and introduction, for its two peers only', async () => {
     const { alice, bob, carol } = await setup()
     const id = await introduce(alice, 'bob')
     const first = await report(alice, id, connected)
     expect(first.statusCode).toBe(201)
-    expect(first.json()).toEqual({ introductionId: id, peerId: 'alice', ...connected, createdAt: clock.toISOString() })
-    expect((await report(bob, id, { outcome: 'failed', elapsedMs: 10_000, attempts: 30, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
+    expect(first.json()).toEqual({ introductionId: id, peerId: 'alice', ...connected, attempts: connected.dials, createdAt: clock.toISOString() })
+    expect((await report(bob, id, { outcome: 'failed', elapsedMs: 10_000, dials: 30, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
 
     const again = await report(alice, id, connected)
     expect(again.statusCode).toBe(409)
@@ -45,13 +45,21 @@ describe('punch outcome reports', () => {
     expect(anonymous.json()).toMatchObject({ statusCode: 401, code: 'PUNCH_ERR_TOKEN_MISSING' })
   })
 
+  it('still takes the deprecated name `attempts` for dials, and answers both names', async () => {
+    const { alice } = await setup()
+    const id = await introduce(alice, 'bob')
+    const response = await report(alice, id, { outcome: 'connected', via: 'connect', path: 'public', elapsedMs: 5, attempts: 3 })
+    expect(response.statusCode).toBe(201)
+    expect(response.json()).toMatchObject({ dials: 3, attempts: 3 })
+  })
+
   it('takes the other peer\'s report after one peer deregistered (as `punchline peer` does when it exits)', async () => {
     const { alice, bob } = await setup()
     const id = await introduce(alice, 'bob')
-    expect((await report(alice, id, { outcome: 'failed', elapsedMs: 3000, attempts: 900, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
+    expect((await report(alice, id, { outcome: 'failed', elapsedMs: 3000, dials: 900, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
     expect((await app.inject({ method: 'DELETE', url: '/v1/peers/alice', headers: bearer(alice) })).statusCode).toBe(204)
     await app.sweepExpired()
-    expect((await report(bob, id, { outcome: 'failed', elapsedMs: 3001, attempts: 1200, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
+    expect((await report(bob, id, { outcome: 'failed', elapsedMs: 3001, dials: 1200, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
     expect((await app.inject({ url: '/v1/stats/punches' })).json()).toMatchObject({ reports: 2, failed: 2 })
   })
 
@@ -59,14 +67,16 @@ describe('punch outcome reports', () => {
     const { alice } = await setup()
     const id = await introduce(alice, 'bob')
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ outcome: 'connected', path: 'public', elapsedMs: 1, attempts: 1 }, 'body/via'],
-      [{ outcome: 'connected', via: 'connect', elapsedMs: 1, attempts: 1 }, 'body/path'],
+      [{ outcome: 'connected', path: 'public', elapsedMs: 1, dials: 1 }, 'body/via'],
+      [{ outcome: 'connected', via: 'connect', elapsedMs: 1, dials: 1 }, 'body/path'],
       [{ ...connected, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' }, 'body/errorCode'],
-      [{ outcome: 'failed', path: 'public', elapsedMs: 1, attempts: 1 }, 'body/path'],
-      [{ outcome: 'maybe', elapsedMs: 1, attempts: 1 }, 'body/outcome'],
+      [{ outcome: 'failed', path: 'public', elapsedMs: 1, dials: 1 }, 'body/path'],
+      [{ outcome: 'maybe', elapsedMs: 1, dials: 1 }, 'body/outcome'],
       [{ ...connected, elapsedMs: -1 }, 'body/elapsedMs'],
-      [{ ...connected, attempts: 1.5 }, 'body/attempts'],
-      [{ outcome: 'failed', elapsedMs: 1, attempts: 1, errorCode: 'timeout' }, 'body/errorCode'],
+      [{ ...connected, dials: 1.5 }, 'body/dials'],
+      [{ outcome: 'failed', elapsedMs: 1 }, 'body/dials'],
+      [{ ...connected, attempts: 5 }, 'body/attempts'],
+      [{ outcome: 'failed', elapsedMs: 1, dials: 1, errorCode: 'timeout' }, 'body/errorCode'],
       [{ ...connected, extra: true }, 'body/extra']
     ]
     for (const [payload, field] of cases) {
@@ -81,16 +91,16 @@ describe('punch outcome reports', () => {
     const before = await setup()
     // Eight days ago: one failure, which the sweeper will delete.
     const old = await introduce(before.alice, 'bob')
-    await report(before.alice, old, { outcome: 'failed', elapsedMs: 10_000, attempts: 40, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    await report(before.alice, old, { outcome: 'failed', elapsedMs: 10_000, dials: 40, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })
     clock = new Date(clock.getTime() + 8 * 86400_000)
     const alice = await register(app, { id: 'alice' })
     const bob = await register(app, { id: 'bob' }, 40001)
     for (const [elapsedMs, via, path] of [[100, 'connect', 'public'], [300, 'accept', 'public'], [200, 'accept', 'private']] as const) {
       const id = await introduce(alice, 'bob')
-      expect((await report(bob, id, { outcome: 'connected', via, path, elapsedMs, attempts: elapsedMs / 100 })).statusCode).toBe(201)
+      expect((await report(bob, id, { outcome: 'connected', via, path, elapsedMs, dials: elapsedMs / 100 })).statusCode).toBe(201)
     }
     const failed = await introduce(bob, 'alice')
-    await report(alice, failed, { outcome: 'failed', elapsedMs: 10_000, attempts: 12, errorCode: 'PUNCH_ERR_AUTHENTICATION_FAILED' })
+    await report(alice, failed, { outcome: 'failed', elapsedMs: 10_000, dials: 12, errorCode: 'PUNCH_ERR_AUTHENTICATION_FAILED' })
 
     const day = (await app.inject({ url: '/v1/stats/punches' })).json()
     expect(day).toEqual({
@@ -104,6 +114,7 @@ describe('punch outcome reports', () => {
       byPath: { public: 2, private: 1 },
       failures: { PUNCH_ERR_AUTHENTICATION_FAILED: 1 },
       elapsedMs: { median: 200, p95: 300 },
+      dialsMedian: 2,
       attemptsMedian: 2
     })
     const week = (await app.inject({ url: '/v1/stats/punches?windowSeconds=604800' })).json()
@@ -124,7 +135,7 @@ describe('punch outcome reports', () => {
   it('answers empty statistics before any report', async () => {
     await setup()
     expect((await app.inject({ url: '/v1/stats/punches?windowSeconds=60' })).json()).toMatchObject({
-      windowSeconds: 60, reports: 0, connected: 0, failed: 0, successRate: null, elapsedMs: { median: null, p95: null }, attemptsMedian: null
+      windowSeconds: 60, reports: 0, connected: 0, failed: 0, successRate: null, elapsedMs: { median: null, p95: null }, dialsMedian: null, attemptsMedian: null
     })
   })
 })
