@@ -1,17 +1,25 @@
-// Prints "N passed, N failed[, N skipped]" from vitest's JSON report.
+// Prints "N passed, N failed[, N skipped]" over vitest's JSON reports (the
+// main run and each Node version of the matrix), after one line per report.
 import { readFileSync } from 'node:fs'
+import path from 'node:path'
 
-const file = process.argv[2]
-let report
-try {
-  report = JSON.parse(readFileSync(file, 'utf8'))
-} catch (error) {
-  console.log(`0 passed, 1 failed: no test report at ${file} (${error.message})`)
-  process.exit(1)
+const totals = { passed: 0, failed: 0, skipped: 0 }
+let missing = 0
+for (const file of process.argv.slice(2)) {
+  let report
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    console.log(`${path.basename(file)}: no test report (${error.message})`)
+    missing++
+    continue
+  }
+  // A file that fails to load has no tests in it but must still count as a failure.
+  const brokenFiles = report.testResults.filter((result) => result.status === 'failed' && result.assertionResults.length === 0).length
+  const counts = { passed: report.numPassedTests, failed: report.numFailedTests + brokenFiles, skipped: report.numPendingTests + report.numTodoTests }
+  console.log(`${path.basename(file)}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`)
+  for (const key of Object.keys(totals)) totals[key] += counts[key]
 }
-const skipped = report.numPendingTests + report.numTodoTests
-// A file that fails to load has no tests in it but must still count as a failure.
-const brokenFiles = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length
-const failed = report.numFailedTests + brokenFiles
-console.log(`${report.numPassedTests} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`)
-process.exit(failed > 0 || report.numPassedTests === 0 ? 1 : 0)
+totals.failed += missing
+console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped > 0 ? `, ${totals.skipped} skipped` : ''}`)
+process.exit(totals.failed > 0 || totals.passed === 0 ? 1 : 0)

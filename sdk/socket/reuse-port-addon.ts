@@ -41,12 +41,24 @@ export function isAddonInstalled (): boolean {
   return loadAddon() !== null
 }
 
+const ERRNO_BY_MESSAGE: Record<string, string> = {
+  'Address already in use': 'EADDRINUSE',
+  'Cannot assign requested address': 'EADDRNOTAVAIL',
+  'Permission denied': 'EACCES'
+}
+
 /** A TCP socket bound to host:port with SO_REUSEADDR + SO_REUSEPORT; returns its file descriptor. */
 function createReuseportFd (port: number, host: string): number {
   if (net.isIP(host) === 0) throw new TypeError(`not an IP address: ${host}`)
   const loaded = loadAddon()
   if (loaded === null) throw new PlatformUnsupportedError(`the reuse-port addon is not installed (${ADDON_PACKAGES.join(' or ')}, Linux x64 only)`)
-  return loaded.socketNewSoReuseportFd(net.isIPv4(host) ? 'ipv4' : 'ipv6', port, host)
+  try {
+    return loaded.socketNewSoReuseportFd(net.isIPv4(host) ? 'ipv4' : 'ipv6', port, host)
+  } catch (error) {
+    // The addon reports every failure with code "Unknown"; its message is strerror()'s.
+    const code = ERRNO_BY_MESSAGE[(error as Error).message]
+    throw code === undefined ? error : Object.assign(error as Error, { code })
+  }
 }
 
 export const addonPortSockets: PortSockets = {

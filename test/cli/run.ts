@@ -1,16 +1,17 @@
 // Running the built `punchline` bin as a user does, for the CLI tests.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach } from 'vitest'
-import { PACKAGE_ROOT } from '../../server/package-root.js'
+import { BIN, SERVER_NODE } from '../../lab/rendezvous-process.js'
 
-export const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
+export { BIN }
 const running: ChildProcessWithoutNullStreams[] = []
 afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') })
 
 export function run (args: string[], cwd: string, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } })
+  // `serve` runs on the server's Node (see SERVER_NODE), every other command on the test's.
+  const node = args[0] === 'serve' ? SERVER_NODE : process.execPath
+  const child = spawn(node, [BIN, ...args], { cwd, env: { ...process.env, ...env } })
   running.push(child)
   return child
 }

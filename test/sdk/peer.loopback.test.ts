@@ -172,12 +172,13 @@ describe('Peer on loopback: failures and lifecycle', () => {
         const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
         const outgoing = await alice.connect('bob', { timeout: 5000 })
         const [accepted] = await incoming
+        const outgoingClosed = once(outgoing.socket.resume(), 'close') // may close while accepted is read
         outgoing.socket.end(`round ${round}`)
         accepted.socket.end()
         let text = ''
         for await (const chunk of accepted.socket) text += String(chunk)
         expect(text).toBe(`round ${round}`)
-        await once(outgoing.socket.resume(), 'close')
+        await outgoingClosed
       }
     } finally {
       await Promise.all([alice.close(), bob.close()])

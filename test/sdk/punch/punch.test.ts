@@ -92,10 +92,11 @@ describe('Punch', () => {
   })
 
   it('keeps exactly one of several authenticated connections, the same on both sides, and closes the rest', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    const baseline = handles('TCPSocketWrap')
     const alice = await side('alice')
     const bob = await side('bob')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Counted after the listeners exist: on Node's net.BoundSocket a listener's handle is a TCPSocketWrap too.
+    const baseline = handles('TCPSocketWrap')
     // 127.0.0.2 reaches the same listeners: two working paths, so duplicates are likely.
     const [forA, forB] = introductions(alice, bob, { privateOfB: [{ address: '127.0.0.2', port: 0 }], privateOfA: [{ address: '127.0.0.2', port: 0 }] })
     forA.peer.privateEndpoints[0]!.port = bob.port
