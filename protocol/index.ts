@@ -1,7 +1,9 @@
 // @punchline/protocol: the contract between the rendezvous server and the
 // SDK — the API's schemas (TypeBox: validation, serialization, OpenAPI and
 // static types from one source), its limits, its headers and its error table.
-// Owned by neither side; both import their values from here.
+// Owned by neither side; both import their values from here. The limits,
+// headers and error table are also their own entry points
+// (@punchline/protocol/limits, /http, /errors), which load no schema library.
 export * from './limits.js'
 export * from './http.js'
 export * from './errors.js'

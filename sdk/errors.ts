@@ -1,7 +1,7 @@
 // The SDK's failures: one class per failure, each with its own stable `code`
 // to match on. `retryable` tells "try again later" from "this will not work";
 // a server that said when (Retry-After) gives `retryAfterMs`.
-import { isRetryableStatus, type ErrorCode } from '@punchline/protocol'
+import { isRetryableStatus, type ErrorCode } from '@punchline/protocol/errors'
 
 export class PunchlineError extends Error {
   readonly code: string = 'PUNCH_ERR_UNKNOWN'

@@ -6,7 +6,9 @@
 import type { Socket } from 'node:net'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
-import { API_KEY_HEADER, API_PREFIX, ERRORS, RETRY_AFTER_HEADER, isErrorCode, type Endpoint, type ErrorResponse, type Inbox, type Introduction, type PunchReportBody, type Registration, type RegistrationWithToken, type ErrorCode } from '@punchline/protocol'
+import type { Endpoint, ErrorResponse, Inbox, Introduction, PunchReportBody, Registration, RegistrationWithToken } from '@punchline/protocol'
+import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
+import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, type UnknownServerCode } from './errors.js'
 
 export type { Inbox, Introduction, Registration, RegistrationWithToken }
