@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import { buildApp } from '../server/app.js'
+import { LIMITS_LIFTED } from '../lab/limits-lifted.js'
 
 const [kind, port, databasePath] = process.argv.slice(2)
 const now = (): number => performance.timeOrigin + performance.now()
@@ -24,7 +25,7 @@ if (kind === 'hello') {
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 } else {
   // Every benchmark client comes from 127.0.0.1: the limits would measure themselves.
-  const app = await buildApp({ databasePath: databasePath!, logger: false, maxRegistrationsPerAddress: 10_000_000, maxPendingIntroductions: 100_000, rateLimitPerAddress: 100_000_000, rateLimitPerPeer: 100_000_000 })
+  const app = await buildApp({ databasePath: databasePath!, logger: false, ...LIMITS_LIFTED })
   const storedAt = new Map<string, number>()
   const introduce = app.introductions.introduce.bind(app.introductions)
   app.introductions.introduce = async (...args) => {

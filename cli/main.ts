@@ -2,6 +2,7 @@
 // one (the server's modules for `serve`, the SDK's for the others).
 import { PACKAGE } from '../server/package-root.js'
 import { EXIT, isUsageError } from './exit.js'
+import { MAIN_USAGE, USAGE } from './usage.js'
 
 const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>>> = {
   serve: async () => (await import('./serve.js')).runServeCommand,
@@ -10,31 +11,10 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   forward: async () => (await import('./tunnel.js')).runForwardCommand
 }
 
-const USAGE = `punchline ${PACKAGE.version}: rendezvous server and SDK for TCP hole punching
-
-Usage:
-  punchline serve [options]         run the rendezvous server
-  punchline peer [options]          netcat over a punched connection
-  punchline expose [options]        make a local TCP service reachable by chosen peers
-  punchline forward [options]       reach a service another peer exposes, on a local port
-  punchline COMMAND --help          a command's options and examples
-  punchline --help | --version
-
-Exit codes: 0 success (or stopped by SIGINT/SIGTERM), 1 failure, 2 usage,
-130 "punchline peer" interrupted.
-
-Examples:
-  punchline serve
-  punchline peer --server http://127.0.0.1:8080 --id bob
-  echo hello | punchline peer --server http://127.0.0.1:8080 --id alice --connect bob
-  punchline expose --server http://127.0.0.1:8080 --id home --to 127.0.0.1:22 --allow laptop
-  punchline forward --server http://127.0.0.1:8080 --id laptop --peer home --listen 127.0.0.1:2222
-`
-
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE)
+    process.stdout.write(MAIN_USAGE)
     return command === undefined ? EXIT.USAGE : EXIT.OK
   }
   if (command === '--version' || command === '-v') {
@@ -43,8 +23,12 @@ async function main (argv: string[]): Promise<number> {
   }
   const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
   if (load === undefined) {
-    process.stderr.write(`punchline: unknown command "${command}"\n\n${USAGE}`)
+    process.stderr.write(`punchline: unknown command "${command}"\n\n${MAIN_USAGE}`)
     return EXIT.USAGE
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE[command]!())
+    return EXIT.OK
   }
   return await (await load())(rest)
 }

@@ -1,5 +1,6 @@
 // What the peer-side commands (peer, expose, forward) share: their common
 // options, how they become PeerOptions, and the usage errors and exit codes.
+import { readFileSync } from 'node:fs'
 import type { Endpoint } from '@punchline/protocol'
 import type { PeerOptions } from '@punchline/sdk'
 import { UsageError } from './exit.js'
@@ -29,21 +30,12 @@ export const PEER_OPTIONS = {
   'api-key': { type: 'string' },
   'no-report': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h' }
+  ca: { type: 'string' }
 } as const
-
-export const PEER_OPTIONS_HELP = `  --server URL      rendezvous server, e.g. http://rendezvous.example:8080 (required)
-  --id ID           peer id to register (default: one the server generates)
-  --timeout S       seconds a punch may take (default 10)
-  --port P          local punch port (default: any free port)
-  --private LIST    private endpoints to report, ADDR:PORT,... (default: this host's IPv4 addresses)
-  --api-key KEY     for servers that require one to register (or PUNCHLINE_API_KEY)
-  --no-report       do not report punch outcomes to the server (reported by default)
-  --json            progress as one JSON object per line on stderr, for machines
-  -h, --help        this help`
 
 interface PeerOptionValues {
   server?: string | undefined
+  ca?: string | undefined
   id?: string | undefined
   timeout?: string | undefined
   port?: string | undefined
@@ -58,6 +50,14 @@ function parseEndpoints (list: string): Endpoint[] {
     if (parsed === undefined) throw new UsageError(`--private takes ADDR:PORT[,ADDR:PORT...], got "${item}"`)
     return { address: parsed.host, port: parsed.port }
   })
+}
+
+function readCa (file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new UsageError(`--ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
 }
 
 /** A required ADDR:PORT option; port 0 ("any free port") only where `minPort` is 0. */
@@ -76,6 +76,7 @@ export function peerOptionsFrom (values: PeerOptionValues): PeerOptions {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`)
   return {
     server: values.server,
+    ca: values.ca === undefined ? undefined : readCa(values.ca),
     id: values.id,
     localPort: port,
     punchTimeoutMs: timeoutSeconds * 1000,

@@ -29,6 +29,13 @@ export function formatBytes (bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]!}`
 }
 
+const DECLINED = {
+  'not-allowed': 'not an allowed peer',
+  busy: 'too many punches under way',
+  expired: 'it expired while waiting for a punch slot',
+  invalid: 'the server sent an introduction that is not for us'
+} as const
+
 /** One human line per event worth a person's attention; dials are counted by the status line, not listed. */
 export function humanLine (event: ProgressEvent): string | undefined {
   switch (event.type) {
@@ -36,7 +43,7 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'server-unreachable': return `rendezvous server unreachable (${event.message}); retrying in ${event.retryInMs} ms`
     case 'rate-limited': return `the rendezvous server asks to wait (${event.message}); retrying in ${event.retryInMs} ms`
     case 'registration-lost': return `registration lost (${event.message}); retrying in ${event.retryInMs} ms`
-    case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}`
+    case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
     case 'dial':
     case 'dial-failed':
     case 'accepted':
@@ -46,7 +53,9 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'rejected': return `rejected a connection from ${event.remote}: ${event.reason}`
     case 'connected': return `connected to ${event.peerId} via ${event.via} over the ${event.path} path ${event.remote} in ${event.elapsedMs} ms after ${event.dials} dial(s)`
     case 'failed': return `punch to ${event.peerId} failed after ${event.elapsedMs} ms and ${event.dials} dial(s): ${event.message}`
-    case 'declined': return `declined an introduction from ${event.peerId}: not an allowed peer`
+    case 'declined': return `declined an introduction from ${event.peerId}: ${DECLINED[event.reason]}`
+    case 'punch-queued': return `punch to ${event.peerId} waits for a slot (${event.queued} waiting)`
+    case 'dial-limited': return event.retryInMs === null ? `no more dials to ${event.candidate}: its ${event.reason === 'dials' ? 'dial' : 'connection'} budget for this punch is spent` : undefined
     case 'outcome-report-failed': return `could not report the punch outcome to the server: ${event.message}`
     case 'exposing': return `exposing ${event.service} as ${event.id} to ${event.allow === '*' ? 'any peer' : event.allow.join(', ')}`
     case 'listening': return `forwarding ${event.host}:${event.port} to the service ${event.target} exposes`

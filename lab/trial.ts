@@ -29,7 +29,7 @@ export interface TrialResult {
 }
 
 /** Collects a `punchline peer --json` process's events and output. */
-export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>> } {
+export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>>, events: () => Array<Record<string, any>> } {
   const events: Array<Record<string, any>> = []
   const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
   let stdout = ''
@@ -54,7 +54,7 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
       void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
     })
   }
-  return { done, event }
+  return { done, event, events: () => events }
 }
 
 /** A peer's events without the individual dials: what to read when a trial goes wrong. */

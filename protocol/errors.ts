@@ -26,6 +26,7 @@ export const ERRORS = {
   TOKEN_MISSING: { code: 'PUNCH_ERR_TOKEN_MISSING', status: 401, retryable: false, message: 'This route needs "Authorization: Bearer <token>"' },
   API_KEY_INVALID: { code: 'PUNCH_ERR_API_KEY_INVALID', status: 401, retryable: false, message: 'Registering on this server needs a valid "X-API-Key" header' },
   TOKEN_INVALID: { code: 'PUNCH_ERR_TOKEN_INVALID', status: 401, retryable: false, message: 'The bearer token is unknown or its registration has expired; register again' },
+  METRICS_TOKEN_INVALID: { code: 'PUNCH_ERR_METRICS_TOKEN_INVALID', status: 401, retryable: false, message: 'This server shows its metrics and statistics only with its metrics token, as "Authorization: Bearer <token>"' },
   FORBIDDEN_PEER: { code: 'PUNCH_ERR_FORBIDDEN_PEER', status: 403, retryable: false, message: 'The token belongs to peer "%s", not to peer "%s"' },
   NOT_A_PARTICIPANT: { code: 'PUNCH_ERR_NOT_A_PARTICIPANT', status: 403, retryable: false, message: 'Peer "%s" is not part of introduction "%s"' },
   PEER_NOT_FOUND: { code: 'PUNCH_ERR_PEER_NOT_FOUND', status: 404, retryable: false, message: 'No live registration for peer "%s"' },
@@ -36,6 +37,7 @@ export const ERRORS = {
   RATE_LIMITED: { code: 'PUNCH_ERR_RATE_LIMITED', status: 429, retryable: true, message: 'Too many requests from this %s: at most %s a minute; retry in %s s' },
   INBOX_FULL: { code: 'PUNCH_ERR_INBOX_FULL', status: 429, retryable: true, message: 'Peer "%s" already has %s introductions waiting; try again later' },
   TOO_MANY_REGISTRATIONS: { code: 'PUNCH_ERR_TOO_MANY_REGISTRATIONS', status: 429, retryable: true, message: 'Address %s already has %s live registrations; try again later' },
+  INTRODUCTIONS_LIMITED: { code: 'PUNCH_ERR_INTRODUCTIONS_LIMITED', status: 429, retryable: true, message: 'Too many introductions to peer "%s" %s: at most %s a minute; retry in %s s' },
   INTERNAL: { code: 'PUNCH_ERR_INTERNAL', status: 500, retryable: true, message: 'Internal server error' },
   UNAVAILABLE: { code: 'PUNCH_ERR_UNAVAILABLE', status: 503, retryable: true, message: 'The server cannot serve this request right now: %s' }
 } as const satisfies Record<string, ErrorSpec>

@@ -1,29 +1,36 @@
 // Routes connections accepted on the punch port to the punch they belong to.
-// Every accepted connection must name its introduction in a HELLO within
-// ACCEPT_HELLO_TIMEOUT_MS; it is handed to that introduction's punch, waiting
-// for a punch we have not started yet (the peer's SYN can beat the
-// introduction to us), or closed. Nothing else is read from strangers.
+// Every accepted connection must send a HELLO within ACCEPT_HELLO_TIMEOUT_MS
+// whose tag one of our punches recognises (only the introduction's secret
+// makes it); it is handed to that punch, waiting for a punch we have not
+// started yet (the peer's SYN can beat the introduction to us), or closed.
+// Nothing else is read from strangers.
 import type { Socket } from 'node:net'
 import { FrameReader, FrameType, decodeHello, type Hello } from './punch/handshake.js'
 
 /** An accepted connection must say which introduction it belongs to within this long. */
 export const ACCEPT_HELLO_TIMEOUT_MS = 2000
 
-/** Where a routed connection goes: the punch of the introduction its HELLO names. */
+/** Where a routed connection goes: the punch whose secret made its HELLO. */
 export interface Adopter {
+  recognizes: (hello: Hello) => boolean
   adopt: (socket: Socket, reader: FrameReader, hello: Hello) => void
+}
+
+interface Waiting {
+  hello: Hello
+  resolve: (adopter: Adopter | undefined) => void
 }
 
 export class AcceptRouter {
   readonly #punches = new Map<string, Adopter>()
-  readonly #waiting = new Map<string, Set<(adopter: Adopter | undefined) => void>>()
+  readonly #waiting = new Set<Waiting>()
   readonly #unrouted = new Set<Socket>()
   #closed = false
 
-  /** Connections naming `introductionId` go to `adopter` from now on (and those waiting for it, at once). */
+  /** Connections whose HELLO `adopter` recognises go to it from now on (and those waiting, at once). */
   add (introductionId: string, adopter: Adopter): void {
     this.#punches.set(introductionId, adopter)
-    for (const resolve of this.#waiting.get(introductionId) ?? []) resolve(adopter)
+    for (const waiting of this.#waiting) if (adopter.recognizes(waiting.hello)) waiting.resolve(adopter)
   }
 
   remove (introductionId: string): void {
@@ -46,7 +53,7 @@ export class AcceptRouter {
     onExpiry.catch(() => {})
     const deliver = async (): Promise<void> => {
       const hello = decodeHello(await Promise.race([reader.expect(FrameType.HELLO), onExpiry]))
-      const adopter = await this.#adopterFor(hello.introductionId, expired.signal)
+      const adopter = await this.#adopterFor(hello, expired.signal)
       if (adopter === undefined) throw new Error('no pending introduction')
       this.#unrouted.delete(socket)
       adopter.adopt(socket, reader, hello)
@@ -62,28 +69,25 @@ export class AcceptRouter {
   close (): void {
     this.#closed = true
     for (const socket of this.#unrouted) socket.destroy()
-    for (const waiters of this.#waiting.values()) for (const resolve of waiters) resolve(undefined)
+    for (const waiting of this.#waiting) waiting.resolve(undefined)
   }
 
-  /** The punch of an introduction, waiting (until `signal` aborts) for one not started yet. */
-  async #adopterFor (introductionId: string, signal: AbortSignal): Promise<Adopter | undefined> {
-    const adopter = this.#punches.get(introductionId)
-    if (adopter !== undefined || this.#closed || signal.aborted) return adopter
+  /** The punch a HELLO is for, waiting (until `signal` aborts) for one not started yet. */
+  async #adopterFor (hello: Hello, signal: AbortSignal): Promise<Adopter | undefined> {
+    for (const adopter of this.#punches.values()) if (adopter.recognizes(hello)) return adopter
+    if (this.#closed || signal.aborted) return undefined
     return await new Promise((resolve) => {
-      let waiters = this.#waiting.get(introductionId)
-      if (waiters === undefined) {
-        waiters = new Set()
-        this.#waiting.set(introductionId, waiters)
-      }
-      const onAbort = (): void => { done(undefined) }
-      const done = (found: Adopter | undefined): void => {
-        signal.removeEventListener('abort', onAbort)
-        waiters.delete(done)
-        if (waiters.size === 0) this.#waiting.delete(introductionId)
-        resolve(found)
+      const onAbort = (): void => { waiting.resolve(undefined) }
+      const waiting: Waiting = {
+        hello,
+        resolve: (found) => {
+          signal.removeEventListener('abort', onAbort)
+          this.#waiting.delete(waiting)
+          resolve(found)
+        }
       }
       signal.addEventListener('abort', onAbort, { once: true })
-      waiters.add(done)
+      this.#waiting.add(waiting)
     })
   }
 }

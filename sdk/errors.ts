@@ -16,6 +16,13 @@ export class PunchTimeoutError extends PunchlineError {
   override name = 'PunchTimeoutError'
 }
 
+/** Too many punches are under way or waiting (maxConcurrentPunches): try again shortly. */
+export class PunchBusyError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_BUSY'
+  override readonly retryable = true
+  override name = 'PunchBusyError'
+}
+
 /** The rendezvous server has no live registration for the target peer. */
 export class PeerUnknownError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_PEER_UNKNOWN'
@@ -43,6 +50,13 @@ export class ServerUnreachableError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_SERVER_UNREACHABLE'
   override readonly retryable = true
   override name = 'ServerUnreachableError'
+}
+
+/** The rendezvous server answered something the protocol does not allow (too big, not JSON, not the schema, not for us). */
+export class InvalidResponseError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_INVALID_RESPONSE'
+  override readonly retryable = true
+  override name = 'InvalidResponseError'
 }
 
 /** What a server answered that is not in the protocol's error table: `HTTP_` and the status. */

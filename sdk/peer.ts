@@ -6,11 +6,15 @@
 import { EventEmitter, on } from 'node:events'
 import type { AddressInfo, Server } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import type { Endpoint, Introduction, PunchReportBody } from '@punchline/protocol'
+import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type PunchFailureCode, type PunchReportBody } from '@punchline/protocol'
 import { MAX_PRIVATE_ENDPOINTS, POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
+import { isReportableAddress } from '@punchline/protocol/addresses'
 import { AcceptRouter } from './accept-router.js'
-import { AbortedError, InvalidOptionError, PeerClosedError } from './errors.js'
+import { AbortedError, InvalidOptionError, PeerClosedError, PunchBusyError, PunchTimeoutError } from './errors.js'
+import { localNetworkView } from './punch/candidates.js'
+import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
+import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
 import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
 import { defaultPortSockets, type LocalAddress, type PortSockets } from './socket/port-sockets.js'
@@ -21,8 +25,10 @@ export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000
 const NOT_AN_OUTCOME = new Set([new AbortedError('').code, new PeerClosedError('').code])
 
 export interface PeerOptions {
-  /** Rendezvous server URL, e.g. http://rendezvous.example:8080 */
+  /** Rendezvous server URL, e.g. https://rendezvous.example:8443 (or http:// on a network you trust) */
   server: string
+  /** CA certificates to trust for an https:// server, instead of the system's (a private CA). */
+  ca?: string | Buffer | Array<string | Buffer> | undefined
   /** Peer id to register; the server generates one when absent. */
   id?: string | undefined
   /** The LAN endpoints to report; discovered from the host's interfaces when absent. */
@@ -48,6 +54,8 @@ export interface PeerOptions {
   reportOutcomes?: boolean | undefined
   /** Every event from the first (`registered`, during open()) on; the `trace` event carries the same afterwards. */
   onTrace?: TraceListener<PeerEvent> | undefined
+  /** Punches under way at once (more wait in a short line, or are declined); one per remote peer. Default 8. */
+  maxConcurrentPunches?: number | undefined
 }
 
 export interface ConnectOptions {
@@ -61,7 +69,7 @@ interface PeerEvents {
   connection: [PunchedConnection]
 }
 
-function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 'localAddress' | 'localPort' | 'punchTimeoutMs' | 'pollWaitSeconds'>> & PeerOptions {
+function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 'localAddress' | 'localPort' | 'punchTimeoutMs' | 'pollWaitSeconds' | 'maxConcurrentPunches'>> & PeerOptions {
   const {
     server, localAddress = '0.0.0.0', localPort = 0, punchTimeoutMs = DEFAULT_PUNCH_TIMEOUT_MS,
     pollWaitSeconds = POLL_WAIT_SECONDS.default
@@ -70,9 +78,9 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   try {
     url = new URL(server)
   } catch {
-    throw new InvalidOptionError(`server must be an http:// URL, got "${server}"`)
+    throw new InvalidOptionError(`server must be an https:// or http:// URL, got "${server}"`)
   }
-  if (url.protocol !== 'http:') throw new InvalidOptionError(`server must be an http:// URL, got "${server}"`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidOptionError(`server must be an https:// or http:// URL, got "${server}"`)
   if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new InvalidOptionError(`localPort must be an integer from 0 to 65535, got ${localPort}`)
   if (!(punchTimeoutMs > 0)) throw new InvalidOptionError(`punchTimeoutMs must be a number greater than 0, got ${punchTimeoutMs}`)
   if (!Number.isInteger(pollWaitSeconds) || pollWaitSeconds < 1 || pollWaitSeconds > POLL_WAIT_SECONDS.max) {
@@ -81,14 +89,22 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   if (options.privateEndpoints !== undefined && options.privateEndpoints.length > MAX_PRIVATE_ENDPOINTS) {
     throw new InvalidOptionError(`privateEndpoints may list at most ${MAX_PRIVATE_ENDPOINTS} endpoints, got ${options.privateEndpoints.length}`)
   }
-  return { ...options, server, localAddress, localPort, punchTimeoutMs, pollWaitSeconds }
+  const unreportable = options.privateEndpoints?.find((endpoint) => !isReportableAddress(endpoint.address))
+  if (unreportable !== undefined) {
+    throw new InvalidOptionError(`privateEndpoints must be private addresses (RFC 1918 or IPv6 unique-local), got ${unreportable.address}`)
+  }
+  const { maxConcurrentPunches = DEFAULT_MAX_PUNCHES } = options
+  if (!Number.isInteger(maxConcurrentPunches) || maxConcurrentPunches < 1) {
+    throw new InvalidOptionError(`maxConcurrentPunches must be an integer greater than 0, got ${maxConcurrentPunches}`)
+  }
+  return { ...options, server, localAddress, localPort, punchTimeoutMs, pollWaitSeconds, maxConcurrentPunches }
 }
 
-/** This host's non-loopback IPv4 addresses, at port P. */
+/** This host's private IPv4 addresses (RFC 1918), at port P: what a peer may report. */
 export function discoverPrivateEndpoints (port: number): Endpoint[] {
   return Object.values(networkInterfaces())
     .flatMap((addresses) => addresses ?? [])
-    .filter((address) => address.family === 'IPv4' && !address.internal)
+    .filter((address) => address.family === 'IPv4' && !address.internal && isReportableAddress(address.address))
     .slice(0, MAX_PRIVATE_ENDPOINTS)
     .map((address) => ({ address: address.address, port }))
 }
@@ -104,6 +120,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #session: RegistrationSession
   readonly #closing = new AbortController()
   readonly #punches = new Set<Punch>()
+  readonly #slots: PunchSlots
+  readonly #budget = new DialBudget()
   readonly #reporting = new Set<Promise<void>>()
   #closed: Promise<void> | undefined
 
@@ -131,11 +149,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#sockets = sockets
     this.#listener = listener
     this.#router = router
+    this.#slots = new PunchSlots(options.maxConcurrentPunches)
     this.localPort = (listener.address() as AddressInfo).port
     this.#local = { host: options.localAddress, port: this.localPort }
     this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort)
     this.#session = new RegistrationSession({
-      client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey }),
+      client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey, ca: options.ca }),
       id: options.id,
       privateEndpoints: this.privateEndpoints,
       ttlSeconds: options.ttlSeconds,
@@ -158,8 +177,26 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Asks the server to introduce us to `target` and punches; resolves with the authenticated connection. */
   async connect (target: string, { signal, timeout = this.#options.punchTimeoutMs }: ConnectOptions = {}): Promise<PunchedConnection> {
     if (this.#closed !== undefined) throw new PeerClosedError('peer is closed')
+    const deadline = Date.now() + timeout
     const introduction = await this.#session.introduce(target, signal)
-    return await this.#punch(introduction, signal, timeout)
+    let release: () => void
+    try {
+      release = await this.#slots.acquire(introduction.peer.id, {
+        signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
+        deadlineMs: deadline - Date.now(),
+        onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId: introduction.id, peerId: introduction.peer.id, queued }) }
+      })
+    } catch (error) {
+      if (error instanceof PunchBusy) throw new PunchBusyError(error.message)
+      if (signal?.aborted === true) throw new AbortedError('connect aborted')
+      if (this.#closed !== undefined) throw new PeerClosedError('peer closed')
+      throw new PunchTimeoutError(`no punch slot within ${timeout} ms`)
+    }
+    try {
+      return await this.#punch(introduction, signal, Math.max(1, deadline - Date.now()))
+    } finally {
+      release()
+    }
   }
 
   /** Incoming authenticated connections, as they are punched (ends when the peer closes). */
@@ -194,18 +231,29 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   #onIntroduction (introduction: Introduction): void {
     if (this.#closed !== undefined) return
-    if (this.#options.allowPeer?.(introduction.peer.id) === false) {
-      this.#trace({ type: 'declined', introductionId: introduction.id, peerId: introduction.peer.id })
-      return
-    }
-    this.#punch(introduction, this.#closing.signal, this.#options.punchTimeoutMs).then(
-      (connection) => { this.emit('connection', connection) },
-      () => {} // the punch's trace carries the failure (its 'failed' event)
-    )
+    const { id: introductionId, peer: { id: peerId } } = introduction
+    const decline = (reason: 'not-allowed' | 'busy' | 'expired' | 'invalid'): void => { this.#trace({ type: 'declined', introductionId, peerId, reason }) }
+    // The server is not trusted to be right: an introduction must be for us, from someone else.
+    if (introduction.self.id !== this.id || peerId === this.id) return decline('invalid')
+    if (this.#options.allowPeer?.(peerId) === false) return decline('not-allowed')
+    this.#slots.acquire(peerId, {
+      signal: this.#closing.signal,
+      deadlineMs: Date.parse(introduction.expiresAt) - Date.now(),
+      onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId, peerId, queued }) }
+    }).then((release) => {
+      this.#punch(introduction, this.#closing.signal, this.#options.punchTimeoutMs).then(
+        (connection) => { this.emit('connection', connection) },
+        () => {} // the punch's trace carries the failure (its 'failed' event)
+      ).finally(release)
+    }, (error: unknown) => {
+      if (error instanceof PunchBusy) decline('busy')
+      else if (error instanceof PunchWaitEnded && this.#closed === undefined) decline('expired')
+    })
   }
 
   async #punch (introduction: Introduction, signal: AbortSignal | undefined, timeoutMs: number): Promise<PunchedConnection> {
-    const punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, timeoutMs, signal, onEvent: (event) => { this.#trace(event) } })
+    const view = localNetworkView(new URL(this.#options.server).hostname)
+    const punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
     this.#router.add(introduction.id, punch)
     try {
@@ -214,7 +262,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       return connection
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'PUNCH_ERR_UNKNOWN'
-      const errorCode = code.startsWith('PUNCH_ERR_') ? code : 'PUNCH_ERR_UNKNOWN'
+      const errorCode = (PUNCH_FAILURE_CODES as readonly string[]).includes(code) ? code as PunchFailureCode : 'PUNCH_ERR_UNKNOWN'
       if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), dials: punch.dials, errorCode })
       throw error
     } finally {

@@ -1,22 +1,35 @@
 // HTTP client of the rendezvous API over ONE connection dialed from the punch
-// port, so the server observes the NAT mapping of that port. Two connections
-// from one port to one server cannot coexist (same address pair), so other
-// requests are pipelined behind the held long-poll; the server answers the
-// poll at once when another request of the same peer arrives.
+// port (TLS over it for https:// servers), so the server observes the NAT
+// mapping of that port. Two connections from one port to one server cannot
+// coexist (same address pair), so other requests are pipelined behind the
+// held long-poll; the server answers the poll at once when another request of
+// the same peer arrives. Every answer is bounded in size and checked against
+// the protocol's schema before anything uses it: the server is not trusted.
 import type { Socket } from 'node:net'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
-import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
-import type { Endpoint, ErrorResponse, Inbox, Introduction, PunchReportBody, Registration, RegistrationWithToken } from '@punchline/protocol'
+import { Compile } from 'typebox/compile'
+import type { Static, TSchema } from 'typebox'
+import { ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, type Endpoint, type PunchReportBody } from '@punchline/protocol'
 import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
-import { AbortedError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, type UnknownServerCode } from './errors.js'
-
-export type { Inbox, Introduction, Registration, RegistrationWithToken }
+import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
+import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, type UnknownServerCode } from './errors.js'
 
 /** A request other than a long-poll gets this long for its answer. */
 export const REQUEST_TIMEOUT_MS = 10_000
 /** Extra time a long-poll may take beyond its wait before it counts as lost. */
 const POLL_GRACE_MS = 10_000
+/** A Retry-After longer than this is not believed: the SDK waits this long at most. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000
+/**
+ * The largest answer read from the server. The largest valid one, a poll
+ * with 100 introductions of peers with 8 private endpoints each, is about
+ * 150 KiB.
+ */
+export const MAX_RESPONSE_BYTES = 512 * 1024
+/** How much of a server's error message goes into an error's message. */
+const MAX_ERROR_MESSAGE = 300
 
 export interface RendezvousClientOptions {
   server: string
@@ -24,6 +37,8 @@ export interface RendezvousClientOptions {
   sockets: PortSockets
   /** Sent as X-API-Key when registering, for servers that require one. */
   apiKey?: string | undefined
+  /** CA certificates to trust for an https:// server instead of the system's (a private CA). */
+  ca?: string | Buffer | Array<string | Buffer> | undefined
 }
 
 export interface RegisterBody {
@@ -32,9 +47,31 @@ export interface RegisterBody {
   ttlSeconds?: number | undefined
 }
 
-interface Call {
+/** A compiled check of an answer against its schema in the protocol. */
+interface Answer<T> {
+  name: string
+  check: (value: unknown) => value is T
+}
+
+/** Compiled on first use: a program that never talks to a server never pays for it. */
+function answer<S extends TSchema> (name: string, schema: S): Answer<Static<S>> {
+  let compiled: { Check: (value: unknown) => boolean } | undefined
+  return { name, check: (value): value is Static<S> => (compiled ??= Compile(schema)).Check(value) }
+}
+
+const ANSWERS = {
+  registration: answer('a registration', RegistrationWithToken),
+  introduction: answer('an introduction', Introduction),
+  inbox: answer('an inbox', Inbox),
+  report: answer('a punch report', PunchReport),
+  error: answer('an error body', ErrorResponse),
+  none: { name: 'no content', check: (value: unknown): value is undefined => value === undefined }
+}
+
+interface Call<T> {
   method: Dispatcher.HttpMethod
   path: string
+  expect: Answer<T>
   token?: string | undefined
   apiKey?: string | undefined
   body?: unknown
@@ -44,29 +81,26 @@ interface Call {
   poll?: boolean
 }
 
-/** A Retry-After longer than this is not believed: the SDK waits this long at most. */
-export const MAX_RETRY_AFTER_MS = 5 * 60_000
-
 const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
 /**
- * Makes every close of the socket abortive (RST, like SO_LINGER 0). A normal
- * close by us would leave the address pair P <-> server in TIME_WAIT for a
- * minute, and the next connection from P to the server — the only one we may
- * make — would fail with EADDRNOTAVAIL until then.
+ * Makes every close of `outer` (the TCP socket, or the TLS socket over it)
+ * abortive: the TCP connection `tcp` ends with a RST, like SO_LINGER 0. A
+ * normal close by us would leave the address pair P <-> server in TIME_WAIT
+ * for a minute, and the next connection from P to the server — the only one
+ * we may make — would fail with EADDRNOTAVAIL until then.
  */
-function closeWithReset (socket: Socket): Socket {
-  const destroy = socket.destroy.bind(socket)
-  let established = false
+function closeWithReset (outer: Socket, tcp: Socket): Socket {
+  const destroy = outer.destroy.bind(outer)
   let resetting = false
-  socket.once('connect', () => { established = true })
-  socket.destroy = (error?: Error): Socket => {
+  outer.destroy = (error?: Error): Socket => {
     // A failed connect has nothing to reset, and its error must reach undici.
-    if (resetting || !established || socket.destroyed) return destroy(error)
+    if (resetting || tcp.connecting || tcp.destroyed || outer.destroyed) return destroy(error)
     resetting = true
-    return socket.resetAndDestroy() // calls destroy() again, which now closes for real
+    tcp.resetAndDestroy()
+    return destroy(error)
   }
-  return socket
+  return outer
 }
 
 /** Retry-After in seconds (RFC 9110 also allows a date, which the server never sends), bounded. */
@@ -76,34 +110,66 @@ function retryAfterMs (header: string | string[] | undefined): number | undefine
   return Math.min(seconds * 1000, MAX_RETRY_AFTER_MS)
 }
 
+/** The body as text, or an InvalidResponseError once it grows past MAX_RESPONSE_BYTES. */
+async function boundedText (body: Dispatcher.ResponseData['body'], what: string): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy()
+      throw new InvalidResponseError(`${what}: the answer is over ${MAX_RESPONSE_BYTES} bytes`)
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function parseJson (text: string): unknown {
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return Symbol('not JSON')
+  }
+}
+
 export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
   readonly #apiKey: string | undefined
 
-  constructor ({ server, local, sockets, apiKey }: RendezvousClientOptions) {
+  constructor ({ server, local, sockets, apiKey, ca }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
+    const secure = this.server.protocol === 'https:'
     this.#client = new Client(this.server.origin, {
       pipelining: 4,
       keepAliveTimeout: 60_000,
       headersTimeout: 0, // per request, below
       bodyTimeout: 0,
       connect: (options, callback) => {
-        const socket = closeWithReset(sockets.dial(local, { address: options.hostname.replace(/^\[|\]$/g, ''), port: Number(options.port) }))
+        const host = options.hostname.replace(/^\[|\]$/g, '')
+        const tcp = sockets.dial(local, { address: host, port: Number(options.port) })
+        let socket: Socket | TLSSocket = tcp
+        if (secure) {
+          socket = tlsConnect({ socket: tcp, servername: options.servername ?? host, ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
+        }
+        const ready = secure ? 'secureConnect' : 'connect'
         const onError = (error: Error): void => { callback(error, null) }
         socket.once('error', onError)
-        socket.once('connect', () => {
+        socket.once(ready, () => {
           socket.off('error', onError)
-          callback(null, socket)
+          callback(null, closeWithReset(socket, tcp))
         })
       }
     })
   }
 
-  async #call<T> ({ method, path, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call): Promise<{ status: number, body: T }> {
+  async #call<T> ({ method, path, expect, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const what = `${method} ${path}`
     let response: Dispatcher.ResponseData
     try {
       response = await this.#client.request({
@@ -121,45 +187,50 @@ export class RendezvousClient {
         idempotent: true
       })
     } catch (error) {
-      if (signal?.aborted === true) throw new AbortedError(`${method} ${path} aborted`)
-      if (timeout.aborted) throw new ServerUnreachableError(`${method} ${path}: no answer from ${this.server.origin} within ${timeoutMs} ms`)
+      if (signal?.aborted === true) throw new AbortedError(`${what} aborted`)
+      if (timeout.aborted) throw new ServerUnreachableError(`${what}: no answer from ${this.server.origin} within ${timeoutMs} ms`)
       const code = (error as NodeJS.ErrnoException).code ?? ''
-      if (NETWORK_FAILURES.has(code) || error instanceof undiciErrors.UndiciError) {
-        throw new ServerUnreachableError(`${method} ${path}: ${this.server.origin} unreachable (${code || (error as Error).message})`)
+      if (NETWORK_FAILURES.has(code) || error instanceof undiciErrors.UndiciError || code.startsWith('ERR_TLS') || code.includes('CERT')) {
+        throw new ServerUnreachableError(`${what}: ${this.server.origin} unreachable (${code || (error as Error).message})`)
       }
       throw error
     }
-    const text = await response.body.text()
-    const parsed = text === '' ? undefined : JSON.parse(text) as unknown
+    const text = await boundedText(response.body, what)
+    const parsed = parseJson(text)
     if (response.statusCode >= 400) {
-      const problem = (parsed ?? {}) as Partial<ErrorResponse>
-      const serverCode: ErrorCode | UnknownServerCode = typeof problem.code === 'string' && isErrorCode(problem.code) ? problem.code : `HTTP_${response.statusCode}`
-      const message = `${method} ${path}: ${response.statusCode} ${serverCode}: ${problem.message ?? text}`
+      const problem = ANSWERS.error.check(parsed) ? parsed : undefined
+      const serverCode: ErrorCode | UnknownServerCode = problem !== undefined && isErrorCode(problem.code) ? problem.code : `HTTP_${response.statusCode}`
+      const message = `${what}: ${response.statusCode} ${serverCode}: ${(problem?.message ?? text).slice(0, MAX_ERROR_MESSAGE)}`
       if (serverCode === ERRORS.PEER_NOT_FOUND.code) throw new PeerUnknownError(message)
-      throw new ServerRejectedError(message, response.statusCode, serverCode, problem.field, retryAfterMs(response.headers[RETRY_AFTER_HEADER]))
+      throw new ServerRejectedError(message, response.statusCode, serverCode, problem?.field, retryAfterMs(response.headers[RETRY_AFTER_HEADER]))
     }
-    return { status: response.statusCode, body: parsed as T }
+    if (!expect.check(parsed)) throw new InvalidResponseError(`${what}: the server's ${response.statusCode} answer is not ${expect.name} of the protocol`)
+    return parsed
   }
 
   async register (body: RegisterBody, token?: string): Promise<RegistrationWithToken> {
-    return (await this.#call<RegistrationWithToken>({ method: 'POST', path: `${API_PREFIX}/peers`, body, token, apiKey: this.#apiKey })).body
+    const registration = await this.#call({ method: 'POST', path: `${API_PREFIX}/peers`, expect: ANSWERS.registration, body, token, apiKey: this.#apiKey })
+    if (body.id !== undefined && registration.id !== body.id) throw new InvalidResponseError(`the server registered "${registration.id}", not "${body.id}"`)
+    return registration
   }
 
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {
-    return (await this.#call<Introduction>({ method: 'POST', path: `${API_PREFIX}/introductions`, token, body: { target }, signal })).body
+    const introduction = await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions`, expect: ANSWERS.introduction, token, body: { target }, signal })
+    if (introduction.peer.id !== target || introduction.role !== 'initiator') throw new InvalidResponseError(`the server introduced us to "${introduction.peer.id}" as ${introduction.role}, not to "${target}" as initiator`)
+    return introduction
   }
 
   async reportOutcome (token: string, introductionId: string, report: PunchReportBody, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
-    await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions/${encodeURIComponent(introductionId)}/outcome`, token, body: report, timeoutMs })
+    await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions/${encodeURIComponent(introductionId)}/outcome`, expect: ANSWERS.report, token, body: report, timeoutMs })
   }
 
   async poll (peerId: string, token: string, after: number, waitSeconds: number, signal?: AbortSignal): Promise<Inbox> {
     const path = `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/inbox?after=${after}&wait=${waitSeconds}`
-    return (await this.#call<Inbox>({ method: 'GET', path, token, signal, poll: true, timeoutMs: waitSeconds * 1000 + POLL_GRACE_MS })).body
+    return await this.#call({ method: 'GET', path, expect: ANSWERS.inbox, token, signal, poll: true, timeoutMs: waitSeconds * 1000 + POLL_GRACE_MS })
   }
 
   async deregister (peerId: string, token: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
-    await this.#call({ method: 'DELETE', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, token, timeoutMs })
+    await this.#call({ method: 'DELETE', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, expect: ANSWERS.none, token, timeoutMs })
   }
 
   /** Closes the connection now; requests under way fail. */

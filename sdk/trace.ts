@@ -18,7 +18,14 @@ interface PunchEventBase {
 
 /** The steps of one punch, from an introduction to one authenticated connection. */
 export type PunchEvent = PunchEventBase & (
-  | { type: 'introduced', role: Introduction['role'], candidates: string[], leader: boolean }
+  | {
+    type: 'introduced'
+    role: Introduction['role']
+    candidates: string[]
+    /** The peer's endpoints not dialed, and why (address-safety policy). */
+    skipped: string[]
+    leader: boolean
+  }
   | {
     type: 'dial'
     candidate: string
@@ -28,6 +35,8 @@ export type PunchEvent = PunchEventBase & (
     attempt: number
   }
   | { type: 'dial-failed', candidate: string, code: string, retryInMs: number | null }
+  /** The punch's budget says no: spent for this candidate (dials, connections), or the address's SYN rate (retried). */
+  | { type: 'dial-limited', candidate: string, reason: 'dials' | 'connections' | 'address-rate', retryInMs: number | null }
   | { type: 'accepted', remote: string }
   | { type: 'authenticated', via: Via, path: Path, remote: string }
   | { type: 'rejected', via: Via, remote: string, reason: string }
@@ -60,7 +69,10 @@ export type SessionEvent =
 
 /** The peer's own decisions about introductions and their outcomes. */
 export type DecisionEvent =
-  | { type: 'declined', introductionId: string, peerId: string }
+  /** An introduction not punched: the peer is not allowed, too many punches are under way, or it expired waiting. */
+  | { type: 'declined', introductionId: string, peerId: string, reason: 'not-allowed' | 'busy' | 'expired' | 'invalid' }
+  /** Too many punches under way: this one waits for a slot. */
+  | { type: 'punch-queued', introductionId: string, peerId: string, queued: number }
   | { type: 'outcome-reported', introductionId: string, outcome: 'connected' | 'failed' }
   | { type: 'outcome-report-failed', introductionId: string, message: string }
 

@@ -18,6 +18,8 @@ import sweeper from './plugins/sweeper.js'
 import metrics from './plugins/metrics.js'
 import shutdown from './plugins/shutdown.js'
 import rateLimits from './plugins/rate-limits.js'
+import connectionLimits from './plugins/connection-limits.js'
+import metricsToken from './plugins/metrics-token.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import introductions from './routes/v1/introductions.js'
@@ -32,6 +34,8 @@ export const LOG_REDACTIONS = ['req.headers.authorization']
 export interface AppOptions extends Partial<AppSettings> {
   /** Absolute path of the SQLite file; created and migrated when missing. */
   databasePath: string
+  /** Serve HTTPS with this key and certificate chain (PEM). */
+  https?: { key: Buffer, cert: Buffer } | undefined
   logger?: FastifyServerOptions['logger']
   /** The clock that decides expiry; tests move it by hand. */
   now?: Clock
@@ -41,13 +45,16 @@ export interface AppOptions extends Partial<AppSettings> {
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   checkSettings(options)
   const {
-    databasePath, logger = false, now = () => new Date(),
+    databasePath, https, logger = false, now = () => new Date(),
     introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
-    rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds
+    rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds,
+    introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, maxConnections, maxConnectionsPerAddress,
+    ipv6PrefixLength, metricsToken: deploymentMetricsToken
   } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
   const app = Fastify({
+    ...(https !== undefined ? { https } : {}),
     logger: logger === false || logger === true ? logger : { redact: LOG_REDACTIONS, ...logger },
     bodyLimit: bodyLimitBytes,
     // The public endpoint IS the TCP source address: never take it from headers.
@@ -67,7 +74,9 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (request) => { throw new errors.ROUTE_NOT_FOUND(request.method, request.url) })
 
   await app.register(shutdown)
-  await app.register(rateLimits, { perAddress: rateLimitPerAddress, perPeer: rateLimitPerPeer })
+  await app.register(connectionLimits, { maxConnections, maxConnectionsPerAddress, ipv6PrefixLength })
+  await app.register(rateLimits, { perAddress: rateLimitPerAddress, perPeer: rateLimitPerPeer, introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, ipv6PrefixLength })
+  await app.register(metricsToken, { metricsToken: deploymentMetricsToken })
   await app.register(openapi)
   await app.register(database, { databasePath })
   await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })

@@ -5,7 +5,7 @@
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
 import { ERRORS, type ErrorName } from '@punchline/protocol'
 
-type ErrorClasses = { [Name in ErrorName]: FastifyErrorConstructor<{ code: (typeof ERRORS)[Name]['code'], statusCode: (typeof ERRORS)[Name]['status'] }> }
+type ErrorClasses = { [Name in ErrorName]: FastifyErrorConstructor<{ code: (typeof ERRORS)[Name]['code'], statusCode: (typeof ERRORS)[Name]['status'] }, Array<string | number>> }
 
 export const errors = Object.fromEntries(
   Object.entries(ERRORS).map(([name, spec]) => [name, createError(spec.code, spec.message, spec.status)])

@@ -1,5 +1,8 @@
 // Runs the rendezvous server: builds the app from the resolved settings,
-// listens, logs where to reach it, and closes gracefully on SIGINT/SIGTERM.
+// listens (HTTPS when given a certificate), logs where to reach it, reloads
+// the certificate on SIGHUP, and closes gracefully on SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs'
+import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import type { ServerConfig } from './settings.js'
@@ -13,9 +16,17 @@ function urlHost (host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
+/** The key and certificate chain of the settings, read now (at start, and on every SIGHUP). */
+function readTls (config: ServerConfig): { key: Buffer, cert: Buffer } | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined
+  return { key: readFileSync(config.tlsKey), cert: readFileSync(config.tlsCert) }
+}
+
 export async function startServer (config: ServerConfig): Promise<FastifyInstance> {
-  const { host: _host, port: _port, logLevel, ...settings } = config
-  const app = await buildApp({ ...settings, logger: { level: logLevel } })
+  const { host: _host, port: _port, logLevel, tlsCert: _cert, tlsKey: _key, ...settings } = config
+  const https = readTls(config)
+  const app = await buildApp({ ...settings, https, logger: { level: logLevel } })
+  if (https !== undefined) reloadTlsOnSignal(app, config)
   let host = config.host
   try {
     await app.listen({ host, port: config.port })
@@ -28,8 +39,8 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
   }
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
-  const url = `http://${urlHost(host)}:${port}`
-  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, database: config.databasePath, apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
+  const url = `${https !== undefined ? 'https' : 'http'}://${urlHost(host)}:${port}`
+  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, tls: https !== undefined, database: config.databasePath, apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
   return app
 }
 
@@ -47,4 +58,22 @@ export function closeOnSignals (app: FastifyInstance): void {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+}
+
+/**
+ * On SIGHUP, reads the certificate and key again (a renewed certificate) and
+ * gives them to new connections; connections already open, held polls
+ * included, keep theirs. A file that cannot be read keeps the old ones.
+ */
+function reloadTlsOnSignal (app: FastifyInstance, config: ServerConfig): void {
+  const onHangUp = (): void => {
+    try {
+      (app.server as HttpsServer).setSecureContext(readTls(config)!)
+      app.log.info({ cert: config.tlsCert }, 'reloaded the TLS certificate')
+    } catch (error) {
+      app.log.error({ err: error, cert: config.tlsCert }, 'could not reload the TLS certificate; keeping the one in use')
+    }
+  }
+  process.on('SIGHUP', onHangUp)
+  app.addHook('onClose', async () => { process.off('SIGHUP', onHangUp) })
 }

@@ -3,7 +3,7 @@
 // over defaults), `punchline serve`'s options and usage text, and buildApp's
 // own check of the options it is given all come from this table.
 import path from 'node:path'
-import { POLL_WAIT_SECONDS } from '@punchline/protocol'
+import { POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -21,7 +21,11 @@ interface IntegerSetting extends Declared { kind: 'integer', default: number, mi
 interface TextSetting extends Declared { kind: 'text', default: string }
 interface ChoiceSetting<C extends string> extends Declared { kind: 'choice', default: C, choices: readonly C[] }
 interface KeyListSetting extends Declared { kind: 'keys', default: readonly string[] }
-type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSetting
+/** A file that is read at start (and again on SIGHUP); none by default. */
+interface FileSetting extends Declared { kind: 'file', default: undefined }
+/** A secret of the deployment, none by default: at least MIN_API_KEY_LENGTH printable characters. */
+interface SecretSetting extends Declared { kind: 'secret', default: undefined }
+type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSetting | FileSetting | SecretSetting
 
 const integer = (declared: Omit<IntegerSetting, 'kind'>): IntegerSetting => ({ kind: 'integer', ...declared })
 
@@ -40,14 +44,23 @@ export const SETTINGS = {
   apiKeys: { kind: 'keys', flag: 'api-keys', env: 'PUNCHLINE_API_KEYS', metavar: 'K1,K2', default: [], help: `comma-separated keys (at least ${MIN_API_KEY_LENGTH} printable characters each); when set, registering needs one in an X-API-Key header` },
   headersTimeoutSeconds: integer({ flag: 'headers-timeout', env: 'PUNCHLINE_HEADERS_TIMEOUT', metavar: 'S', default: 10, min: 1, max: 600, help: 'seconds a client has to send a request\'s headers (slowloris); then 408' }),
   requestTimeoutSeconds: integer({ flag: 'request-timeout', env: 'PUNCHLINE_REQUEST_TIMEOUT', metavar: 'S', default: 30, min: 1, max: 3600, help: 'seconds a client has to send a whole request (a held long-poll is not cut)' }),
+  introductionsPerTarget: integer({ flag: 'introductions-per-target', env: 'PUNCHLINE_INTRODUCTIONS_PER_TARGET', metavar: 'N', default: 60, min: 1, max: 1_000_000, help: 'introductions to one peer a minute, from everyone; more get 429 with Retry-After' }),
+  introductionsPerPair: integer({ flag: 'introductions-per-pair', env: 'PUNCHLINE_INTRODUCTIONS_PER_PAIR', metavar: 'N', default: 6, min: 1, max: 1_000_000, help: 'introductions of one peer to another a minute; more get 429 with Retry-After' }),
+  introductionsPerAddressAndTarget: integer({ flag: 'introductions-per-address-and-target', env: 'PUNCHLINE_INTRODUCTIONS_PER_ADDRESS_AND_TARGET', metavar: 'N', default: 12, min: 1, max: 1_000_000, help: 'introductions to one peer a minute from one source address (IPv6: one prefix), whatever ids it uses; more get 429 with Retry-After' }),
+  maxConnections: integer({ flag: 'max-connections', env: 'PUNCHLINE_MAX_CONNECTIONS', metavar: 'N', default: 150_000, min: 1, max: 10_000_000, help: 'TCP connections at once, in total; more are closed at once' }),
+  maxConnectionsPerAddress: integer({ flag: 'max-connections-per-address', env: 'PUNCHLINE_MAX_CONNECTIONS_PER_ADDRESS', metavar: 'N', default: 1024, min: 1, max: 10_000_000, help: 'TCP connections at once from one source address (IPv6: one prefix); more are closed at once' }),
+  ipv6PrefixLength: integer({ flag: 'ipv6-prefix-length', env: 'PUNCHLINE_IPV6_PREFIX_LENGTH', metavar: 'BITS', default: 64, min: 32, max: 128, help: 'IPv6 sources count as one address per prefix of this length, for every per-address limit (a host usually has a whole /64)' }),
+  tlsCert: { kind: 'file', flag: 'tls-cert', env: 'PUNCHLINE_TLS_CERT', metavar: 'FILE', default: undefined, help: 'serve HTTPS with this certificate chain (PEM), read again on SIGHUP; needs --tls-key' },
+  tlsKey: { kind: 'file', flag: 'tls-key', env: 'PUNCHLINE_TLS_KEY', metavar: 'FILE', default: undefined, help: 'the private key (PEM) of --tls-cert' },
+  metricsToken: { kind: 'secret', flag: 'metrics-token', env: 'PUNCHLINE_METRICS_TOKEN', metavar: 'TOKEN', default: undefined, help: `when set, /metrics and /v1/stats/* need it as "Authorization: Bearer TOKEN" (at least ${MIN_API_KEY_LENGTH} printable characters)` },
   maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` })
 } as const satisfies Record<string, Setting>
 
 export type SettingName = keyof typeof SETTINGS
-type ValueOf<S> = S extends IntegerSetting ? number : S extends ChoiceSetting<infer C> ? C : S extends KeyListSetting ? string[] : string
+type ValueOf<S> = S extends IntegerSetting ? number : S extends ChoiceSetting<infer C> ? C : S extends KeyListSetting ? string[] : S extends FileSetting | SecretSetting ? string | undefined : string
 export type ServerConfig = { [Name in SettingName]: ValueOf<(typeof SETTINGS)[Name]> }
 /** The settings that shape the app (the rest say where it listens and logs). */
-export type AppSettings = Omit<ServerConfig, 'host' | 'port' | 'databasePath' | 'logLevel'>
+export type AppSettings = Omit<ServerConfig, 'host' | 'port' | 'databasePath' | 'logLevel' | 'tlsCert' | 'tlsKey'>
 
 export class ConfigError extends Error {
   readonly code = 'PUNCH_ERR_CONFIG'
@@ -82,7 +95,10 @@ function problemWith (setting: Setting, value: unknown): string | undefined {
         ? undefined
         : `takes comma-separated keys of at least ${MIN_API_KEY_LENGTH} printable characters; one is not`
     case 'text':
+    case 'file':
       return typeof value === 'string' && value !== '' ? undefined : 'must not be empty'
+    case 'secret':
+      return typeof value === 'string' && value.length >= MIN_API_KEY_LENGTH && /^[\x21-\x7e]+$/.test(value) ? undefined : `must be at least ${MIN_API_KEY_LENGTH} printable characters`
   }
 }
 
@@ -92,6 +108,9 @@ function checkTogether (config: Partial<ServerConfig>): void {
   const request = config.requestTimeoutSeconds ?? SETTINGS.requestTimeoutSeconds.default
   if (headers > request) {
     throw new ConfigError(`${label(SETTINGS.headersTimeoutSeconds)} (${headers}) must not be longer than ${label(SETTINGS.requestTimeoutSeconds)} (${request})`)
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new ConfigError(`${label(SETTINGS.tlsCert)} and ${label(SETTINGS.tlsKey)} go together: give both or neither`)
   }
 }
 
@@ -108,11 +127,13 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     }
     const value = parse(setting, raw)
     const problem = problemWith(setting, value)
-    if (problem !== undefined) throw new ConfigError(`${label(setting)} ${problem}, got "${setting.kind === 'keys' ? '…' : raw}"`)
+    if (problem !== undefined) throw new ConfigError(`${label(setting)} ${problem}, got "${setting.kind === 'keys' || setting.kind === 'secret' ? '…' : raw}"`)
     config[name] = value
   }
   const resolved = config as ServerConfig
   resolved.databasePath = path.resolve(cwd, resolved.databasePath)
+  if (resolved.tlsCert !== undefined) resolved.tlsCert = path.resolve(cwd, resolved.tlsCert)
+  if (resolved.tlsKey !== undefined) resolved.tlsKey = path.resolve(cwd, resolved.tlsKey)
   checkTogether(resolved)
   return resolved
 }
@@ -123,7 +144,7 @@ export function checkSettings (settings: Partial<ServerConfig>): void {
     const value = settings[name]
     if (value === undefined) continue
     const problem = problemWith(setting, value)
-    if (problem !== undefined) throw new ConfigError(`${name} ${problem}, got ${setting.kind === 'keys' ? 'a list with a bad key' : JSON.stringify(value)}`)
+    if (problem !== undefined) throw new ConfigError(`${name} ${problem}, got ${setting.kind === 'keys' || setting.kind === 'secret' ? 'a bad secret' : JSON.stringify(value)}`)
   }
   checkTogether(settings)
 }
@@ -159,7 +180,7 @@ function wrap (text: string, width: number): string[] {
 /** The options part of `punchline serve --help`. */
 export function settingsUsage (): string {
   return ENTRIES.map(([, setting]) => {
-    const shown = setting.kind === 'keys' ? 'none' : String(setting.default)
+    const shown = setting.default === undefined || setting.kind === 'keys' ? 'none' : String(setting.default)
     const left = `  --${setting.flag} ${setting.metavar}`
     const right = wrap(`${setting.help} (${setting.env}, default ${shown})`, USAGE_WIDTH - USAGE_INDENT)
     const first = left.length < USAGE_INDENT ? [`${left.padEnd(USAGE_INDENT)}${right.shift()!}`] : [left]

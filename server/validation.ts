@@ -5,12 +5,11 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifySchemaCompiler } from 'fastify'
-import { isDialableAddress } from './endpoint.js'
 
 function createAjv (coerceTypes: boolean): Ajv {
-  const ajv = new Ajv({ coerceTypes, removeAdditional: false, useDefaults: true, allErrors: false, strict: true })
-  addFormats.default(ajv, ['uuid', 'date-time'])
-  ajv.addFormat('ip', { type: 'string', validate: isDialableAddress })
+  // verbose: errors carry their schema, so that a discriminator's error can name the allowed values.
+  const ajv = new Ajv({ coerceTypes, removeAdditional: false, useDefaults: true, allErrors: false, strict: true, discriminator: true, verbose: true })
+  addFormats.default(ajv, ['uuid', 'date-time', 'ipv4', 'ipv6'])
   return ajv
 }
 
@@ -21,7 +20,8 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
   (httpPart === 'body' ? bodies : text).compile(schema as object) as ValidateFunction
 
 const FORMAT_MESSAGES: Record<string, string> = {
-  ip: 'must be an IPv4 or IPv6 literal of a unicast address, without a zone id',
+  ipv4: 'must be an IPv4 or IPv6 address literal, without a zone id',
+  ipv6: 'must be an IPv4 or IPv6 address literal, without a zone id',
   uuid: 'must be a UUID'
 }
 
@@ -37,6 +37,11 @@ export function describeValidationError (context: string, error: ErrorObject): {
     reason = 'is not a known field'
   } else if (error.keyword === 'format') {
     reason = FORMAT_MESSAGES[String(error.params.format)] ?? reason
+  } else if (error.keyword === 'discriminator') {
+    path += `/${String(error.params.tag)}`
+    const allowed = ((error.parentSchema as { oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined)?.oneOf ?? [])
+      .map((branch) => JSON.stringify(branch.properties?.[String(error.params.tag)]?.const))
+    reason = error.params.error === 'tag' ? 'is required' : `must be one of ${allowed.join(', ')}`
   } else if (error.keyword === 'minProperties') {
     reason = 'must name at least one field to change'
   }

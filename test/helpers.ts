@@ -42,10 +42,11 @@ export interface RegisteredPeer {
   publicEndpoint: { address: string, port: number }
 }
 
-export async function register (app: FastifyInstance, body: Record<string, unknown> = {}, remotePort = 40000): Promise<RegisteredPeer> {
+export async function register (app: FastifyInstance, body: Record<string, unknown> = {}, remotePort = 40000, remoteAddress?: string): Promise<RegisteredPeer> {
   const response = await app.inject({
     method: 'POST',
     url: '/v1/peers',
+    ...(remoteAddress !== undefined ? { remoteAddress } : {}),
     headers: { 'x-test-remote-port': String(remotePort) },
     payload: { privateEndpoints: [{ address: '192.168.1.10', port: 4000 }], ...body }
   })

@@ -13,10 +13,12 @@ export const PeerId = Type.String({
 })
 
 export const Endpoint = Type.Object({
-  address: Type.String({
-    format: 'ip',
-    maxLength: 45,
-    description: 'IPv4 or IPv6 literal (unicast, no zone id)',
+  address: Type.Union([
+    Type.String({ format: 'ipv4', maxLength: 15 }),
+    Type.String({ format: 'ipv6', maxLength: 45 })
+  ], {
+    description: 'An IPv4 or IPv6 address literal, without a zone id. A private endpoint must be a private address ' +
+      '(10/8, 172.16/12, 192.168/16, or IPv6 unique-local fc00::/7): peers dial private endpoints only on a shared network.',
     examples: ['192.168.1.20']
   }),
   port: Type.Integer({ minimum: 1, maximum: 65535, examples: [40000] })

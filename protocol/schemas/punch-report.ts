@@ -4,29 +4,52 @@ import { Type, type Static } from 'typebox'
 import { REPORT_RETENTION_SECONDS, STATS_WINDOW_DEFAULT_SECONDS } from '../limits.js'
 import { Timestamp } from './common.js'
 
-const Outcome = Type.Enum(['connected', 'failed'], { description: 'How the punch ended' })
-const Via = Type.Enum(['connect', 'accept'], { description: 'connected only: our dial completed (connect) or the peer\'s reached our listener (accept)' })
-const Path = Type.Enum(['public', 'private'], { description: 'connected only: the peer\'s public (NAT) endpoint or a private (LAN) one' })
-
+const Via = Type.Enum(['connect', 'accept'], { description: 'Our dial completed (connect) or the peer\'s reached our listener (accept)' })
+const Path = Type.Enum(['public', 'private'], { description: 'The peer\'s public (NAT) endpoint or a private (LAN) one' })
+const ElapsedMs = Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'From receiving the introduction to the outcome, ms' })
 const Dials = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Dials made (each sends SYNs)' })
+const DeprecatedAttempts = Type.With(Dials, { deprecated: true, description: 'Deprecated name of `dials`: send `dials`' })
 
-export const PunchReportBody = Type.Object({
-  outcome: Outcome,
-  via: Type.Optional(Via),
-  path: Type.Optional(Path),
-  elapsedMs: Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'From receiving the introduction to the outcome, ms' }),
+/** How a punch may fail, as a peer reports it: the SDK's codes of a punch's end, nothing else (bounded statistics). */
+export const PUNCH_FAILURE_CODES = ['PUNCH_ERR_PUNCH_TIMEOUT', 'PUNCH_ERR_AUTHENTICATION_FAILED', 'PUNCH_ERR_HANDSHAKE_INTERRUPTED', 'PUNCH_ERR_UNKNOWN'] as const
+export type PunchFailureCode = typeof PUNCH_FAILURE_CODES[number]
+
+export const ConnectedReport = Type.Object({
+  outcome: Type.Literal('connected'),
+  via: Via,
+  path: Path,
+  elapsedMs: ElapsedMs,
   dials: Type.Optional(Dials),
-  attempts: Type.Optional(Type.With(Dials, { deprecated: true, description: 'Deprecated name of `dials`: send `dials`' })),
-  errorCode: Type.Optional(Type.String({ pattern: '^PUNCH_ERR_[A-Z_]{1,54}$', description: 'failed only: the SDK\'s error code, e.g. PUNCH_ERR_PUNCH_TIMEOUT' }))
-}, { additionalProperties: false, description: '`dials` is required (or, deprecated, `attempts`)' })
+  attempts: Type.Optional(DeprecatedAttempts)
+}, { additionalProperties: false, description: 'The punch connected. `dials` is required (or, deprecated, `attempts`).' })
+
+export const FailedReport = Type.Object({
+  outcome: Type.Literal('failed'),
+  elapsedMs: ElapsedMs,
+  dials: Type.Optional(Dials),
+  attempts: Type.Optional(DeprecatedAttempts),
+  errorCode: Type.Optional(Type.Enum(PUNCH_FAILURE_CODES, { description: 'The SDK\'s error code' }))
+}, { additionalProperties: false, description: 'The punch failed. `dials` is required (or, deprecated, `attempts`).' })
+
+/** A report is one or the other, told apart by `outcome` (a discriminated union). */
+export const PunchReportBody = Type.Unsafe<Static<typeof ConnectedReport> | Static<typeof FailedReport>>({
+  type: 'object',
+  oneOf: [ConnectedReport, FailedReport],
+  discriminator: { propertyName: 'outcome' },
+  description: 'How the caller\'s punch ended: `connected` (with via and path) or `failed` (with an optional errorCode)'
+})
 export type PunchReportBody = Static<typeof PunchReportBody>
 
 export const PunchReport = Type.Object({
   introductionId: Type.String({ format: 'uuid' }),
   peerId: Type.String(),
-  ...PunchReportBody.properties,
+  outcome: Type.Enum(['connected', 'failed']),
+  via: Type.Optional(Via),
+  path: Type.Optional(Path),
+  elapsedMs: ElapsedMs,
   dials: Dials,
   attempts: Type.With(Dials, { deprecated: true, description: 'Deprecated: the same as `dials`' }),
+  errorCode: Type.Optional(Type.Enum(PUNCH_FAILURE_CODES)),
   createdAt: Timestamp
 }, { additionalProperties: false })
 export type PunchReport = Static<typeof PunchReport>

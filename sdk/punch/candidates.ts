@@ -1,6 +1,17 @@
-// Where to punch: the other peer's public endpoint and its private ones, in
-// the order worth trying. Pure functions, tested without a network.
+// Where to punch, and where never to: the other peer's endpoints in the order
+// worth trying, after the address-safety policy (README, "Security model").
+//   - The public endpoint is what the server observed: dialed, unless it is
+//     loopback (only when the server itself is on loopback), link-local,
+//     unspecified, multicast or reserved.
+//   - Private endpoints are only the peer's word: dialed only when they are
+//     private addresses and the pair shares a network (the same public
+//     address, or the endpoint is on one of our own subnets); one of our own
+//     addresses only behind the same public address.
+//   - Never one of our own endpoints.
+// Pure functions, tested without a network.
 import { isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
+import { normalizeAddress, scopeOf, inSubnet } from '@punchline/protocol/addresses'
 import type { Endpoint, Introduction } from '@punchline/protocol'
 
 export type Path = 'public' | 'private'
@@ -12,43 +23,89 @@ export interface Candidate {
   label: string
 }
 
+/** What this host is, for judging candidates: its interfaces' networks, and where its server is. */
+export interface NetworkView {
+  subnets: Array<{ address: string, prefix: number }>
+  /** The rendezvous server is on loopback (tests, development): the peers are on this host, loopback is fine. */
+  serverOnLoopback: boolean
+}
+
+export interface CandidatePlan {
+  candidates: Candidate[]
+  /** Endpoints not dialed, and why: "private 10.0.2.2:4001: not on a shared network". */
+  skipped: string[]
+}
+
 /** "198.51.100.7:40000" or "[2001:db8::7]:40000": for traces and logs. */
 export function endpointLabel (endpoint: Endpoint): string {
   return endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`
 }
 
 function key (endpoint: Endpoint): string {
-  return `${endpoint.address}|${endpoint.port}`
+  return `${normalizeAddress(endpoint.address)}|${endpoint.port}`
+}
+
+/** This host's view: the networks of its non-internal interfaces, and whether `serverHost` is loopback. */
+export function localNetworkView (serverHost: string): NetworkView {
+  const subnets = Object.values(networkInterfaces()).flatMap((addresses) => addresses ?? [])
+    .filter((address) => !address.internal && address.cidr !== null)
+    .map((address) => ({ address: address.address, prefix: Number(address.cidr!.split('/')[1]) }))
+  return { subnets, serverOnLoopback: scopeOf(serverHost.replace(/^\[|\]$/g, '')) === 'loopback' }
+}
+
+/** Why the public endpoint may not be dialed, or undefined when it may. */
+function publicProblem (address: string, view: NetworkView): string | undefined {
+  const scope = scopeOf(address)
+  if (scope === undefined) return 'not an IP address'
+  if (scope === 'public' || scope === 'private' || scope === 'shared') return undefined
+  if (scope === 'loopback' && view.serverOnLoopback) return undefined
+  return `a ${scope} address`
+}
+
+/** Why a private endpoint may not be dialed, or undefined when it may. */
+function privateProblem (address: string, view: NetworkView, sameNat: boolean): string | undefined {
+  if (scopeOf(address) !== 'private') return 'not a private address'
+  const ours = view.subnets.some((subnet) => normalizeAddress(subnet.address) === normalizeAddress(address))
+  if (ours) return sameNat ? undefined : 'one of our own addresses'
+  if (sameNat || view.subnets.some((subnet) => inSubnet(address, subnet.address, subnet.prefix))) return undefined
+  return 'not on a shared network'
 }
 
 /**
- * The endpoints to dial for an introduction: the peer's public endpoint and
- * its private ones, of the address family we can dial from, without
- * duplicates and without our own endpoints. Peers behind the same NAT (same
- * public address) try their private endpoints first: most NATs do not
- * hairpin.
+ * The endpoints to dial for an introduction, of the address family we can
+ * dial from, without duplicates and without our own endpoints. Peers behind
+ * the same NAT (same public address) try their private endpoints first: most
+ * NATs do not hairpin.
  */
-export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>, family: 4 | 6 = 4): Candidate[] {
+export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>, view: NetworkView, family: 4 | 6 = 4): CandidatePlan {
   const own = new Set([introduction.self.publicEndpoint, ...introduction.self.privateEndpoints].map(key))
+  const sameNat = normalizeAddress(introduction.peer.publicEndpoint.address) === normalizeAddress(introduction.self.publicEndpoint.address)
   const publicOne = { endpoint: introduction.peer.publicEndpoint, path: 'public' as const }
   const privates = introduction.peer.privateEndpoints.map((endpoint) => ({ endpoint, path: 'private' as const }))
-  const sameNat = introduction.peer.publicEndpoint.address === introduction.self.publicEndpoint.address
   const ordered = sameNat ? [...privates, publicOne] : [publicOne, ...privates]
 
   const seen = new Set<string>()
-  const candidates: Candidate[] = []
+  const plan: CandidatePlan = { candidates: [], skipped: [] }
   for (const { endpoint, path } of ordered) {
     const id = key(endpoint)
-    if (isIP(endpoint.address) !== family || own.has(id) || seen.has(id)) continue
+    const label = `${path} ${endpointLabel(endpoint)}`
+    if (seen.has(id)) continue
     seen.add(id)
-    candidates.push({ endpoint, path, label: `${path} ${endpointLabel(endpoint)}` })
+    const problem = own.has(id)
+      ? 'our own endpoint'
+      : isIP(endpoint.address) !== family
+        ? `not IPv${family}`
+        : path === 'public' ? publicProblem(endpoint.address, view) : privateProblem(endpoint.address, view, sameNat)
+    if (problem === undefined) plan.candidates.push({ endpoint, path, label })
+    else plan.skipped.push(`${label}: ${problem}`)
   }
-  return candidates
+  return plan
 }
 
 /** Which path an accepted connection came over, judged by its source address. */
 export function pathOf (remote: Endpoint, introduction: Pick<Introduction, 'peer'>): Path {
-  if (introduction.peer.privateEndpoints.some((endpoint) => endpoint.address === remote.address) &&
-    introduction.peer.publicEndpoint.address !== remote.address) return 'private'
+  const address = normalizeAddress(remote.address)
+  if (introduction.peer.privateEndpoints.some((endpoint) => normalizeAddress(endpoint.address) === address) &&
+    normalizeAddress(introduction.peer.publicEndpoint.address) !== address) return 'private'
   return 'public'
 }

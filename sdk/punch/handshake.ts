@@ -1,8 +1,10 @@
 // The wire protocol two peers speak over every fresh connection before it is
 // trusted, and the exchange itself as one straight-line function:
-//   HELLO (introduction id, sender id, nonce) both ways;
-//   PROOF both ways: HMAC-SHA256 under the introduction's secret over the
-//     introduction id, both peer ids and both nonces;
+//   HELLO both ways: a fresh nonce and a tag keyed by the introduction's
+//     secret, which tells the secret's holder which introduction this is and
+//     tells whoever else answers nothing (no ids on the wire);
+//   PROOF both ways: HMAC-SHA256 under the secret over the introduction id,
+//     both peer ids and both nonces;
 //   the peer with the smaller id (the leader) SELECTs the one connection it
 //     keeps, right behind its PROOF when it can; the follower CONFIRMs it once
 //     the leader's PROOF checked out. That connection wins on both sides.
@@ -20,13 +22,17 @@ export const HANDSHAKE_TIMEOUT_MS = 2000
 /** The leader waits this long for CONFIRM after its SELECT before trying another connection. */
 export const CONFIRM_TIMEOUT_MS = 3000
 
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 export const MAX_FRAME_PAYLOAD = 256
 export const NONCE_BYTES = 32
+/** Bytes of the HELLO's tag: 128 bits, so a guess at it is hopeless. */
+export const TAG_BYTES = 16
 const MAC_BYTES = 32
 const HEADER_BYTES = 3
 const MAGIC = Buffer.from('PNCH')
+const HELLO_LABEL = Buffer.from('punchline/2 hello')
 const PROOF_LABEL = Buffer.from('punchline/1 proof')
+const HELLO_BYTES = MAGIC.length + 1 + NONCE_BYTES + TAG_BYTES
 
 export const FrameType = { HELLO: 1, PROOF: 2, SELECT: 3, CONFIRM: 4 } as const
 export type FrameType = typeof FrameType[keyof typeof FrameType]
@@ -37,20 +43,15 @@ export interface Frame {
 }
 
 export interface Hello {
-  introductionId: string
-  senderId: string
   nonce: Buffer
+  /** HMAC(secret, label ‖ nonce), truncated: only who holds the introduction's secret can make or recognise it. */
+  tag: Buffer
 }
 
 function uuidBytes (uuid: string): Buffer {
   const hex = uuid.replace(/-/g, '')
   if (!/^[0-9a-f]{32}$/i.test(hex)) throw new AuthenticationFailedError(`not a uuid: ${uuid}`)
   return Buffer.from(hex, 'hex')
-}
-
-function uuidString (bytes: Buffer): string {
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 export function encodeFrame (type: FrameType, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -62,28 +63,34 @@ export function encodeFrame (type: FrameType, payload: Buffer = Buffer.alloc(0))
 }
 
 export function encodeHello (hello: Hello): Buffer {
-  const sender = Buffer.from(hello.senderId, 'utf8')
-  return encodeFrame(FrameType.HELLO, Buffer.concat([
-    MAGIC, Buffer.from([PROTOCOL_VERSION]), uuidBytes(hello.introductionId), hello.nonce, Buffer.from([sender.length]), sender
-  ]))
+  return encodeFrame(FrameType.HELLO, Buffer.concat([MAGIC, Buffer.from([PROTOCOL_VERSION]), hello.nonce, hello.tag]))
 }
 
 export function decodeHello (frame: Frame): Hello {
   const { payload } = frame
-  const fixed = MAGIC.length + 1 + 16 + NONCE_BYTES + 1
   if (frame.type !== FrameType.HELLO) throw new AuthenticationFailedError(`expected HELLO, got frame type ${frame.type}`)
-  if (payload.length < fixed || !payload.subarray(0, MAGIC.length).equals(MAGIC)) throw new AuthenticationFailedError('malformed HELLO')
+  if (payload.length < MAGIC.length + 1 || !payload.subarray(0, MAGIC.length).equals(MAGIC)) throw new AuthenticationFailedError('malformed HELLO')
   const version = payload[MAGIC.length]
   if (version !== PROTOCOL_VERSION) throw new AuthenticationFailedError(`unsupported protocol version ${String(version)}`)
-  let offset = MAGIC.length + 1
-  const introductionId = uuidString(payload.subarray(offset, offset + 16))
-  offset += 16
-  const nonce = Buffer.from(payload.subarray(offset, offset + NONCE_BYTES))
-  offset += NONCE_BYTES
-  const senderLength = payload[offset]!
-  offset += 1
-  if (payload.length !== offset + senderLength || senderLength === 0) throw new AuthenticationFailedError('malformed HELLO sender')
-  return { introductionId, nonce, senderId: payload.subarray(offset).toString('utf8') }
+  if (payload.length !== HELLO_BYTES) throw new AuthenticationFailedError('malformed HELLO')
+  const nonce = Buffer.from(payload.subarray(MAGIC.length + 1, MAGIC.length + 1 + NONCE_BYTES))
+  return { nonce, tag: Buffer.from(payload.subarray(MAGIC.length + 1 + NONCE_BYTES)) }
+}
+
+/** The tag of a HELLO with `nonce` under an introduction's secret. */
+export function helloTag (secret: Buffer, nonce: Buffer): Buffer {
+  return createHmac('sha256', secret).update(HELLO_LABEL).update(nonce).digest().subarray(0, TAG_BYTES)
+}
+
+/** A fresh HELLO for an introduction. */
+export function helloFor (secret: Buffer): Hello {
+  const nonce = newNonce()
+  return { nonce, tag: helloTag(secret, nonce) }
+}
+
+/** Whether a HELLO was made with this secret (in constant time). */
+export function isHelloFor (hello: Hello, secret: Buffer): boolean {
+  return hello.tag.length === TAG_BYTES && timingSafeEqual(helloTag(secret, hello.nonce), hello.tag)
 }
 
 export function newNonce (): Buffer {
@@ -112,31 +119,24 @@ export function proofMatches (expected: Buffer, presented: Buffer): boolean {
 }
 
 /**
- * Reads frames off a socket during the handshake, with a size bound, and
- * hands the socket back afterwards with any bytes that followed the last
- * frame put back in front, so the application sees its stream whole.
+ * Reads frames off a socket during the handshake, with a size bound, taking
+ * out of the socket exactly the bytes of the frames asked for (paused-mode
+ * reads). What follows the last frame stays in the socket, and release()
+ * hands the socket back as a fresh one: neither flowing nor paused, so
+ * 'data' listeners, pipe() and for-await all work as on any net.Socket.
  */
 export class FrameReader {
   readonly #socket: Socket
-  #buffer: Buffer = Buffer.alloc(0)
+  #header: { type: number, length: number } | undefined
   #waiting: { resolve: (frame: Frame) => void, reject: (error: Error) => void } | undefined
   #failure: Error | undefined
 
   constructor (socket: Socket) {
     this.#socket = socket
-    socket.on('data', this.#onData)
+    socket.on('readable', this.#deliver)
     socket.on('end', this.#onEnd)
     socket.on('close', this.#onEnd)
     socket.on('error', this.#onError)
-  }
-
-  readonly #onData = (chunk: Buffer): void => {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk])
-    if (this.#buffer.length >= HEADER_BYTES && this.#buffer.readUInt16BE(1) > MAX_FRAME_PAYLOAD) {
-      this.#fail(new AuthenticationFailedError(`frame of ${this.#buffer.readUInt16BE(1)} bytes is over ${MAX_FRAME_PAYLOAD}`))
-      return
-    }
-    this.#deliver()
   }
 
   readonly #onEnd = (): void => { this.#fail(new HandshakeInterruptedError('connection closed during the handshake')) }
@@ -149,18 +149,41 @@ export class FrameReader {
     waiting?.reject(this.#failure)
   }
 
+  /** `length` bytes out of the socket, or undefined while they have not all arrived. */
+  #read (length: number): Buffer | undefined {
+    if (length === 0) return Buffer.alloc(0)
+    const bytes = this.#socket.read(length) as Buffer | null
+    if (bytes === null) return undefined
+    // At the end of the stream read() hands out what is left, however short.
+    if (bytes.length < length) throw new HandshakeInterruptedError('connection closed in the middle of a frame')
+    return bytes
+  }
+
+  /** The next whole frame, or undefined while it has not fully arrived. */
   #take (): Frame | undefined {
-    if (this.#buffer.length < HEADER_BYTES) return undefined
-    const length = this.#buffer.readUInt16BE(1)
-    if (this.#buffer.length < HEADER_BYTES + length) return undefined
-    const frame = { type: this.#buffer[0]!, payload: Buffer.from(this.#buffer.subarray(HEADER_BYTES, HEADER_BYTES + length)) }
-    this.#buffer = this.#buffer.subarray(HEADER_BYTES + length)
+    if (this.#header === undefined) {
+      const header = this.#read(HEADER_BYTES)
+      if (header === undefined) return undefined
+      const length = header.readUInt16BE(1)
+      if (length > MAX_FRAME_PAYLOAD) throw new AuthenticationFailedError(`frame of ${length} bytes is over ${MAX_FRAME_PAYLOAD}`)
+      this.#header = { type: header[0]!, length }
+    }
+    const payload = this.#read(this.#header.length)
+    if (payload === undefined) return undefined
+    const frame = { type: this.#header.type, payload }
+    this.#header = undefined
     return frame
   }
 
-  #deliver (): void {
+  readonly #deliver = (): void => {
     if (this.#waiting === undefined) return
-    const frame = this.#take()
+    let frame: Frame | undefined
+    try {
+      frame = this.#take()
+    } catch (error) {
+      this.#fail(error as Error)
+      return
+    }
     if (frame === undefined) return
     const waiting = this.#waiting
     this.#waiting = undefined
@@ -169,9 +192,9 @@ export class FrameReader {
 
   /** The next frame; rejects when the connection ends or breaks the protocol. */
   async next (): Promise<Frame> {
+    if (this.#failure !== undefined) throw this.#failure
     const frame = this.#take()
     if (frame !== undefined) return frame
-    if (this.#failure !== undefined) throw this.#failure
     return await new Promise((resolve, reject) => { this.#waiting = { resolve, reject } })
   }
 
@@ -181,16 +204,13 @@ export class FrameReader {
     return frame
   }
 
-  /** Stops reading frames; bytes already read past the last frame go back into the socket. */
+  /** Stops reading frames and hands the socket back, the bytes after the last frame still in it. */
   release (): Socket {
     const socket = this.#socket
-    socket.off('data', this.#onData)
+    socket.off('readable', this.#deliver)
     socket.off('end', this.#onEnd)
     socket.off('close', this.#onEnd)
     socket.off('error', this.#onError)
-    socket.pause()
-    if (this.#buffer.length > 0) socket.unshift(this.#buffer)
-    this.#buffer = Buffer.alloc(0)
     return socket
   }
 }
@@ -241,10 +261,10 @@ export async function handshake (socket: Socket, reader: FrameReader, options: H
   const nonce = newNonce()
   let selected = false
   await within(HANDSHAKE_TIMEOUT_MS, 'handshake timed out', (async () => {
-    socket.write(encodeHello({ introductionId, senderId: selfId, nonce }))
+    socket.write(encodeHello({ nonce, tag: helloTag(secret, nonce) }))
     const hello = options.theirHello ?? decodeHello(await reader.expect(FrameType.HELLO))
-    if (hello.introductionId !== introductionId) throw new AuthenticationFailedError('HELLO names another introduction')
-    if (hello.senderId !== peerId) throw new AuthenticationFailedError(`HELLO comes from "${hello.senderId}", not "${peerId}"`)
+    if (!isHelloFor(hello, secret)) throw new AuthenticationFailedError('HELLO is not for this introduction')
+    if (hello.nonce.equals(nonce)) throw new AuthenticationFailedError('HELLO is our own, reflected')
     socket.write(encodeFrame(FrameType.PROOF, proofOf(secret, introductionId, selfId, peerId, nonce, hello.nonce)))
     // The leader SELECTs its first connection together with its PROOF, half a round trip sooner than
     // after checking the follower's: the follower CONFIRMs only after checking ours, and the leader

@@ -18,9 +18,10 @@ import type { Endpoint, Introduction } from '@punchline/protocol'
 import { AbortedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
 import type { PunchEvent, Via } from '../trace.js'
-import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Path } from './candidates.js'
-import { FrameReader, handshake, type Chooser, type Hello } from './handshake.js'
-import { DIAL_TIMEOUT_MS, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView, type Path } from './candidates.js'
+import type { DialBudget } from './dial-budget.js'
+import { FrameReader, handshake, isHelloFor, type Chooser, type Hello } from './handshake.js'
+import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 
 export type Phase = 'idle' | 'punching' | 'connected' | 'failed'
 
@@ -46,6 +47,10 @@ export interface PunchOptions {
   introduction: Introduction
   local: LocalAddress
   sockets: PortSockets
+  /** This host's networks: which of the peer's endpoints may be dialed at all. */
+  view: NetworkView
+  /** SYNs per remote address, shared with the peer's other punches. */
+  budget: DialBudget
   timeoutMs: number
   signal?: AbortSignal | undefined
   onEvent?: ((event: PunchEvent) => void) | undefined
@@ -69,6 +74,13 @@ function remoteOf (socket: Socket): Endpoint {
 function codeOf (error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN'
 }
+
+/**
+ * Kept on every socket handed out: a peer that resets the connection must not
+ * crash a program that has no 'error' listener of its own. The program still
+ * sees 'close' (with hadError), and its own listeners still get the error.
+ */
+function ignoreUnhandledError (): void {}
 
 /**
  * The leader's choice: the first connection to get that far is offered
@@ -121,6 +133,8 @@ export class Punch {
   readonly leader: boolean
   readonly #options: PunchOptions
   readonly #candidates: Candidate[]
+  /** The peer's endpoints not dialed, and why. */
+  readonly #skipped: string[]
   readonly #secret: Buffer
   readonly #random: () => number
   #phase: Phase = 'idle'
@@ -133,7 +147,10 @@ export class Punch {
   readonly #retries = new Set<NodeJS.Timeout>()
   readonly #sockets = new Set<Socket>()
   readonly #links = new Set<Link>()
+  /** Candidates not to dial again: someone else is there, or their budget is spent. */
   readonly #refused = new Set<Candidate>()
+  readonly #dialsTo = new Map<Candidate, number>()
+  readonly #failedConnections = new Map<Candidate, number>()
   readonly #selection = new Selection()
   #dialing = true
 
@@ -141,7 +158,9 @@ export class Punch {
     this.#options = options
     this.introduction = options.introduction
     this.leader = options.introduction.self.id < options.introduction.peer.id
-    this.#candidates = candidatesFor(options.introduction)
+    const plan = candidatesFor(options.introduction, options.view)
+    this.#candidates = plan.candidates
+    this.#skipped = plan.skipped
     this.#secret = Buffer.from(options.introduction.secret, 'base64url')
     this.#random = options.random ?? Math.random
   }
@@ -183,7 +202,12 @@ export class Punch {
     this.#fail(error)
   }
 
-  /** A connection accepted on the punch port whose HELLO named this introduction. */
+  /** Whether a HELLO was made for this introduction (with its secret). */
+  recognizes (hello: Hello): boolean {
+    return isHelloFor(hello, this.#secret)
+  }
+
+  /** A connection accepted on the punch port whose HELLO is for this introduction. */
   adopt (socket: Socket, reader: FrameReader, hello: Hello): void {
     if (this.#done) {
       socket.destroy()
@@ -215,7 +239,7 @@ export class Punch {
     this.#phase = 'punching'
     this.#startedAt = performance.now()
     const { signal, timeoutMs } = this.#options
-    this.#emit({ type: 'introduced', role: this.introduction.role, candidates: this.#candidates.map((candidate) => candidate.label), leader: this.leader })
+    this.#emit({ type: 'introduced', role: this.introduction.role, candidates: this.#candidates.map((candidate) => candidate.label), skipped: this.#skipped, leader: this.leader })
     if (signal?.aborted === true) {
       this.#onAbort()
       return
@@ -229,6 +253,18 @@ export class Punch {
 
   #dial (candidate: Candidate): void {
     if (this.#done || !this.#dialing || this.#refused.has(candidate)) return
+    const dialed = this.#dialsTo.get(candidate) ?? 0
+    if (dialed >= MAX_DIALS_PER_CANDIDATE[candidate.path]) {
+      this.#leaveAlone(candidate, 'dials')
+      return
+    }
+    const wait = this.#options.budget.take(candidate.endpoint.address)
+    if (wait > 0) {
+      this.#emit({ type: 'dial-limited', candidate: candidate.label, reason: 'address-rate', retryInMs: wait })
+      this.#retry(candidate, wait)
+      return
+    }
+    this.#dialsTo.set(candidate, dialed + 1)
     this.#dials++
     this.#emit({ type: 'dial', candidate: candidate.label, dial: this.#dials, attempt: this.#dials })
     const sentAt = performance.now()
@@ -257,12 +293,22 @@ export class Punch {
         ? null // the peer's connection on this address pair is being handled as an accept
         : retryDelayMs({ code, failureRoundTripMs, elapsedMs: performance.now() - this.#startedAt, random: this.#random() })
     this.#emit({ type: 'dial-failed', candidate: candidate.label, code, retryInMs: retryInMs === null ? null : Math.round(retryInMs * 10) / 10 })
-    if (retryInMs === null) return
+    if (retryInMs !== null) this.#retry(candidate, retryInMs)
+  }
+
+  #retry (candidate: Candidate, delayMs: number): void {
     const timer = setTimeout(() => {
       this.#retries.delete(timer)
       this.#dial(candidate)
-    }, retryInMs)
+    }, delayMs)
     this.#retries.add(timer)
+  }
+
+  /** The candidate's budget for this punch is spent: no more dials to it. */
+  #leaveAlone (candidate: Candidate, reason: 'dials' | 'connections'): void {
+    if (this.#refused.has(candidate)) return
+    this.#refused.add(candidate)
+    this.#emit({ type: 'dial-limited', candidate: candidate.label, reason, retryInMs: null })
   }
 
   /** Runs the handshake over a connection that came up; it wins, is dropped, or (leader) passed over. */
@@ -316,6 +362,11 @@ export class Punch {
     // an interrupted handshake is dialed again, as if the dial had been reset.
     const interrupted = error instanceof HandshakeInterruptedError
     if (link.candidate !== undefined && !interrupted) this.#refused.add(link.candidate)
+    if (link.candidate !== undefined) {
+      const failed = (this.#failedConnections.get(link.candidate) ?? 0) + 1
+      this.#failedConnections.set(link.candidate, failed)
+      if (failed >= MAX_FAILED_CONNECTIONS_PER_CANDIDATE) this.#leaveAlone(link.candidate, 'connections')
+    }
     const stillOffering = this.#selection.release(link)
     if (this.#dialing) {
       if (link.candidate !== undefined && interrupted) this.#dialFailed(link.candidate, 'ECONNRESET', 0)
@@ -330,6 +381,7 @@ export class Punch {
     this.#sockets.delete(link.socket)
     this.#phase = 'connected'
     const socket = link.reader.release()
+    socket.on('error', ignoreUnhandledError)
     const connection: PunchedConnection = {
       socket,
       peerId: this.introduction.peer.id,

@@ -27,6 +27,24 @@ export const UNREACHABLE_RETRY_MS = 250
 /** A dial still unanswered after this long is abandoned and redialed. */
 export const DIAL_TIMEOUT_MS = 3000
 
+// The budget of one punch (see README, "Security model"): whatever a peer or
+// the server says, one introduction makes this peer send at most this much
+// towards one candidate.
+/**
+ * Dials to one candidate per punch. Public endpoints race NAT timing: the lab
+ * needed up to 128 when one side learned of the punch 300 ms late behind NATs
+ * that answer with resets. A private endpoint is on our own network, with no
+ * NAT to race: a listening peer answers the first SYN.
+ */
+export const MAX_DIALS_PER_CANDIDATE = { public: 256, private: 16 } as const
+/**
+ * Connections to one candidate that came up but failed or broke off the
+ * handshake, per punch; then the candidate is left alone. NAT races leave a
+ * connection up on one side now and then (a handful per punch at most in the
+ * lab); a host that accepts and closes every connection gets no more than this.
+ */
+export const MAX_FAILED_CONNECTIONS_PER_CANDIDATE = 8
+
 /** Errors that mean "the other side (or its NAT) answered: no" — timing-sensitive. */
 const REFUSALS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE'])
 

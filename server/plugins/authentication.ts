@@ -62,7 +62,7 @@ export default fp(async function authentication (app) {
       request.pollTicket = ticket
       reply.raw.once('close', () => { app.inboxWaiters.leave(ticket) })
     }
-    await app.limitPeer(request, reply)
+    await app.limitPeer(request)
   })
 
   app.decorate('requirePeer', async (request: FastifyRequest) => {

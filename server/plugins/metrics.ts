@@ -57,7 +57,7 @@ declare module 'fastify' {
 export default fp(async function metrics (app) {
   const registry = new Registry()
   await app.register(fastifyMetrics.default, {
-    endpoint: { url: METRICS_PATH, method: 'GET', schema: { hide: true }, handler: () => {} },
+    endpoint: { url: METRICS_PATH, method: 'GET', schema: { hide: true }, onRequest: app.requireMetricsToken, handler: () => {} },
     defaultMetrics: { enabled: true, register: registry, prefix: 'punchline_' },
     routeMetrics: {
       enabled: { histogram: true, summary: false },
@@ -70,8 +70,9 @@ export default fp(async function metrics (app) {
   app.decorate('punchMetrics', {
     ...domain,
     recordReport: (report: PunchReportBody) => {
-      domain.punchReports.inc({ outcome: report.outcome, via: report.via ?? 'none', path: report.path ?? 'none' })
+      const { via, path } = report.outcome === 'connected' ? report : { via: 'none', path: 'none' }
+      domain.punchReports.inc({ outcome: report.outcome, via, path })
       domain.punchElapsed.observe({ outcome: report.outcome }, report.elapsedMs / 1000)
     }
   })
-}, { name: 'metrics', dependencies: ['rendezvous'] })
+}, { name: 'metrics', dependencies: ['rendezvous', 'metrics-token'] })

@@ -28,6 +28,18 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
   app.decorate('registrations', new Registrations(app.prisma, now, { maxPerAddress: options.maxRegistrationsPerAddress }))
   app.decorate('introductions', new Introductions(app.prisma, now, { ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions }))
   app.decorate('inboxWaiters', new InboxWaiters<IntroductionRow>())
-  app.decorate('punchReports', new PunchReports(app.prisma, now))
+  const punchReports = new PunchReports(app.prisma, now)
+  app.decorate('punchReports', punchReports)
+  let loading: Promise<void> | undefined
+  app.addHook('onReady', async () => {
+    loading = punchReports.load().then(
+      (reports) => { app.log.info({ reports }, 'punch statistics built from the stored reports') },
+      (error: unknown) => { app.log.error({ err: error }, 'building the punch statistics failed') }
+    )
+  })
+  app.addHook('preClose', async () => {
+    punchReports.stop()
+    await loading
+  })
   app.addHook('preClose', async () => { app.inboxWaiters.end() })
 }, { name: 'rendezvous', dependencies: ['database'] })

@@ -1,11 +1,14 @@
 // Punch outcome reports: each peer of an introduction may report once how its
-// punch ended; the aggregate over a recent window is the server's success
-// statistics. Reports outlive their introductions and are kept for
-// REPORT_RETENTION_SECONDS.
+// punch ended. Reports are stored (they outlive their introductions, for
+// REPORT_RETENTION_SECONDS) and counted into the in-memory statistics
+// (./statistics.ts). Those are built from the table after start, in the
+// background and a page at a time, so that a large table neither delays the
+// server nor stalls its event loop; until then the statistics answer 503.
 import type { PrismaClient, PunchReport as PunchReportRow } from '../generated/prisma/client.js'
-import { atField, errors } from '../errors.js'
+import { atField, errors, retryAfter } from '../errors.js'
 import type { Clock } from '../registrations/registrations.js'
 import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
+import { PunchStatistics } from './statistics.js'
 
 export function reportView (row: PunchReportRow): PunchReport {
   return {
@@ -17,50 +20,86 @@ export function reportView (row: PunchReportRow): PunchReport {
     elapsedMs: row.elapsedMs,
     dials: row.dials,
     attempts: row.dials,
-    ...(row.errorCode !== null ? { errorCode: row.errorCode } : {}),
+    ...(row.errorCode !== null ? { errorCode: row.errorCode as NonNullable<PunchReport['errorCode']> } : {}),
     createdAt: row.createdAt.toISOString()
   }
 }
 
-/** What the schema cannot say: via and path belong to connected punches, errorCode to failed ones; dials are required. */
+/** What the schema cannot say: the dials are required, under their name or the deprecated one. */
 function checkConsistent (body: PunchReportBody): void {
-  if (body.outcome === 'connected') {
-    if (body.via === undefined) throw atField(new errors.VALIDATION('body/via is required when outcome is "connected"'), 'body/via')
-    if (body.path === undefined) throw atField(new errors.VALIDATION('body/path is required when outcome is "connected"'), 'body/path')
-    if (body.errorCode !== undefined) throw atField(new errors.VALIDATION('body/errorCode is only for outcome "failed"'), 'body/errorCode')
-  } else {
-    if (body.via !== undefined) throw atField(new errors.VALIDATION('body/via is only for outcome "connected"'), 'body/via')
-    if (body.path !== undefined) throw atField(new errors.VALIDATION('body/path is only for outcome "connected"'), 'body/path')
-  }
   if (body.dials === undefined && body.attempts === undefined) throw atField(new errors.VALIDATION('body/dials is required'), 'body/dials')
   if (body.dials !== undefined && body.attempts !== undefined && body.dials !== body.attempts) {
     throw atField(new errors.VALIDATION('body/attempts is the deprecated name of body/dials and must equal it; send dials only'), 'body/attempts')
   }
 }
 
+/** Reports read per query while the statistics are built (~20 ms of event loop each). */
+const LOAD_PAGE = 1000
+/** A request for statistics waits this long for them to be built, then is told to retry. */
+const LOADING_WAIT_MS = 2000
+/** ... in this many seconds. */
+const LOADING_RETRY_SECONDS = 5
+
 export class PunchReports {
   readonly #prisma: PrismaClient
   readonly #now: Clock
+  readonly #statistics = new PunchStatistics()
+  #loaded = false
+  #loading: Promise<number> | undefined
+  #loadStartedAt: Date | undefined
+  #stopped = false
 
   constructor (prisma: PrismaClient, now: Clock) {
     this.#prisma = prisma
     this.#now = now
   }
 
+  /** Builds the statistics from the stored reports of the retention window, a page at a time; resolves with their number. */
+  async load (): Promise<number> {
+    this.#loading ??= this.#load()
+    return await this.#loading
+  }
+
+  async #load (): Promise<number> {
+    this.#loadStartedAt = this.#now()
+    const since = new Date(this.#loadStartedAt.getTime() - REPORT_RETENTION_SECONDS * 1000)
+    let loaded = 0
+    let after = 0
+    for (;;) {
+      const page = await this.#prisma.punchReport.findMany({ where: { seq: { gt: after }, createdAt: { gte: since } }, orderBy: { seq: 'asc' }, take: LOAD_PAGE })
+      if (this.#stopped) return loaded
+      // Reports recorded meanwhile were counted by record() already.
+      for (const row of page) if (row.createdAt < this.#loadStartedAt!) this.#statistics.add(row)
+      loaded += page.length
+      if (page.length < LOAD_PAGE) {
+        this.#loaded = true
+        return loaded
+      }
+      after = page.at(-1)!.seq
+      await new Promise((resolve) => setImmediate(resolve)) // let requests in between pages
+    }
+  }
+
+  /** Stops a load under way (the database is closing). */
+  stop (): void {
+    this.#stopped = true
+  }
+
   /** Records `peerId`'s report for an introduction it is part of (checked by the caller). */
   async record (introductionId: string, peerId: string, body: PunchReportBody): Promise<PunchReportRow> {
     checkConsistent(body)
+    let row: PunchReportRow
     try {
-      return await this.#prisma.punchReport.create({
+      row = await this.#prisma.punchReport.create({
         data: {
           introductionId,
           peerId,
           outcome: body.outcome,
-          via: body.via ?? null,
-          path: body.path ?? null,
+          via: body.outcome === 'connected' ? body.via : null,
+          path: body.outcome === 'connected' ? body.path : null,
           elapsedMs: body.elapsedMs,
           dials: body.dials ?? body.attempts ?? 0,
-          errorCode: body.errorCode ?? null,
+          errorCode: body.outcome === 'failed' ? body.errorCode ?? null : null,
           createdAt: this.#now()
         }
       })
@@ -68,55 +107,25 @@ export class PunchReports {
       if ((error as { code?: unknown }).code === 'P2002') throw new errors.REPORT_EXISTS(peerId, introductionId)
       throw error
     }
+    this.#statistics.add(row)
+    return row
   }
 
+  /** The statistics over the last `windowSeconds`: computed from the in-memory buckets, never from the table. */
   async stats (windowSeconds: number): Promise<PunchStats> {
-    const since = new Date(this.#now().getTime() - windowSeconds * 1000)
-    const where = { createdAt: { gte: since } }
-    const groups = await this.#prisma.punchReport.groupBy({ by: ['outcome', 'via', 'path', 'errorCode'], where, _count: { _all: true } })
-    const stats: PunchStats = {
-      windowSeconds,
-      since: since.toISOString(),
-      reports: 0,
-      connected: 0,
-      failed: 0,
-      successRate: null,
-      byVia: {},
-      byPath: {},
-      failures: {},
-      elapsedMs: { median: null, p95: null },
-      dialsMedian: null,
-      attemptsMedian: null
+    if (!this.#loaded) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([this.load(), new Promise((resolve) => { timer = setTimeout(resolve, LOADING_WAIT_MS) })])
+      clearTimeout(timer)
     }
-    const add = (counts: Record<string, number>, key: string, n: number): void => { counts[key] = (counts[key] ?? 0) + n }
-    for (const group of groups) {
-      const n = group._count._all
-      stats.reports += n
-      if (group.outcome === 'connected') {
-        stats.connected += n
-        add(stats.byVia, group.via ?? 'unknown', n)
-        add(stats.byPath, group.path ?? 'unknown', n)
-      } else {
-        stats.failed += n
-        add(stats.failures, group.errorCode ?? 'unknown', n)
-      }
-    }
-    if (stats.reports > 0) stats.successRate = stats.connected / stats.reports
-    if (stats.connected > 0) {
-      const connected = { ...where, outcome: 'connected' }
-      const nth = async (field: 'elapsedMs' | 'dials', q: number): Promise<number | null> => {
-        const row = await this.#prisma.punchReport.findFirst({ where: connected, orderBy: { [field]: 'asc' }, skip: Math.min(stats.connected - 1, Math.floor(q * stats.connected)), select: { [field]: true } })
-        return (row as Record<string, number> | null)?.[field] ?? null
-      }
-      stats.elapsedMs = { median: await nth('elapsedMs', 0.5), p95: await nth('elapsedMs', 0.95) }
-      stats.dialsMedian = await nth('dials', 0.5)
-      stats.attemptsMedian = stats.dialsMedian
-    }
-    return stats
+    if (!this.#loaded) throw retryAfter(new errors.UNAVAILABLE('the statistics are still being built from the stored reports'), LOADING_RETRY_SECONDS)
+    return this.#statistics.stats(windowSeconds, this.#now())
   }
 
   async sweep (): Promise<number> {
-    const before = new Date(this.#now().getTime() - REPORT_RETENTION_SECONDS * 1000)
+    const now = this.#now()
+    this.#statistics.prune(now)
+    const before = new Date(now.getTime() - REPORT_RETENTION_SECONDS * 1000)
     const { count } = await this.#prisma.punchReport.deleteMany({ where: { createdAt: { lt: before } } })
     return count
   }

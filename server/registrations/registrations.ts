@@ -85,7 +85,7 @@ export class Registrations {
     const existing = await this.#prisma.registration.findUnique({ where: { peerId } })
     if (existing !== null && existing.expiresAt > now) {
       if (request.token === undefined) throw new errors.PEER_ID_TAKEN(peerId)
-      if (!tokenMatches(request.token, existing.tokenHash)) throw new errors.TOKEN_INVALID()
+      if (!tokenMatches(request.token, existing.tokenHash)) throw await this.#wrongToken(request.token, peerId, now)
       const ttlSeconds = request.ttlSeconds ?? existing.ttlSeconds
       const registration = await this.#prisma.registration.update({
         where: { peerId },
@@ -114,6 +114,12 @@ export class Registrations {
       if (isUniqueViolation(error)) throw new errors.PEER_ID_TAKEN(peerId)
       throw error
     }
+  }
+
+  /** Why a token does not renew `peerId`: it is another live peer's (403, says whose), or nobody's (401). */
+  async #wrongToken (token: string, peerId: string, now: Date): Promise<Error> {
+    const owner = isWellFormedToken(token) ? await this.#prisma.registration.findUnique({ where: { tokenHash: hashToken(token) }, select: { peerId: true, expiresAt: true } }) : null
+    return owner !== null && owner.expiresAt > now ? new errors.FORBIDDEN_PEER(owner.peerId, peerId) : new errors.TOKEN_INVALID()
   }
 
   /**

@@ -5,6 +5,8 @@ import { errorResponses, Health } from '@punchline/protocol'
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
+    // Liveness checks come from a few addresses, often; no address limit applies.
+    config: { rateLimit: false },
     schema: {
       tags: ['health'],
       operationId: 'getHealth',

@@ -13,7 +13,7 @@ import { registerOverHttp, tempDir } from '../helpers.js'
 import { watch } from '../../lab/trial.js'
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
-const NO_LAN = ['--private', '127.0.0.1:1'] // no LAN dials in tests: report a dead private endpoint
+const NO_LAN = ['--private='] // no LAN endpoints in tests: report none
 
 describe('punchline expose and forward', () => {
   it('forwards a local port to an exposed service: 4 MB with a checksum, exit 0 on SIGTERM; a peer not allowed exits 1', async () => {
@@ -73,7 +73,7 @@ describe('punchline expose and forward', () => {
 describe('progress on stderr', () => {
   // A target that never answers: the punch runs for the whole --timeout.
   async function silentTarget (url: string): Promise<void> {
-    await registerOverHttp(url, { id: 'silent', privateEndpoints: [{ address: '127.0.0.1', port: 1 }] })
+    await registerOverHttp(url, { id: 'silent', privateEndpoints: [] })
   }
 
   it('draws a spinner with the phase, dial count and elapsed time on a terminal', async () => {

@@ -57,7 +57,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       }))
       const seconds = (performance.now() - started) / 1000
       for (const result of results) {
-        expect(result.bytes).toBe(MEBIBYTES * 1048576)
+        expect(result.bytes, `${JSON.stringify(result)}; forwarder: ${JSON.stringify(forwarded.events().filter((event) => !String(event.event).startsWith('dial')).slice(-8))}`).toBe(MEBIBYTES * 1048576)
         expect(result.received).toBe(result.sent)
       }
       console.log(`forward lab: ${CLIENTS} clients × ${MEBIBYTES} MiB each way in ${seconds.toFixed(2)} s (${(2 * CLIENTS * MEBIBYTES / seconds).toFixed(1)} MiB/s both ways together), tunnel punched in ${tunnel.punchMs as number} ms`)

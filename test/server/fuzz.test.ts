@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { bearer, buildTestApp, register, type RegisteredPeer } from '../helpers.js'
+import { LIMITS_LIFTED } from '../../lab/limits-lifted.js'
 
 const RUNS = Number(process.env.PUNCHLINE_FUZZ_RUNS ?? 3000)
 
@@ -17,7 +18,7 @@ describe('fuzzing every route', () => {
 
   beforeAll(async () => {
     // Lift the rate limits, or most cases would only meet a 429.
-    app = await buildTestApp({ rateLimitPerAddress: 1_000_000, rateLimitPerPeer: 1_000_000 })
+    app = await buildTestApp(LIMITS_LIFTED)
     alice = await register(app, { id: 'alice' })
     bob = await register(app, { id: 'bob' })
     introductionId = (await app.inject({ method: 'POST', url: '/v1/introductions', headers: bearer(alice), payload: { target: 'bob' } })).json().id

@@ -44,15 +44,45 @@ describe('limits', () => {
     expect((await from('203.0.113.5', { id: 'four' })).statusCode).toBe(201)
   })
 
-  it('limits the request rate of one source address, on every route', async () => {
+  it('limits the request rate of one source address on every route but /health, counting an IPv6 /64 as one address', async () => {
     app = await buildTestApp({ rateLimitPerAddress: 5 })
-    for (let n = 0; n < 5; n++) expect((await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })).statusCode).toBe(200)
-    const limited = await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })
+    const stats = async (address: string) => await app.inject({ method: 'GET', url: '/v1/stats/punches', remoteAddress: address })
+    for (let n = 0; n < 5; n++) expect((await stats('203.0.113.7')).statusCode).toBe(200)
+    const limited = await stats('203.0.113.7')
     expect(limited.statusCode).toBe(429)
     expect(limited.json()).toMatchObject({ code: 'PUNCH_ERR_RATE_LIMITED', message: expect.stringContaining('address') })
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1)
     expect((await app.inject({ method: 'POST', url: '/v1/peers', remoteAddress: '203.0.113.7', payload: { privateEndpoints: [] } })).statusCode).toBe(429)
-    expect((await app.inject({ method: 'GET', url: '/health', remoteAddress: '198.51.100.1' })).statusCode).toBe(200)
+    // Liveness checks are never limited by address.
+    for (let n = 0; n < 10; n++) expect((await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })).statusCode).toBe(200)
+    expect((await stats('198.51.100.1')).statusCode).toBe(200)
+    // Five addresses of one /64 are one address; another /64 is not.
+    for (let n = 1; n <= 5; n++) expect((await stats(`2001:db8:1:2::${n}`)).statusCode).toBe(200)
+    expect((await stats('2001:db8:1:2:ffff::9')).statusCode).toBe(429)
+    expect((await stats('2001:db8:1:3::1')).statusCode).toBe(200)
+  })
+
+  it('limits introductions to one target, of one pair, and from one address to one target', async () => {
+    app = await buildTestApp({ introductionsPerTarget: 5, introductionsPerPair: 2, introductionsPerAddressAndTarget: 3, maxPendingIntroductions: 1000 })
+    const target = await register(app, { id: 'target' })
+    const from = async (address: string, n: number) => await register(app, { id: `from-${address.replace(/\W/g, '')}-${n}` }, 40000 + n, address)
+    const introduce = async (peer: { token: string }, address: string) => await app.inject({ method: 'POST', url: '/v1/introductions', remoteAddress: address, headers: bearer(peer), payload: { target: target.id } })
+    const one = await from('203.0.113.1', 1)
+    expect((await introduce(one, '203.0.113.1')).statusCode).toBe(201)
+    expect((await introduce(one, '203.0.113.1')).statusCode).toBe(201)
+    const pair = await introduce(one, '203.0.113.1')
+    expect(pair.statusCode).toBe(429)
+    expect(pair.json()).toMatchObject({ code: 'PUNCH_ERR_INTRODUCTIONS_LIMITED', message: expect.stringContaining('from peer "from-20301131-1"') })
+    expect(Number(pair.headers['retry-after'])).toBeGreaterThanOrEqual(1)
+    // Another id from the same address gets one more (3 a minute per address and target), then no more.
+    const two = await from('203.0.113.1', 2)
+    expect((await introduce(two, '203.0.113.1')).statusCode).toBe(201)
+    expect((await introduce(two, '203.0.113.1')).json()).toMatchObject({ code: 'PUNCH_ERR_INTRODUCTIONS_LIMITED', message: expect.stringContaining('from address 203.0.113.1') })
+    // Other addresses fill the target's own allowance (5 a minute, from everyone), then nobody gets through.
+    expect((await introduce(await from('198.51.100.1', 3), '198.51.100.1')).statusCode).toBe(201)
+    expect((await introduce(await from('198.51.100.2', 4), '198.51.100.2')).statusCode).toBe(201)
+    expect((await introduce(await from('198.51.100.3', 5), '198.51.100.3')).json()).toMatchObject({ code: 'PUNCH_ERR_INTRODUCTIONS_LIMITED', message: expect.stringContaining('from all peers') })
+    expect(await app.prisma.introduction.count()).toBe(5)
   })
 
   it('limits the request rate of one peer, whatever address it comes from', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { Agent, request } from 'undici'
 import { bearer, buildTestApp, listenOnLoopback, type RegisteredPeer } from '../helpers.js'
+import { LIMITS_LIFTED } from '../../lab/limits-lifted.js'
 
 const TARGETS = 300
 const REGISTRATIONS = 2000
@@ -23,7 +24,7 @@ describe('load', () => {
   const dispatcher = new Agent({ connections: 64 })
   beforeAll(async () => {
     // Every peer comes from 127.0.0.1: lift the per-address and per-peer limits this test is not about.
-    app = await buildTestApp({ maxRegistrationsPerAddress: 10_000, rateLimitPerAddress: 1_000_000, rateLimitPerPeer: 1_000_000 })
+    app = await buildTestApp(LIMITS_LIFTED)
     url = await listenOnLoopback(app)
   })
   afterAll(async () => {

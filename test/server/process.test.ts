@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PACKAGE_ROOT } from '../../server/package-root.js'
 import { bearer, registerOverHttp, tempDir, type RegisteredPeer } from '../helpers.js'
+import { liftedLimitFlags } from '../../lab/limits-lifted.js'
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'punchline.js')
 const running: ChildProcessWithoutNullStreams[] = []
@@ -17,7 +18,7 @@ afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') }
 
 async function serve (databasePath: string): Promise<{ child: ChildProcessWithoutNullStreams, url: string }> {
   // The stream below is as fast as loopback allows, into an inbox nobody reads meanwhile: lift those limits.
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', databasePath, '--rate-limit-per-peer', '1000000', '--rate-limit-per-address', '1000000', '--max-pending-introductions', '100000'])
+  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', databasePath, ...liftedLimitFlags()])
   running.push(child)
   for await (const line of createInterface({ input: child.stdout })) {
     const entry = JSON.parse(line)

@@ -57,18 +57,18 @@ describe('every setting, declared once', () => {
     const usage = settingsUsage().replace(/\n {30}/g, ' ')
     for (const setting of Object.values(SETTINGS)) {
       expect(usage).toContain(`--${setting.flag} ${setting.metavar}`)
-      expect(usage).toContain(`(${setting.env}, default ${Array.isArray(setting.default) ? 'none' : String(setting.default)})`)
+      expect(usage).toContain(`(${setting.env}, default ${setting.default === undefined || Array.isArray(setting.default) ? 'none' : String(setting.default)})`)
     }
   })
 
   it('has a row in the README\'s configuration table with the same flag, variable and default', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-    const rows = new Map([...readme.matchAll(/^\| `--([a-z-]+)` \| `([A-Z_]+)` \| ([^|]+) \|/gm)].map((match) => [match[1], { env: match[2], shown: match[3]!.trim() }]))
+    const rows = new Map([...readme.matchAll(/^\| `--([a-z0-9-]+)` \| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((match) => [match[1], { env: match[2], shown: match[3]!.trim() }]))
     for (const setting of Object.values(SETTINGS)) {
       const row = rows.get(setting.flag)
       expect(row, `README row for --${setting.flag}`).toBeDefined()
       expect(row!.env).toBe(setting.env)
-      expect(row!.shown).toBe(Array.isArray(setting.default) ? 'none' : `\`${String(setting.default)}\``)
+      expect(row!.shown).toBe(setting.default === undefined || Array.isArray(setting.default) ? 'none' : `\`${String(setting.default)}\``)
     }
     expect(rows.size).toBe(Object.keys(SETTINGS).length)
   })

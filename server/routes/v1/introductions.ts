@@ -18,6 +18,7 @@ function sideOf (row: IntroductionRow | null, introductionId: string, peerId: st
 const introductions: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/introductions', {
     onRequest: app.authenticate,
+    preHandler: app.limitIntroduction,
     schema: {
       tags: ['introductions'],
       operationId: 'introduce',

@@ -1,7 +1,7 @@
 // /v1/peers: register, read, update, refresh and deregister a peer, and the
 // long-polled inbox of introductions addressed to it.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { observedEndpoint } from '../../endpoint.js'
+import { checkPrivateEndpoints, observedEndpoint } from '../../endpoint.js'
 import { bearerToken, caller } from '../../plugins/authentication.js'
 import { introductionView } from '../../introductions/introductions.js'
 import { registrationView } from '../../registrations/registrations.js'
@@ -24,6 +24,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415, 429) }
     }
   }, async (request, reply) => {
+    checkPrivateEndpoints(request.body.privateEndpoints)
     const { registration, token, created } = await app.registrations.register({
       ...request.body,
       publicEndpoint: observedEndpoint(request.socket),
@@ -70,7 +71,10 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       body: UpdateRegistrationBody,
       response: { 200: Registration, ...errorResponses(400, 401, 403, 413, 415) }
     }
-  }, async (request) => registrationView(await app.registrations.update(request.params.peerId, request.body)))
+  }, async (request) => {
+    checkPrivateEndpoints(request.body.privateEndpoints)
+    return registrationView(await app.registrations.update(request.params.peerId, request.body))
+  })
 
   app.delete('/peers/:peerId', {
     ...self,

@@ -4,6 +4,7 @@ import { errorResponses, PunchStats, STATS_WINDOW_DEFAULT_SECONDS, StatsQuery } 
 
 const stats: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/stats/punches', {
+    onRequest: app.requireMetricsToken,
     schema: {
       tags: ['stats'],
       operationId: 'getPunchStats',

@@ -1,41 +1,71 @@
+// The address-safety policy on candidates, without a network: what is dialed,
+// in which order, and what is refused and why.
 import { describe, expect, it } from 'vitest'
-import { candidatesFor, pathOf } from '../../../sdk/punch/candidates.js'
+import { candidatesFor, pathOf, type NetworkView } from '../../../sdk/punch/candidates.js'
 
-const view = (self: { pub: string, priv: string[] }, peer: { pub: string, priv: string[] }) => {
-  const endpoint = (text: string) => ({ address: text.split(':')[0]!, port: Number(text.split(':')[1]) })
-  return {
-    self: { id: 'a', publicEndpoint: endpoint(self.pub), privateEndpoints: self.priv.map(endpoint) },
-    peer: { id: 'b', publicEndpoint: endpoint(peer.pub), privateEndpoints: peer.priv.map(endpoint) }
-  }
+const endpoint = (text: string): { address: string, port: number } => {
+  const at = text.lastIndexOf(':')
+  return { address: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) }
 }
+const introduction = (self: { pub: string, priv: string[] }, peer: { pub: string, priv: string[] }) => ({
+  self: { id: 'a', publicEndpoint: endpoint(self.pub), privateEndpoints: self.priv.map(endpoint) },
+  peer: { id: 'b', publicEndpoint: endpoint(peer.pub), privateEndpoints: peer.priv.map(endpoint) }
+})
+/** A host on 10.0.1.0/24 whose server is somewhere on the internet. */
+const onLan: NetworkView = { subnets: [{ address: '10.0.1.2', prefix: 24 }], serverOnLoopback: false }
+const labels = (plan: { candidates: Array<{ label: string }> }): string[] => plan.candidates.map((candidate) => candidate.label)
 
 describe('candidatesFor', () => {
-  it('dials the public endpoint first, then the private ones', () => {
-    const candidates = candidatesFor(view({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '203.0.113.9:6000', priv: ['10.0.2.2:4001', '192.168.5.5:4001'] }))
-    expect(candidates.map((candidate) => candidate.label)).toEqual(['public 203.0.113.9:6000', 'private 10.0.2.2:4001', 'private 192.168.5.5:4001'])
+  it('dials the public endpoint the server observed; a private one only on a shared network', () => {
+    const plan = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '203.0.113.9:6000', priv: ['10.0.2.2:4001', '10.0.1.7:4001'] }), onLan)
+    expect(labels(plan)).toEqual(['public 203.0.113.9:6000', 'private 10.0.1.7:4001'])
+    expect(plan.skipped).toEqual(['private 10.0.2.2:4001: not on a shared network'])
   })
 
-  it('puts private endpoints first behind the same NAT (same public address): NATs rarely hairpin', () => {
-    const candidates = candidatesFor(view({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '198.51.100.1:5001', priv: ['10.0.1.3:4001'] }))
-    expect(candidates.map((candidate) => candidate.path)).toEqual(['private', 'public'])
+  it('dials every private endpoint first behind the same NAT (same public address): NATs rarely hairpin', () => {
+    const plan = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '198.51.100.1:5001', priv: ['192.168.9.3:4001'] }), onLan)
+    expect(plan.candidates.map((candidate) => candidate.path)).toEqual(['private', 'public'])
   })
 
-  it('drops duplicates, our own endpoints and other address families', () => {
-    const candidates = candidatesFor(view({ pub: '198.51.100.1:5000', priv: ['10.0.0.2:4000'] }, { pub: '203.0.113.9:6000', priv: ['203.0.113.9:6000', '10.0.0.2:4000', 'fd00::1:4001'] }))
-    expect(candidates.map((candidate) => candidate.label)).toEqual(['public 203.0.113.9:6000'])
+  it('never dials what a peer merely reports outside private ranges: loopback, link-local, metadata, public third parties', () => {
+    const reported = ['127.0.0.1:6379', '169.254.169.254:80', '8.8.8.8:53', '100.64.0.1:1', '224.0.0.1:1', '0.0.0.0:1', '[fe80::1]:22', '[2001:db8::1]:80']
+    const plan = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: [] }, { pub: '198.51.100.1:5001', priv: reported }), onLan)
+    expect(labels(plan)).toEqual(['public 198.51.100.1:5001'])
+    expect(plan.skipped).toHaveLength(reported.length)
+    expect(plan.skipped.filter((reason) => reason.endsWith('not a private address') || reason.endsWith('not IPv4'))).toHaveLength(reported.length)
   })
 
-  it('has no candidates when the peer reports nothing dialable but its public endpoint is ours', () => {
-    expect(candidatesFor(view({ pub: '198.51.100.1:5000', priv: [] }, { pub: '198.51.100.1:5000', priv: [] }))).toEqual([])
+  it('refuses an observed endpoint that is loopback, link-local or unspecified, unless the server itself is on loopback', () => {
+    for (const pub of ['127.0.0.1:6000', '169.254.1.1:6000', '0.0.0.0:6000', '255.255.255.255:6000']) {
+      expect(labels(candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: [] }, { pub, priv: [] }), onLan)), pub).toEqual([])
+    }
+    const local = candidatesFor(introduction({ pub: '127.0.0.1:5000', priv: [] }, { pub: '127.0.0.1:6000', priv: [] }), { subnets: [], serverOnLoopback: true })
+    expect(labels(local)).toEqual(['public 127.0.0.1:6000'])
+  })
+
+  it('never dials our own endpoints, nor our own addresses unless we share the NAT', () => {
+    const ownAddress = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '203.0.113.9:6000', priv: ['10.0.1.2:6379', '10.0.1.2:4000'] }), onLan)
+    expect(labels(ownAddress)).toEqual(['public 203.0.113.9:6000'])
+    expect(ownAddress.skipped).toEqual(['private 10.0.1.2:6379: one of our own addresses', 'private 10.0.1.2:4000: our own endpoint'])
+    const ownPublic = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: [] }, { pub: '198.51.100.1:5000', priv: [] }), onLan)
+    expect(ownPublic.candidates).toEqual([])
+    const twoOnOneHost = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: ['10.0.1.2:4000'] }, { pub: '198.51.100.1:5001', priv: ['10.0.1.2:4001'] }), onLan)
+    expect(labels(twoOnOneHost)).toEqual(['private 10.0.1.2:4001', 'public 198.51.100.1:5001'])
+  })
+
+  it('drops duplicates, written differently or not', () => {
+    const plan = candidatesFor(introduction({ pub: '198.51.100.1:5000', priv: [] }, { pub: '203.0.113.9:6000', priv: ['10.0.1.9:1', '10.0.1.9:1'] }), onLan)
+    expect(labels(plan)).toEqual(['public 203.0.113.9:6000', 'private 10.0.1.9:1'])
   })
 })
 
 describe('pathOf', () => {
-  const introduction = view({ pub: '198.51.100.1:5000', priv: [] }, { pub: '203.0.113.9:6000', priv: ['10.0.2.2:4001'] })
+  const view = introduction({ pub: '198.51.100.1:5000', priv: [] }, { pub: '203.0.113.9:6000', priv: ['10.0.2.2:4001'] })
   it('is private when the connection comes from one of the peer\'s private addresses', () => {
-    expect(pathOf({ address: '10.0.2.2', port: 4001 }, introduction)).toBe('private')
+    expect(pathOf({ address: '10.0.2.2', port: 4001 }, view)).toBe('private')
+    expect(pathOf({ address: '::ffff:10.0.2.2', port: 4001 }, view)).toBe('private')
   })
   it('is public otherwise (a NAT may have changed the port)', () => {
-    expect(pathOf({ address: '203.0.113.9', port: 6123 }, introduction)).toBe('public')
+    expect(pathOf({ address: '203.0.113.9', port: 6123 }, view)).toBe('public')
   })
 })

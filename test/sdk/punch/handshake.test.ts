@@ -1,25 +1,32 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AuthenticationFailedError } from '../../../sdk/errors.js'
-import { FrameReader, FrameType, MAX_FRAME_PAYLOAD, decodeHello, encodeFrame, encodeHello, newNonce, proofMatches, proofOf } from '../../../sdk/punch/handshake.js'
+import { FrameReader, FrameType, MAX_FRAME_PAYLOAD, TAG_BYTES, decodeHello, encodeFrame, encodeHello, helloFor, isHelloFor, newNonce, proofMatches, proofOf } from '../../../sdk/punch/handshake.js'
 
 const ID = '7b0c1d4e-2f3a-4b5c-8d9e-0f1a2b3c4d5e'
 const OTHER_ID = '00000000-2f3a-4b5c-8d9e-0f1a2b3c4d5e'
 const secret = Buffer.alloc(32, 7)
 
 describe('HELLO', () => {
-  it('round-trips introduction id, sender and nonce', () => {
-    const nonce = newNonce()
-    const frame = encodeHello({ introductionId: ID, senderId: 'alice', nonce })
-    expect(decodeHello({ type: frame[0]!, payload: frame.subarray(3) })).toEqual({ introductionId: ID, senderId: 'alice', nonce })
+  it('round-trips its nonce and tag, and carries no ids: only the secret\'s holder recognises it', () => {
+    const hello = helloFor(secret)
+    const frame = encodeHello(hello)
+    const decoded = decodeHello({ type: frame[0]!, payload: frame.subarray(3) })
+    expect(decoded).toEqual(hello)
+    expect(decoded.tag).toHaveLength(TAG_BYTES)
+    expect(isHelloFor(decoded, secret)).toBe(true)
+    expect(isHelloFor(decoded, Buffer.alloc(32, 8))).toBe(false)
+    expect(isHelloFor({ ...decoded, nonce: newNonce() }, secret)).toBe(false) // the tag is bound to the nonce
+    for (const id of [ID, ID.replace(/-/g, ''), 'alice']) expect(frame.includes(Buffer.from(id))).toBe(false)
+    expect(frame.includes(Buffer.from(ID.replace(/-/g, ''), 'hex'))).toBe(false)
   })
 
   it.each([
     ['another frame type', { type: FrameType.PROOF, payload: Buffer.alloc(60) }],
-    ['bad magic', { type: FrameType.HELLO, payload: Buffer.alloc(60) }],
-    ['truncated', { type: FrameType.HELLO, payload: Buffer.from('PNCH\u0001') }],
-    ['wrong sender length', (() => { const f = encodeHello({ introductionId: ID, senderId: 'alice', nonce: newNonce() }); return { type: f[0]!, payload: f.subarray(3, f.length - 1) } })()],
-    ['another protocol version', (() => { const f = encodeHello({ introductionId: ID, senderId: 'alice', nonce: newNonce() }); f[3 + 4] = 9; return { type: f[0]!, payload: f.subarray(3) } })()]
+    ['bad magic', { type: FrameType.HELLO, payload: Buffer.alloc(53) }],
+    ['truncated', { type: FrameType.HELLO, payload: Buffer.from('PNCH\u0002') }],
+    ['a byte too long', (() => { const f = encodeHello(helloFor(secret)); return { type: f[0]!, payload: Buffer.concat([f.subarray(3), Buffer.from([0])]) } })()],
+    ['another protocol version', (() => { const f = encodeHello(helloFor(secret)); f[3 + 4] = 1; return { type: f[0]!, payload: f.subarray(3) } })()]
   ])('rejects %s', (_name, frame) => {
     expect(() => decodeHello(frame)).toThrow(AuthenticationFailedError)
   })
@@ -81,6 +88,22 @@ describe('FrameReader', () => {
     expect(rest).toBe('application data')
   })
 
+  it('hands the socket back neither flowing nor paused, like a fresh one: a plain \'data\' listener gets the bytes', async () => {
+    const [writer, socket] = await pair()
+    const reader = new FrameReader(socket)
+    writer.write(Buffer.concat([encodeFrame(FrameType.CONFIRM), Buffer.from('early ')]))
+    await reader.expect(FrameType.CONFIRM)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // 'early ' waits in the socket meanwhile
+    const released = reader.release()
+    await new Promise((resolve) => process.nextTick(resolve))
+    expect(released.readableFlowing).toBe(null)
+    let text = ''
+    released.on('data', (chunk: Buffer) => { text += String(chunk) })
+    writer.end('and late')
+    await new Promise((resolve) => released.once('end', resolve))
+    expect(text).toBe('early and late')
+  })
+
   it('rejects an oversized frame as soon as its header arrives', async () => {
     const [writer, socket] = await pair()
     const reader = new FrameReader(socket)
@@ -94,7 +117,7 @@ describe('FrameReader', () => {
     const [writer, socket] = await pair()
     const reader = new FrameReader(socket)
     writer.end(encodeFrame(FrameType.PROOF, Buffer.alloc(32)).subarray(0, 10))
-    await expect(reader.next()).rejects.toThrow(/closed during the handshake/)
+    await expect(reader.next()).rejects.toThrow(/closed (during the handshake|in the middle of a frame)/)
   })
 
   it('rejects the wrong frame type where another is expected', async () => {

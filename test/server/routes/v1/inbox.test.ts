@@ -159,12 +159,12 @@ describe('GET /v1/peers/{peerId}/inbox over HTTP', () => {
     // Hold the poll between its authentication and its handler (in the per-peer rate limiter).
     const limitPeer = app.limitPeer
     let first = true
-    app.limitPeer = async (request, reply) => {
+    app.limitPeer = async (request) => {
       if (first) {
         first = false
         await new Promise((resolve) => setTimeout(resolve, 300))
       }
-      await limitPeer(request, reply)
+      await limitPeer(request)
     }
     await expectReleasedByPipelinedIntroduction('/v1/peers/alice/inbox?wait=20') // the poll sits in the limiter
   })

@@ -45,7 +45,7 @@ describe('/v1/peers', () => {
     expect(body.publicEndpoint.address).toBe('198.51.100.9')
   })
 
-  it('does not let anyone take over a live id: 409 without its token, 401 with a wrong one, 200 and the same token with it', async () => {
+  it('does not let anyone take over a live id: 409 without its token, 403 with another peer\'s, 401 with an unknown one, 200 and the same token with it', async () => {
     const alice = await register(app, { id: 'alice' })
     const stranger = await register(app, { id: 'mallory' })
     const payload = { id: 'alice', privateEndpoints: [{ address: '10.9.9.9', port: 1 }] }
@@ -54,9 +54,13 @@ describe('/v1/peers', () => {
     expect(noToken.statusCode).toBe(409)
     expect(noToken.json()).toMatchObject({ code: 'PUNCH_ERR_PEER_ID_TAKEN' })
 
-    const wrongToken = await app.inject({ method: 'POST', url: '/v1/peers', payload, headers: bearer(stranger) })
-    expect(wrongToken.statusCode).toBe(401)
-    expect(wrongToken.json()).toMatchObject({ code: 'PUNCH_ERR_TOKEN_INVALID' })
+    const othersToken = await app.inject({ method: 'POST', url: '/v1/peers', payload, headers: bearer(stranger) })
+    expect(othersToken.statusCode).toBe(403)
+    expect(othersToken.json()).toMatchObject({ code: 'PUNCH_ERR_FORBIDDEN_PEER', message: 'The token belongs to peer "mallory", not to peer "alice"' })
+
+    const unknownToken = await app.inject({ method: 'POST', url: '/v1/peers', payload, headers: bearer({ token: `pl_${'x'.repeat(43)}` }) })
+    expect(unknownToken.statusCode).toBe(401)
+    expect(unknownToken.json()).toMatchObject({ code: 'PUNCH_ERR_TOKEN_INVALID' })
 
     const renewed = await app.inject({ method: 'POST', url: '/v1/peers', payload, headers: bearer(alice) })
     expect(renewed.statusCode).toBe(200)

@@ -1,0 +1,20 @@
+// The server's abuse limits lifted, for load tests and benchmarks: every
+// client there comes from one loopback address, and the limits would only
+// measure themselves. As buildApp options, and as `punchline serve` flags.
+import { SETTINGS } from '../server/settings.js'
+
+export const LIMITS_LIFTED = {
+  maxRegistrationsPerAddress: 10_000_000,
+  maxPendingIntroductions: 100_000,
+  rateLimitPerAddress: 100_000_000,
+  rateLimitPerPeer: 100_000_000,
+  introductionsPerTarget: 1_000_000,
+  introductionsPerPair: 1_000_000,
+  introductionsPerAddressAndTarget: 1_000_000,
+  maxConnectionsPerAddress: 10_000_000
+} as const
+
+/** The same, as flags of `punchline serve`. */
+export function liftedLimitFlags (): string[] {
+  return Object.entries(LIMITS_LIFTED).flatMap(([name, value]) => [`--${SETTINGS[name as keyof typeof LIMITS_LIFTED].flag}`, String(value)])
+}
