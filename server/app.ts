@@ -30,7 +30,7 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1000
 export const LOG_REDACTIONS = ['req.headers.authorization']
 
 export interface AppOptions extends Partial<AppSettings> {
-  /** Absolute path of the SQLite file; created and migrated when missing. */
+  /** Absolute path of the SQLite file (created and migrated when missing), or a postgresql:// URL (migrated). */
   databasePath: string
   logger?: FastifyServerOptions['logger']
   /** The clock that decides expiry; tests move it by hand. */
@@ -43,7 +43,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const {
     databasePath, logger = false, now = () => new Date(),
     introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
-    rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds
+    rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds, livenessWriteIntervalSeconds
   } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
@@ -70,7 +70,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimits, { perAddress: rateLimitPerAddress, perPeer: rateLimitPerPeer })
   await app.register(openapi)
   await app.register(database, { databasePath })
-  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })
+  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, livenessWriteIntervalSeconds, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
   await app.register(metrics)

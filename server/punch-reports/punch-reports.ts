@@ -4,6 +4,7 @@
 // REPORT_RETENTION_SECONDS.
 import type { PrismaClient, PunchReport as PunchReportRow } from '../generated/prisma/client.js'
 import { atField, errors } from '../errors.js'
+import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Clock } from '../registrations/registrations.js'
 import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
 
@@ -38,33 +39,52 @@ function checkConsistent (body: PunchReportBody): void {
   }
 }
 
+/** Reports that arrive together are stored as one batch (group commit); a second report of a peer is refused. */
+async function storeBatch (tx: Transaction, rows: PunchReportRow[]): Promise<Array<Outcome<PunchReportRow>>> {
+  const key = (row: Pick<PunchReportRow, 'introductionId' | 'peerId'>): string => `${row.introductionId} ${row.peerId}`
+  const taken = new Set((await tx.punchReport.findMany({
+    where: { OR: rows.map(({ introductionId, peerId }) => ({ introductionId, peerId })) },
+    select: { introductionId: true, peerId: true }
+  })).map(key))
+  const fresh: PunchReportRow[] = []
+  const outcomes = rows.map((row): Outcome<PunchReportRow> => {
+    if (taken.has(key(row))) return { error: new errors.REPORT_EXISTS(row.peerId, row.introductionId) }
+    taken.add(key(row))
+    fresh.push(row)
+    return { value: row }
+  })
+  if (fresh.length > 0) await tx.punchReport.createMany({ data: fresh })
+  return outcomes
+}
+
 export class PunchReports {
   readonly #prisma: PrismaClient
   readonly #now: Clock
+  readonly #store: (row: PunchReportRow) => Promise<PunchReportRow>
 
-  constructor (prisma: PrismaClient, now: Clock) {
+  constructor (prisma: PrismaClient, now: Clock, commit: GroupCommit) {
     this.#prisma = prisma
     this.#now = now
+    this.#store = commit.kind('report', storeBatch)
   }
 
   /** Records `peerId`'s report for an introduction it is part of (checked by the caller). */
   async record (introductionId: string, peerId: string, body: PunchReportBody): Promise<PunchReportRow> {
     checkConsistent(body)
     try {
-      return await this.#prisma.punchReport.create({
-        data: {
-          introductionId,
-          peerId,
-          outcome: body.outcome,
-          via: body.via ?? null,
-          path: body.path ?? null,
-          elapsedMs: body.elapsedMs,
-          dials: body.dials ?? body.attempts ?? 0,
-          errorCode: body.errorCode ?? null,
-          createdAt: this.#now()
-        }
+      return await this.#store({
+        introductionId,
+        peerId,
+        outcome: body.outcome,
+        via: body.via ?? null,
+        path: body.path ?? null,
+        elapsedMs: body.elapsedMs,
+        dials: body.dials ?? body.attempts ?? 0,
+        errorCode: body.errorCode ?? null,
+        createdAt: this.#now()
       })
     } catch (error) {
+      // Two instances stored the same report at once; the other one won.
       if ((error as { code?: unknown }).code === 'P2002') throw new errors.REPORT_EXISTS(peerId, introductionId)
       throw error
     }
