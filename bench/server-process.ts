@@ -33,6 +33,7 @@ if (kind === 'hello') {
     return row
   }
   app.get('/bench/memory', async () => memory())
+  app.get('/bench/commits', async () => app.groupCommit.stats)
   app.get('/bench/stored', async () => Object.fromEntries(storedAt))
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { Prisma, type PrismaClient, type Registration as RegistrationRow } from '../generated/prisma/client.js'
 import { errors, retryAfter } from '../errors.js'
 import type { Dialect } from '../db/database.js'
+import { integer, text, timestamp } from '../db/dialect.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Notice, Notifications } from '../db/notifications.js'
 import { type Endpoint, TTL_SECONDS, type Registration } from '@punchline/protocol'
@@ -54,6 +55,17 @@ export function registrationView (row: RegistrationRow): Registration {
 
 function isUniqueViolation (error: unknown): boolean {
   return (error as { code?: unknown }).code === 'P2002'
+}
+
+/**
+ * One multi-row INSERT: Prisma's createMany measured 5x slower for the same
+ * rows on SQLite (10 ms against 2 ms for 21 rows), the cost of most of a batch.
+ */
+function insertRegistrations (d: Dialect, rows: RegistrationRow[]): Prisma.Sql {
+  const values = rows.map((row) => Prisma.sql`(${text(d, row.peerId)}, ${text(d, row.tokenHash)}, ${text(d, row.publicAddress)}, ${integer(d, row.publicPort)}, ${text(d, row.privateEndpoints)},
+    ${integer(d, row.ttlSeconds)}, ${integer(d, row.inboxCursor)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.refreshedAt)}, ${timestamp(d, row.expiresAt)})`)
+  return Prisma.sql`INSERT INTO "Registration" ("peerId", "tokenHash", "publicAddress", "publicPort", "privateEndpoints", "ttlSeconds", "inboxCursor", "createdAt", "refreshedAt", "expiresAt")
+    VALUES ${Prisma.join(values)}`
 }
 
 /** Advisory locks of registrations per address live in their own key space (the two-key form). */
@@ -190,7 +202,7 @@ export class Registrations {
       outcomes.push({ value: { registration, token, created: true } })
     }
     if (retaken.length > 0) await tx.registration.deleteMany({ where: { peerId: { in: retaken }, expiresAt: { lte: now } } })
-    if (created.length > 0) await tx.registration.createMany({ data: created })
+    if (created.length > 0) await tx.$executeRaw`${insertRegistrations(this.#dialect, created)}`
     await this.#publish(tx, notices)
     return outcomes
   }
