@@ -8,6 +8,7 @@ import { Prisma, type PrismaClient, type Introduction as IntroductionRow } from 
 import { errors, retryAfter } from '../errors.js'
 import type { Dialect } from '../db/database.js'
 import { greatest, integer, least, text, timestamp } from '../db/dialect.js'
+import { isForeignKeyViolation } from '../db/constraint-errors.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Notifications } from '../db/notifications.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
@@ -119,7 +120,7 @@ export class Introductions {
       return row
     } catch (error) {
       // The foreign key refused a registration swept in between.
-      if ((error as { code?: unknown }).code === 'P2003') throw new errors.PEER_NOT_FOUND(targetId)
+      if (isForeignKeyViolation(error)) throw new errors.PEER_NOT_FOUND(targetId)
       throw error
     }
   }

@@ -7,6 +7,7 @@ import { Prisma, type PrismaClient, type Registration as RegistrationRow } from 
 import { errors, retryAfter } from '../errors.js'
 import type { Dialect } from '../db/database.js'
 import { integer, text, timestamp } from '../db/dialect.js'
+import { isUniqueViolation } from '../db/constraint-errors.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Notice, Notifications } from '../db/notifications.js'
 import { type Endpoint, TTL_SECONDS, type Registration } from '@punchline/protocol'
@@ -51,10 +52,6 @@ export function registrationView (row: RegistrationRow): Registration {
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString()
   }
-}
-
-function isUniqueViolation (error: unknown): boolean {
-  return (error as { code?: unknown }).code === 'P2002'
 }
 
 /**
