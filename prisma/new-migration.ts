@@ -34,7 +34,7 @@ if (typeof cluster === 'string') {
   process.exit(1)
 }
 try {
-  write('PostgreSQL', POSTGRES.migrationsDir, await diffMigrationsToSchema(POSTGRES.migrationsDir, POSTGRES.schemaPath, cluster.url()))
+  write('PostgreSQL', POSTGRES.migrationsDir, await diffMigrationsToSchema(POSTGRES.migrationsDir, POSTGRES.schemaPath, await cluster.createDatabase('migration')))
 } finally {
   cluster.stop()
 }
