@@ -3,6 +3,7 @@
 // baseline served the same way. Bench-only instrumentation is added around
 // the app, never inside it: a memory report (after a full GC) and, for push
 // latency, the high-resolution moment each introduction was stored.
+// The database is a SQLite file or a postgresql:// URL, as for `punchline serve`.
 //   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB
 import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
@@ -18,10 +19,17 @@ function memory (): { rss: number, heapUsed: number, heapTotal: number, external
   return { rss, heapUsed, heapTotal, external }
 }
 
+/** CPU time so far and RSS, without a GC: what the process costs while it runs. */
+function usage (): { cpuMs: number, rss: number } {
+  const { user, system } = process.cpuUsage()
+  return { cpuMs: (user + system) / 1000, rss: process.memoryUsage.rss() }
+}
+
 if (kind === 'hello') {
   const app = Fastify({ logger: false })
   app.get('/hello', async () => ({ hello: 'world' }))
   app.get('/bench/memory', async () => memory())
+  app.get('/bench/usage', async () => usage())
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 } else {
   // Every benchmark client comes from 127.0.0.1: the limits would measure themselves.
@@ -34,6 +42,8 @@ if (kind === 'hello') {
     return row
   }
   app.get('/bench/memory', async () => memory())
+  app.get('/bench/commits', async () => app.groupCommit.stats)
+  app.get('/bench/usage', async () => usage())
   app.get('/bench/stored', async () => Object.fromEntries(storedAt))
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 }

@@ -13,13 +13,16 @@ export interface BenchServer {
   url: string
   child: ChildProcess
   memory: () => Promise<{ rss: number, heapUsed: number }>
+  /** CPU time used so far and RSS, without a GC. */
+  usage: () => Promise<{ cpuMs: number, rss: number }>
   stop: () => Promise<void>
 }
 
-export async function startServer (kind: 'punchline' | 'hello'): Promise<BenchServer> {
+/** A server in its own process; `database`: a postgresql:// URL, else a fresh SQLite file. */
+export async function startServer (kind: 'punchline' | 'hello', database?: string): Promise<BenchServer> {
   const port = nextPort++
   const dir = mkdtempSync(path.join(tmpdir(), 'punchline-bench-'))
-  const child = fork(SERVER_PROCESS, [kind, String(port), path.join(dir, 'bench.db')], {
+  const child = fork(SERVER_PROCESS, [kind, String(port), database ?? path.join(dir, 'bench.db')], {
     execArgv: ['--expose-gc', '--conditions=@punchline/source', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
@@ -32,6 +35,7 @@ export async function startServer (kind: 'punchline' | 'hello'): Promise<BenchSe
     url,
     child,
     memory: async () => await (await fetch(`${url}/bench/memory`)).json() as { rss: number, heapUsed: number },
+    usage: async () => await (await fetch(`${url}/bench/usage`)).json() as { cpuMs: number, rss: number },
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGKILL')

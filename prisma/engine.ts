@@ -1,17 +1,21 @@
 // Drives Prisma's schema engine (the WASM build from npm, since the native
 // binary cannot be downloaded here) to compare the committed migrations with
-// schema.prisma. Development tooling only: used by `npm run migration:new`
-// and by the drift test; the server never loads it.
+// a schema, for SQLite (shadow database in memory) or PostgreSQL (shadow
+// database on a running server). Development tooling only: used by
+// `npm run migration:new` and by the drift tests; the server never loads it.
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as engineBindings from '@prisma/schema-engine-wasm/schema_engine_bg'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
-import { readMigrations, MIGRATIONS_DIR } from '../server/db/migrate.js'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import { readMigrations, MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR } from '../server/db/migrate.js'
 
-export const SCHEMA_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema.prisma')
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+export const SCHEMA_PATH = path.join(HERE, 'schema.prisma')
+export const POSTGRES_SCHEMA_PATH = path.join(HERE, 'postgresql', 'schema.prisma')
 
 declare global {
   // The engine's panic hook writes its message here.
@@ -60,14 +64,46 @@ function shadowScriptsFactory (): PrismaBetterSqlite3 {
   return factory
 }
 
+/** PostgreSQL's one-byte "char" type (catalog columns such as relkind), and text. */
+const PG_CHAR_OID = 18
+const PG_TEXT_OID = 25
+
+/**
+ * The engine describes a PostgreSQL schema by reading catalog columns of type
+ * "char", which @prisma/adapter-pg 7.10 refuses (UnsupportedNativeDataType);
+ * pg already hands them over as strings, so report them as text.
+ */
+function postgresFactory (url: string): PrismaPg {
+  const factory = new PrismaPg(url)
+  type Queryable = { performIO: (query: unknown) => Promise<{ fields: Array<{ dataTypeID: number }> }> }
+  const patch = <A>(adapter: A): A => {
+    const queryable = adapter as unknown as Queryable
+    const performIO = queryable.performIO.bind(queryable)
+    queryable.performIO = async (query) => {
+      const result = await performIO(query)
+      for (const field of result.fields) if (field.dataTypeID === PG_CHAR_OID) field.dataTypeID = PG_TEXT_OID
+      return result
+    }
+    return adapter
+  }
+  const connect = factory.connect.bind(factory)
+  const connectToShadowDb = factory.connectToShadowDb.bind(factory)
+  factory.connect = async () => patch(await connect())
+  factory.connectToShadowDb = async () => patch(await connectToShadowDb())
+  return factory
+}
+
 /**
  * SQL that takes a database from the state the committed migrations build to
  * the state schema.prisma describes. Empty when they agree (no drift).
+ * `postgresUrl`: replay on a shadow database of that PostgreSQL server
+ * (for the PostgreSQL schema and migrations); SQLite in memory otherwise.
  */
-export async function diffMigrationsToSchema (migrationsDir = MIGRATIONS_DIR, schemaPath = SCHEMA_PATH): Promise<string> {
+export async function diffMigrationsToSchema (migrationsDir = MIGRATIONS_DIR, schemaPath = SCHEMA_PATH, postgresUrl?: string): Promise<string> {
   const bindings = await loadEngine()
   const schema = await readFile(schemaPath, 'utf8')
-  const adapterFactory = bindMigrationAwareSqlAdapterFactory(shadowScriptsFactory())
+  const shadow: SqlMigrationAwareDriverAdapterFactory = postgresUrl === undefined ? shadowScriptsFactory() : postgresFactory(postgresUrl)
+  const adapterFactory = bindMigrationAwareSqlAdapterFactory(shadow)
   const engine = await bindings.SchemaEngine.new({ datamodels: [[schemaPath, schema]] }, () => {}, adapterFactory)
   try {
     const lockfilePath = path.join(migrationsDir, 'migration_lock.toml')
@@ -92,3 +128,6 @@ export async function diffMigrationsToSchema (migrationsDir = MIGRATIONS_DIR, sc
     engine.free()
   }
 }
+
+/** The PostgreSQL schema and migrations, for `diffMigrationsToSchema`. */
+export const POSTGRES = { migrationsDir: POSTGRES_MIGRATIONS_DIR, schemaPath: POSTGRES_SCHEMA_PATH }

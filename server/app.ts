@@ -32,7 +32,7 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1000
 export const LOG_REDACTIONS = ['req.headers.authorization']
 
 export interface AppOptions extends Partial<AppSettings> {
-  /** Absolute path of the SQLite file; created and migrated when missing. */
+  /** Absolute path of the SQLite file (created and migrated when missing), or a postgresql:// URL (migrated). */
   databasePath: string
   /** Serve HTTPS with this key and certificate chain (PEM). */
   https?: { key: Buffer, cert: Buffer } | undefined
@@ -49,7 +49,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
     rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds,
     introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, maxConnections, maxConnectionsPerAddress,
-    ipv6PrefixLength, metricsToken: deploymentMetricsToken
+    ipv6PrefixLength, metricsToken: deploymentMetricsToken, livenessWriteIntervalSeconds
   } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
@@ -79,7 +79,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsToken, { metricsToken: deploymentMetricsToken })
   await app.register(openapi)
   await app.register(database, { databasePath })
-  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, now })
+  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, livenessWriteIntervalSeconds, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
   await app.register(metrics)

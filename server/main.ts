@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import type { ServerConfig } from './settings.js'
 import { DOCS_PREFIX } from './plugins/swagger.js'
+import { describeLocation } from './db/database.js'
 
 /** Dual-stack '::' fails where IPv6 is disabled; IPv4-only is the next best. */
 const WILDCARD_FALLBACK: Record<string, string> = { '::': '0.0.0.0' }
@@ -40,7 +41,7 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const url = `${https !== undefined ? 'https' : 'http'}://${urlHost(host)}:${port}`
-  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, tls: https !== undefined, database: config.databasePath, apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
+  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, tls: https !== undefined, database: describeLocation(config.databasePath), apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
   return app
 }
 

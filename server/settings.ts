@@ -4,6 +4,7 @@
 // own check of the options it is given all come from this table.
 import path from 'node:path'
 import { POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
+import { isPostgresUrl } from './db/url.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -32,7 +33,7 @@ const integer = (declared: Omit<IntegerSetting, 'kind'>): IntegerSetting => ({ k
 export const SETTINGS = {
   host: { kind: 'text', flag: 'host', env: 'PUNCHLINE_HOST', metavar: 'HOST', default: '::', help: 'address to listen on ("::" is every interface, IPv4 and IPv6); use 127.0.0.1 for this machine only' },
   port: integer({ flag: 'port', env: 'PUNCHLINE_PORT', metavar: 'PORT', default: 8080, min: 0, max: 65535, help: 'TCP port (0: any free port)' }),
-  databasePath: { kind: 'text', flag: 'db', env: 'PUNCHLINE_DB', metavar: 'FILE', default: './data/punchline.db', help: 'SQLite database file, created and migrated if missing (relative to the working directory)' },
+  databasePath: { kind: 'text', flag: 'db', env: 'PUNCHLINE_DB', metavar: 'FILE|URL', default: './data/punchline.db', help: 'SQLite database file, created and migrated if missing (relative to the working directory), or postgresql://USER@HOST/DB for several instances on one database (migrated at start)' },
   logLevel: { kind: 'choice', flag: 'log-level', env: 'PUNCHLINE_LOG_LEVEL', metavar: 'LEVEL', default: 'info', choices: LOG_LEVELS, help: `${LOG_LEVELS.join('|')} (JSON lines on stdout)` } satisfies ChoiceSetting<LogLevel>,
   introductionTtlSeconds: integer({ flag: 'introduction-ttl', env: 'PUNCHLINE_INTRODUCTION_TTL', metavar: 'S', default: 30, min: 5, max: 3600, help: 'seconds an introduction stays deliverable' }),
   sweepIntervalSeconds: integer({ flag: 'sweep-interval', env: 'PUNCHLINE_SWEEP_INTERVAL', metavar: 'S', default: 30, min: 1, max: 3600, help: 'seconds between deletions of expired rows' }),
@@ -53,6 +54,7 @@ export const SETTINGS = {
   tlsCert: { kind: 'file', flag: 'tls-cert', env: 'PUNCHLINE_TLS_CERT', metavar: 'FILE', default: undefined, help: 'serve HTTPS with this certificate chain (PEM), read again on SIGHUP; needs --tls-key' },
   tlsKey: { kind: 'file', flag: 'tls-key', env: 'PUNCHLINE_TLS_KEY', metavar: 'FILE', default: undefined, help: 'the private key (PEM) of --tls-cert' },
   metricsToken: { kind: 'secret', flag: 'metrics-token', env: 'PUNCHLINE_METRICS_TOKEN', metavar: 'TOKEN', default: undefined, help: `when set, /metrics and /v1/stats/* need it as "Authorization: Bearer TOKEN" (at least ${MIN_API_KEY_LENGTH} printable characters)` },
+  livenessWriteIntervalSeconds: integer({ flag: 'liveness-write-interval', env: 'PUNCHLINE_LIVENESS_WRITE_INTERVAL', metavar: 'S', default: 5, min: 1, max: 10, help: 'seconds between writes of peers\' liveness and observed endpoints, kept in memory meanwhile; a crash shortens registrations by at most this (under the 15 s shortest TTL)' }),
   maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` })
 } as const satisfies Record<string, Setting>
 
@@ -131,7 +133,7 @@ export function resolveConfig (flags: RawSettings = {}, env: NodeJS.ProcessEnv =
     config[name] = value
   }
   const resolved = config as ServerConfig
-  resolved.databasePath = path.resolve(cwd, resolved.databasePath)
+  if (!isPostgresUrl(resolved.databasePath)) resolved.databasePath = path.resolve(cwd, resolved.databasePath)
   if (resolved.tlsCert !== undefined) resolved.tlsCert = path.resolve(cwd, resolved.tlsCert)
   if (resolved.tlsKey !== undefined) resolved.tlsKey = path.resolve(cwd, resolved.tlsKey)
   checkTogether(resolved)

@@ -1,4 +1,5 @@
-// Applies the committed migrations in prisma/migrations at start-up, keeping
+// Applies the committed migrations at start-up (SQLite: prisma/migrations;
+// PostgreSQL: migrate-postgres.ts, prisma/postgresql/migrations), keeping
 // Prisma's own bookkeeping (_prisma_migrations) so that `prisma migrate
 // status/deploy` elsewhere agrees with what was done here. Needs no Prisma
 // engine binary, which this project cannot download.
@@ -13,6 +14,7 @@ export class MigrationError extends Error {
 }
 
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'prisma', 'migrations')
+export const POSTGRES_MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'prisma', 'postgresql', 'migrations')
 
 // Prisma's table, as its schema engine creates it for SQLite.
 const BOOKKEEPING_DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
@@ -26,7 +28,7 @@ const BOOKKEEPING_DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
   "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0
 )`
 
-interface MigrationRow {
+export interface MigrationRow {
   migration_name: string
   checksum: string
   finished_at: number | string | null
@@ -50,11 +52,12 @@ export function readMigrations (dir = MIGRATIONS_DIR): LocalMigration[] {
     })
 }
 
-/** Applies every pending migration; returns the names applied now. */
-export function applyMigrations (db: Database.Database, migrations: LocalMigration[] = readMigrations()): string[] {
-  db.exec(BOOKKEEPING_DDL)
-  const rows = db.prepare('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at').all() as MigrationRow[]
-
+/**
+ * The migrations still to apply, after checking what the database recorded:
+ * a failed one (P3009), one this version does not know, or one edited since
+ * it was applied are refused.
+ */
+export function pendingMigrations (rows: MigrationRow[], migrations: LocalMigration[]): LocalMigration[] {
   const failed = rows.find((row) => row.finished_at === null && row.rolled_back_at === null)
   if (failed !== undefined) {
     throw new MigrationError(`migration ${failed.migration_name} failed earlier (P3009); inspect the database, then mark it rolled back before starting again`)
@@ -67,8 +70,14 @@ export function applyMigrations (db: Database.Database, migrations: LocalMigrati
       throw new MigrationError(`migration ${name} was changed after it was applied (checksum differs); committed migrations must never be edited`)
     }
   }
+  return migrations.filter((migration) => !applied.has(migration.name))
+}
 
-  const pending = migrations.filter((migration) => !applied.has(migration.name))
+/** Applies every pending migration; returns the names applied now. */
+export function applyMigrations (db: Database.Database, migrations: LocalMigration[] = readMigrations()): string[] {
+  db.exec(BOOKKEEPING_DDL)
+  const rows = db.prepare('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at').all() as MigrationRow[]
+  const pending = pendingMigrations(rows, migrations)
   for (const migration of pending) {
     const id = randomUUID()
     db.prepare('INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES (?, ?, ?, ?, 0)')

@@ -83,6 +83,11 @@ export class InboxWaiters<Item> {
     }
   }
 
+  /** Every held poll answers now with what it has (its client polls again). */
+  releaseAll (): void {
+    for (const peerId of [...this.#tickets.keys()]) this.release(peerId)
+  }
+
   /** Releases every held poll and makes later waits return at once. */
   end (): void {
     this.#ended = true

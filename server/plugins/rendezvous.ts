@@ -1,18 +1,25 @@
-// Decorates the app with the rendezvous domain: registrations, introductions
-// and the waiters of held long-polls, which are released before the server
-// closes so that shutdown never waits for a poll to time out.
+// Decorates the app with the rendezvous domain: registrations (held in memory,
+// written behind), introductions, punch reports, the group commit their
+// durable writes share, and the waiters of held long-polls, which are released
+// before the server closes so that shutdown never waits for a poll to time out.
+// On PostgreSQL it also listens to the other instances (db/notifications.ts).
 import fp from 'fastify-plugin'
+import { GroupCommit } from '../db/group-commit.js'
+import { NO_NOTIFICATIONS, PostgresNotifications, type Notice, type Notifications } from '../db/notifications.js'
 import { InboxWaiters } from '../introductions/inbox-waiters.js'
 import { Introductions, type IntroductionRow } from '../introductions/introductions.js'
+import { LiveRegistrations } from '../registrations/live-registrations.js'
 import { Registrations, type Clock } from '../registrations/registrations.js'
 import { PunchReports } from '../punch-reports/punch-reports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     registrations: Registrations
+    liveRegistrations: LiveRegistrations
     introductions: Introductions
     inboxWaiters: InboxWaiters<IntroductionRow>
     punchReports: PunchReports
+    groupCommit: GroupCommit
   }
 }
 
@@ -20,16 +27,46 @@ export interface RendezvousPluginOptions {
   introductionTtlSeconds: number
   maxPendingIntroductions: number
   maxRegistrationsPerAddress: number
+  livenessWriteIntervalSeconds: number
   now: Clock
 }
 
 export default fp<RendezvousPluginOptions>(async function rendezvous (app, options) {
   const { now } = options
-  app.decorate('registrations', new Registrations(app.prisma, now, { maxPerAddress: options.maxRegistrationsPerAddress }))
-  app.decorate('introductions', new Introductions(app.prisma, now, { ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions }))
-  app.decorate('inboxWaiters', new InboxWaiters<IntroductionRow>())
-  const punchReports = new PunchReports(app.prisma, now)
+  const { prisma, database: { dialect, location } } = app
+  const commit = new GroupCommit(prisma)
+  const live = new LiveRegistrations({ prisma, dialect, now, writeIntervalMs: options.livenessWriteIntervalSeconds * 1000, log: app.log })
+  const waiters = new InboxWaiters<IntroductionRow>()
+  // Filled in below: the handlers need the introductions, which need the notifications.
+  let introductions: Introductions | undefined
+  const onNotice = (notice: Notice): void => {
+    if (notice.kind === 'registration') {
+      live.forget(notice.peerId)
+      return
+    }
+    introductions?.heads.raise(notice.row.targetId, notice.row.seq)
+    waiters.wake(notice.row.targetId, notice.row)
+  }
+  const notifications: Notifications = dialect === 'postgresql'
+    ? await PostgresNotifications.listen(location, {
+      notice: onNotice,
+      // What was missed is unknown: read inboxes again, and let held polls ask again.
+      resumed: () => {
+        introductions?.heads.clear()
+        waiters.releaseAll()
+      }
+    }, app.log)
+    : NO_NOTIFICATIONS
+  const shared = { prisma, dialect, now, live, commit, notifications }
+  introductions = new Introductions({ ...shared, ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions })
+  app.decorate('groupCommit', commit)
+  app.decorate('liveRegistrations', live)
+  app.decorate('registrations', new Registrations({ ...shared, maxPerAddress: options.maxRegistrationsPerAddress }))
+  app.decorate('introductions', introductions)
+  app.decorate('inboxWaiters', waiters)
+  const punchReports = new PunchReports(prisma, now, commit)
   app.decorate('punchReports', punchReports)
+  // The statistics are built in the background from the stored reports, once the server is up.
   let loading: Promise<void> | undefined
   app.addHook('onReady', async () => {
     loading = punchReports.load().then(
@@ -38,8 +75,13 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
     )
   })
   app.addHook('preClose', async () => {
+    waiters.end()
     punchReports.stop()
     await loading
   })
-  app.addHook('preClose', async () => { app.inboxWaiters.end() })
+  app.addHook('onClose', async () => {
+    await commit.settled()
+    await live.close()
+    await notifications.close()
+  })
 }, { name: 'rendezvous', dependencies: ['database'] })

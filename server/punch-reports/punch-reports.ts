@@ -6,11 +6,12 @@
 // server nor stalls its event loop; until then the statistics answer 503.
 import type { PrismaClient, PunchReport as PunchReportRow } from '../generated/prisma/client.js'
 import { atField, errors, retryAfter } from '../errors.js'
+import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Clock } from '../registrations/registrations.js'
 import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
 import { PunchStatistics } from './statistics.js'
 
-export function reportView (row: PunchReportRow): PunchReport {
+export function reportView (row: Omit<PunchReportRow, 'seq'>): PunchReport {
   return {
     introductionId: row.introductionId,
     peerId: row.peerId,
@@ -33,6 +34,27 @@ function checkConsistent (body: PunchReportBody): void {
   }
 }
 
+/** A report as stored: everything but its seq, which the database gives it. */
+type NewReport = Omit<PunchReportRow, 'seq'>
+
+/** Reports that arrive together are stored as one batch (group commit); a second report of a peer is refused. */
+async function storeBatch (tx: Transaction, rows: NewReport[]): Promise<Array<Outcome<NewReport>>> {
+  const key = (row: Pick<NewReport, 'introductionId' | 'peerId'>): string => `${row.introductionId} ${row.peerId}`
+  const taken = new Set((await tx.punchReport.findMany({
+    where: { OR: rows.map(({ introductionId, peerId }) => ({ introductionId, peerId })) },
+    select: { introductionId: true, peerId: true }
+  })).map(key))
+  const fresh: NewReport[] = []
+  const outcomes = rows.map((row): Outcome<NewReport> => {
+    if (taken.has(key(row))) return { error: new errors.REPORT_EXISTS(row.peerId, row.introductionId) }
+    taken.add(key(row))
+    fresh.push(row)
+    return { value: row }
+  })
+  if (fresh.length > 0) await tx.punchReport.createMany({ data: fresh })
+  return outcomes
+}
+
 /** Reports read per query while the statistics are built (~20 ms of event loop each). */
 const LOAD_PAGE = 1000
 /** A request for statistics waits this long for them to be built, then is told to retry. */
@@ -44,14 +66,16 @@ export class PunchReports {
   readonly #prisma: PrismaClient
   readonly #now: Clock
   readonly #statistics = new PunchStatistics()
+  readonly #store: (row: NewReport) => Promise<NewReport>
   #loaded = false
   #loading: Promise<number> | undefined
   #loadStartedAt: Date | undefined
   #stopped = false
 
-  constructor (prisma: PrismaClient, now: Clock) {
+  constructor (prisma: PrismaClient, now: Clock, commit: GroupCommit) {
     this.#prisma = prisma
     this.#now = now
+    this.#store = commit.kind('report', storeBatch)
   }
 
   /** Builds the statistics from the stored reports of the retention window, a page at a time; resolves with their number. */
@@ -86,24 +110,23 @@ export class PunchReports {
   }
 
   /** Records `peerId`'s report for an introduction it is part of (checked by the caller). */
-  async record (introductionId: string, peerId: string, body: PunchReportBody): Promise<PunchReportRow> {
+  async record (introductionId: string, peerId: string, body: PunchReportBody): Promise<NewReport> {
     checkConsistent(body)
-    let row: PunchReportRow
+    let row: NewReport
     try {
-      row = await this.#prisma.punchReport.create({
-        data: {
-          introductionId,
-          peerId,
-          outcome: body.outcome,
-          via: body.outcome === 'connected' ? body.via : null,
-          path: body.outcome === 'connected' ? body.path : null,
-          elapsedMs: body.elapsedMs,
-          dials: body.dials ?? body.attempts ?? 0,
-          errorCode: body.outcome === 'failed' ? body.errorCode ?? null : null,
-          createdAt: this.#now()
-        }
+      row = await this.#store({
+        introductionId,
+        peerId,
+        outcome: body.outcome,
+        via: body.outcome === 'connected' ? body.via : null,
+        path: body.outcome === 'connected' ? body.path : null,
+        elapsedMs: body.elapsedMs,
+        dials: body.dials ?? body.attempts ?? 0,
+        errorCode: body.outcome === 'failed' ? body.errorCode ?? null : null,
+        createdAt: this.#now()
       })
     } catch (error) {
+      // Two instances stored the same report at once; the other one won.
       if ((error as { code?: unknown }).code === 'P2002') throw new errors.REPORT_EXISTS(peerId, introductionId)
       throw error
     }

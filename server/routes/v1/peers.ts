@@ -7,6 +7,9 @@ import { introductionView } from '../../introductions/introductions.js'
 import { registrationView } from '../../registrations/registrations.js'
 import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody } from '@punchline/protocol'
 
+/** Why a poll's wait ended without an arrival; one value, as abort() without a reason builds a DOMException (and its stack) per poll. */
+const WAIT_OVER = new Error('poll wait over')
+
 const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (app, { maxPollWaitSeconds }) => {
   const self = { onRequest: app.authenticate, preHandler: app.requirePeer }
 
@@ -113,7 +116,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     // A client that goes away returns the poll's ticket (see authenticate), which ends the wait.
     const held = new AbortController()
     // The deployment may hold polls for less than the API allows: such a poll just answers sooner.
-    const timer = setTimeout(() => { held.abort() }, Math.min(wait, maxPollWaitSeconds) * 1000)
+    const timer = setTimeout(() => { held.abort(WAIT_OVER) }, Math.min(wait, maxPollWaitSeconds) * 1000)
     try {
       // Subscribe before the first read: an introduction stored meanwhile wakes this poll with it, and
       // a request of this peer pipelined behind the poll, arriving meanwhile, releases it.
@@ -132,7 +135,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       return { introductions: [introductionView(wake.item, 'target')], cursor: wake.item.seq }
     } finally {
       clearTimeout(timer)
-      held.abort() // ends the wait when pending introductions were answered without it
+      held.abort(WAIT_OVER) // ends the wait when pending introductions were answered without it
     }
   })
 
