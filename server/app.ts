@@ -79,7 +79,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsToken, { metricsToken: deploymentMetricsToken })
   await app.register(openapi)
   await app.register(database, { databasePath })
-  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, livenessWriteIntervalSeconds, now })
+  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, ipv6PrefixLength, livenessWriteIntervalSeconds, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
   await app.register(metrics)

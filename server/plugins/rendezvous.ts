@@ -27,6 +27,7 @@ export interface RendezvousPluginOptions {
   introductionTtlSeconds: number
   maxPendingIntroductions: number
   maxRegistrationsPerAddress: number
+  ipv6PrefixLength: number
   livenessWriteIntervalSeconds: number
   now: Clock
 }
@@ -35,7 +36,7 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
   const { now } = options
   const { prisma, database: { dialect, location } } = app
   const commit = new GroupCommit(prisma)
-  const live = new LiveRegistrations({ prisma, dialect, now, writeIntervalMs: options.livenessWriteIntervalSeconds * 1000, log: app.log })
+  const live = new LiveRegistrations({ prisma, dialect, now, writeIntervalMs: options.livenessWriteIntervalSeconds * 1000, ipv6PrefixLength: options.ipv6PrefixLength, log: app.log })
   const waiters = new InboxWaiters<IntroductionRow>()
   // Filled in below: the handlers need the introductions, which need the notifications.
   let introductions: Introductions | undefined
@@ -61,7 +62,7 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
   introductions = new Introductions({ ...shared, ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions })
   app.decorate('groupCommit', commit)
   app.decorate('liveRegistrations', live)
-  app.decorate('registrations', new Registrations({ ...shared, maxPerAddress: options.maxRegistrationsPerAddress }))
+  app.decorate('registrations', new Registrations({ ...shared, maxPerAddress: options.maxRegistrationsPerAddress, ipv6PrefixLength: options.ipv6PrefixLength }))
   app.decorate('introductions', introductions)
   app.decorate('inboxWaiters', waiters)
   const punchReports = new PunchReports(prisma, now, commit)

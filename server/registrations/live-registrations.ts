@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Prisma, type PrismaClient, type Registration as RegistrationRow } from '../generated/prisma/client.js'
 import type { Dialect } from '../db/database.js'
 import { greatest, integer, text, timestamp } from '../db/dialect.js'
-import { sameEndpoint } from '../endpoint.js'
+import { addressKey, sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '@punchline/protocol'
 
 /** A moved endpoint is written this soon, so that introductions made elsewhere carry it. */
@@ -32,6 +32,8 @@ export interface LiveRegistrationsOptions {
   now: () => Date
   /** The staleness bound: how often refreshes are written. */
   writeIntervalMs: number
+  /** A moved peer's address key (the per-address bound) follows its new address, by this IPv6 prefix. */
+  ipv6PrefixLength: number
   log: FastifyBaseLogger
 }
 
@@ -79,6 +81,7 @@ export class LiveRegistrations {
     entry.dirty = true
     if (!sameEndpoint({ address: row.publicAddress, port: row.publicPort }, publicEndpoint)) {
       row.publicAddress = publicEndpoint.address
+      row.addressKey = addressKey(publicEndpoint.address, this.#options.ipv6PrefixLength)
       row.publicPort = publicEndpoint.port
       this.#soon ??= setTimeout(() => { this.#soon = undefined; void this.write() }, MOVE_WRITE_DELAY_MS)
     }
@@ -162,13 +165,13 @@ export class LiveRegistrations {
    */
   async #update (rows: RegistrationRow[]): Promise<void> {
     const { prisma, dialect, now } = this.#options
-    const values = rows.map((row) => Prisma.sql`(${text(dialect, row.peerId)}, ${text(dialect, row.tokenHash)}, ${timestamp(dialect, row.refreshedAt)}, ${timestamp(dialect, row.expiresAt)}, ${text(dialect, row.publicAddress)}, ${integer(dialect, row.publicPort)})`)
+    const values = rows.map((row) => Prisma.sql`(${text(dialect, row.peerId)}, ${text(dialect, row.tokenHash)}, ${timestamp(dialect, row.refreshedAt)}, ${timestamp(dialect, row.expiresAt)}, ${text(dialect, row.publicAddress)}, ${text(dialect, row.addressKey)}, ${integer(dialect, row.publicPort)})`)
     const current = Prisma.raw('"Registration"."expiresAt"')
     await prisma.$executeRaw`
-      WITH v("peerId", "tokenHash", "refreshedAt", "expiresAt", "publicAddress", "publicPort") AS (VALUES ${Prisma.join(values)})
+      WITH v("peerId", "tokenHash", "refreshedAt", "expiresAt", "publicAddress", "addressKey", "publicPort") AS (VALUES ${Prisma.join(values)})
       UPDATE "Registration"
       SET "refreshedAt" = v."refreshedAt", "expiresAt" = ${greatest(dialect, current, Prisma.raw('v."expiresAt"'))},
-        "publicAddress" = v."publicAddress", "publicPort" = v."publicPort"
+        "publicAddress" = v."publicAddress", "addressKey" = v."addressKey", "publicPort" = v."publicPort"
       FROM v
       WHERE "Registration"."peerId" = v."peerId" AND "Registration"."tokenHash" = v."tokenHash" AND "Registration"."expiresAt" > ${timestamp(dialect, now())}`
   }

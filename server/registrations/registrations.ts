@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { Prisma, type PrismaClient, type Registration as RegistrationRow } from '../generated/prisma/client.js'
 import { errors, retryAfter } from '../errors.js'
+import { addressKey } from '../endpoint.js'
 import type { Dialect } from '../db/database.js'
 import { integer, text, timestamp } from '../db/dialect.js'
 import { isUniqueViolation } from '../db/constraint-errors.js'
@@ -59,9 +60,9 @@ export function registrationView (row: RegistrationRow): Registration {
  * rows on SQLite (10 ms against 2 ms for 21 rows), the cost of most of a batch.
  */
 function insertRegistrations (d: Dialect, rows: RegistrationRow[]): Prisma.Sql {
-  const values = rows.map((row) => Prisma.sql`(${text(d, row.peerId)}, ${text(d, row.tokenHash)}, ${text(d, row.publicAddress)}, ${integer(d, row.publicPort)}, ${text(d, row.privateEndpoints)},
+  const values = rows.map((row) => Prisma.sql`(${text(d, row.peerId)}, ${text(d, row.tokenHash)}, ${text(d, row.publicAddress)}, ${text(d, row.addressKey)}, ${integer(d, row.publicPort)}, ${text(d, row.privateEndpoints)},
     ${integer(d, row.ttlSeconds)}, ${integer(d, row.inboxCursor)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.refreshedAt)}, ${timestamp(d, row.expiresAt)})`)
-  return Prisma.sql`INSERT INTO "Registration" ("peerId", "tokenHash", "publicAddress", "publicPort", "privateEndpoints", "ttlSeconds", "inboxCursor", "createdAt", "refreshedAt", "expiresAt")
+  return Prisma.sql`INSERT INTO "Registration" ("peerId", "tokenHash", "publicAddress", "addressKey", "publicPort", "privateEndpoints", "ttlSeconds", "inboxCursor", "createdAt", "refreshedAt", "expiresAt")
     VALUES ${Prisma.join(values)}`
 }
 
@@ -70,7 +71,7 @@ const ADDRESS_LOCK_SPACE = 1
 
 interface RegisterWrite {
   peerId: string
-  fields: { publicAddress: string, publicPort: number, privateEndpoints: string }
+  fields: { publicAddress: string, addressKey: string, publicPort: number, privateEndpoints: string }
   ttlSeconds: number | undefined
   token: string | undefined
 }
@@ -86,6 +87,8 @@ export interface RegistrationsOptions {
   dialect: Dialect
   now: Clock
   maxPerAddress: number
+  /** IPv6 addresses count by this prefix for the per-address bound. */
+  ipv6PrefixLength: number
   live: LiveRegistrations
   commit: GroupCommit
   notifications: Notifications
@@ -96,6 +99,7 @@ export class Registrations {
   readonly #dialect: Dialect
   readonly #now: Clock
   readonly #maxPerAddress: number
+  readonly #ipv6PrefixLength: number
   readonly #live: LiveRegistrations
   readonly #notifications: Notifications
   readonly #register: (write: RegisterWrite) => Promise<RegisterResult>
@@ -107,6 +111,7 @@ export class Registrations {
     this.#dialect = options.dialect
     this.#now = options.now
     this.#maxPerAddress = options.maxPerAddress
+    this.#ipv6PrefixLength = options.ipv6PrefixLength
     this.#live = options.live
     this.#notifications = options.notifications
     this.#register = options.commit.kind('register', async (tx, writes) => await this.#registerBatch(tx, writes))
@@ -137,7 +142,12 @@ export class Registrations {
   async register (request: RegisterRequest): Promise<RegisterResult> {
     const write: RegisterWrite = {
       peerId: request.id ?? randomBytes(GENERATED_ID_BYTES).toString('base64url'),
-      fields: { publicAddress: request.publicEndpoint.address, publicPort: request.publicEndpoint.port, privateEndpoints: JSON.stringify(request.privateEndpoints) },
+      fields: {
+        publicAddress: request.publicEndpoint.address,
+        addressKey: addressKey(request.publicEndpoint.address, this.#ipv6PrefixLength),
+        publicPort: request.publicEndpoint.port,
+        privateEndpoints: JSON.stringify(request.privateEndpoints)
+      },
       ttlSeconds: request.ttlSeconds,
       token: request.token
     }
@@ -157,15 +167,15 @@ export class Registrations {
     const existing = new Map((await tx.registration.findMany({ where: { peerId: { in: [...new Set(writes.map((write) => write.peerId))] } } })).map((row) => [row.peerId, row]))
     const isLive = (peerId: string): boolean => { const row = existing.get(peerId); return row !== undefined && this.#expiresAt(row) > now }
     // One address (a NAT can front many peers) holds a bounded number of live registrations.
-    const creating = [...new Set(writes.filter((write) => !isLive(write.peerId)).map((write) => write.fields.publicAddress))].sort()
+    const creating = [...new Set(writes.filter((write) => !isLive(write.peerId)).map((write) => write.fields.addressKey))].sort()
     const liveFrom = new Map<string, number>()
     if (creating.length > 0) {
       if (this.#dialect === 'postgresql') {
         // Instances count and insert one address at a time, so the bound holds across them.
         await tx.$executeRaw`SELECT ${Prisma.join(creating.map((address) => Prisma.sql`pg_advisory_xact_lock(${ADDRESS_LOCK_SPACE}::integer, hashtext(${address}::text))`))}`
       }
-      const groups = await tx.registration.groupBy({ by: ['publicAddress'], where: { publicAddress: { in: creating }, expiresAt: { gt: now } }, _count: { _all: true } })
-      for (const group of groups) liveFrom.set(group.publicAddress, group._count._all)
+      const groups = await tx.registration.groupBy({ by: ['addressKey'], where: { addressKey: { in: creating }, expiresAt: { gt: now } }, _count: { _all: true } })
+      for (const group of groups) liveFrom.set(group.addressKey, group._count._all)
     }
 
     const outcomes: Array<Outcome<RegisterResult>> = []
@@ -185,13 +195,13 @@ export class Registrations {
         outcomes.push({ value: { registration, token: write.token, created: false } })
         continue
       }
-      const live = liveFrom.get(fields.publicAddress) ?? 0
+      const live = liveFrom.get(fields.addressKey) ?? 0
       if (live >= this.#maxPerAddress) {
-        const first = await tx.registration.findFirst({ where: { publicAddress: fields.publicAddress, expiresAt: { gt: now } }, orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } })
-        outcomes.push({ error: retryAfter(new errors.TOO_MANY_REGISTRATIONS(fields.publicAddress, live), ((first?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000) })
+        const first = await tx.registration.findFirst({ where: { addressKey: fields.addressKey, expiresAt: { gt: now } }, orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } })
+        outcomes.push({ error: retryAfter(new errors.TOO_MANY_REGISTRATIONS(fields.addressKey, live), ((first?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000) })
         continue
       }
-      liveFrom.set(fields.publicAddress, live + 1)
+      liveFrom.set(fields.addressKey, live + 1)
       // A free or expired id starts afresh: the old incarnation's introductions go with it.
       if (row !== undefined) {
         retaken.push(peerId)

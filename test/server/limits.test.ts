@@ -42,6 +42,11 @@ describe('limits', () => {
     expect((await from('198.51.100.9', { id: 'three' })).statusCode).toBe(201) // another address
     await app.inject({ method: 'DELETE', url: '/v1/peers/one', remoteAddress: '203.0.113.5', headers: bearer(first) })
     expect((await from('203.0.113.5', { id: 'four' })).statusCode).toBe(201)
+    // Addresses of one IPv6 /64 are one address: the third is refused, and says which prefix.
+    expect((await from('2001:db8:7:7::1', { id: 'v6-one' })).statusCode).toBe(201)
+    expect((await from('2001:db8:7:7:abcd::2', { id: 'v6-two' })).statusCode).toBe(201)
+    expect((await from('2001:db8:7:7:ffff::3', { id: 'v6-three' })).json()).toMatchObject({ code: 'PUNCH_ERR_TOO_MANY_REGISTRATIONS', message: expect.stringContaining('2001:db8:7:7::/64') })
+    expect((await from('2001:db8:7:8::1', { id: 'v6-elsewhere' })).statusCode).toBe(201)
   })
 
   it('limits the request rate of one source address on every route but /health, counting an IPv6 /64 as one address', async () => {
