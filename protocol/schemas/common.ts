@@ -50,24 +50,28 @@ export const ErrorResponse = Type.Object({
 export type ErrorResponse = Static<typeof ErrorResponse>
 
 const ERROR_DESCRIPTIONS = {
-  400: 'Invalid input (see code and field)',
-  401: 'Missing, malformed or unknown bearer token',
+  400: 'Invalid input (see code and field), or a malformed URL',
+  401: 'Missing, malformed or unknown credentials (bearer token, API key or metrics token)',
   403: 'The token does not belong to this peer or introduction',
   404: 'Not found',
   409: 'Conflict',
   413: 'Request body too large',
+  414: 'A path segment is too long',
   415: 'Unsupported Content-Type',
   429: 'A limit was reached; retry after the Retry-After header\'s seconds',
-  503: 'Temporarily unavailable; retry'
+  500: 'The server failed; retry',
+  503: 'Temporarily unavailable; retry after the Retry-After header\'s seconds when given'
 } as const
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
+/** What every operation can answer: a malformed URL (400) and a failure of the server (500). */
+const ALWAYS = [400, 500] as const
 
-/** Response schemas for the error statuses a route can answer with. */
-export function errorResponses<S extends ErrorStatus> (...statuses: S[]): Record<S, typeof ErrorResponse> {
-  return Object.fromEntries(statuses.map((status) => [
+/** Response schemas for the error statuses a route can answer with (400 and 500 always). */
+export function errorResponses<S extends ErrorStatus> (...statuses: S[]): Record<S | typeof ALWAYS[number], typeof ErrorResponse> {
+  return Object.fromEntries([...new Set([...ALWAYS, ...statuses])].sort().map((status) => [
     status,
     Type.Object(ErrorResponse.properties, { additionalProperties: false, description: ERROR_DESCRIPTIONS[status] })
-  ])) as Record<S, typeof ErrorResponse>
+  ])) as Record<S | typeof ALWAYS[number], typeof ErrorResponse>
 }
 
 /** OpenAPI security requirement for routes that need the peer's token. */

@@ -27,7 +27,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
         'and delivers the mirror image (the caller\'s endpoints, same id and secret) to the target\'s inbox.',
       security: bearerAuth,
       body: IntroduceBody,
-      response: { 201: Introduction, ...errorResponses(400, 401, 404, 413, 415, 429) }
+      response: { 201: Introduction, ...errorResponses(401, 404, 413, 415, 429) }
     }
   }, async (request, reply) => {
     const row = await app.introductions.introduce(caller(request), request.body.target)
@@ -45,7 +45,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read an introduction the caller is part of',
       security: bearerAuth,
       params: IntroductionParams,
-      response: { 200: Introduction, ...errorResponses(400, 401, 403, 404) }
+      response: { 200: Introduction, ...errorResponses(401, 403, 404, 414, 429) }
     }
   }, async (request) => {
     const { introductionId } = request.params
@@ -65,7 +65,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
       security: bearerAuth,
       params: IntroductionParams,
       body: PunchReportBody,
-      response: { 201: PunchReport, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429) }
+      response: { 201: PunchReport, ...errorResponses(401, 403, 404, 409, 413, 414, 415, 429) }
     }
   }, async (request, reply) => {
     const { introductionId } = request.params

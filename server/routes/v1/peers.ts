@@ -24,7 +24,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
         'Servers configured with API keys also need one in an "X-API-Key" header.',
       security: [{}, ...bearerAuth, { apiKeyAuth: [] }, { apiKeyAuth: [], bearerAuth: [] }],
       body: RegisterBody,
-      response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(400, 401, 409, 413, 415, 429) }
+      response: { 200: RegistrationWithToken, 201: RegistrationWithToken, ...errorResponses(401, 403, 409, 413, 415, 429) }
     }
   }, async (request, reply) => {
     checkPrivateEndpoints(request.body.privateEndpoints)
@@ -46,7 +46,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       summary: 'Read the caller\'s registration (and refresh it)',
       security: bearerAuth,
       params: PeerParams,
-      response: { 200: Registration, ...errorResponses(400, 401, 403) }
+      response: { 200: Registration, ...errorResponses(401, 403, 414, 429) }
     }
   }, async (request) => registrationView(caller(request)))
 
@@ -59,7 +59,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       description: 'Any authenticated request refreshes the registration; this one does nothing else. The observed public endpoint follows the connection of the request.',
       security: bearerAuth,
       params: PeerParams,
-      response: { 200: Registration, ...errorResponses(400, 401, 403) }
+      response: { 200: Registration, ...errorResponses(401, 403, 414, 429) }
     }
   }, async (request) => registrationView(caller(request)))
 
@@ -72,7 +72,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       security: bearerAuth,
       params: PeerParams,
       body: UpdateRegistrationBody,
-      response: { 200: Registration, ...errorResponses(400, 401, 403, 413, 415) }
+      response: { 200: Registration, ...errorResponses(401, 403, 413, 414, 415, 429) }
     }
   }, async (request) => {
     checkPrivateEndpoints(request.body.privateEndpoints)
@@ -89,7 +89,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
         'Introductions it is part of stay readable by the other peer, and reportable, until they expire.',
       security: bearerAuth,
       params: PeerParams,
-      response: { 204: Type.Null({ description: 'Deregistered' }), ...errorResponses(400, 401, 403) }
+      response: { 204: Type.Null({ description: 'Deregistered' }), ...errorResponses(401, 403, 413, 414, 415, 429) }
     }
   }, async (request, reply) => {
     await app.registrations.deregister(request.params.peerId)
@@ -108,7 +108,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       security: bearerAuth,
       params: PeerParams,
       querystring: InboxQuery,
-      response: { 200: Inbox, ...errorResponses(400, 401, 403) }
+      response: { 200: Inbox, ...errorResponses(401, 403, 414, 429) }
     }
   }, async (request) => {
     const { peerId } = request.params
@@ -149,7 +149,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       security: bearerAuth,
       params: PeerParams,
       body: AckBody,
-      response: { 200: AckResponse, ...errorResponses(400, 401, 403, 413, 415) }
+      response: { 200: AckResponse, ...errorResponses(401, 403, 413, 414, 415, 429) }
     }
   }, async (request) => ({ cursor: await app.introductions.acknowledge(request.params.peerId, request.body.cursor) }))
 }

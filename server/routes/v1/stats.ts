@@ -12,7 +12,7 @@ const stats: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Aggregates the outcome reports of the last `windowSeconds`: how many punches connected or failed, ' +
         'by via, path and error code, with the median and p95 time to connect. Needs no token; it holds no per-peer data.',
       querystring: StatsQuery,
-      response: { 200: PunchStats, ...errorResponses(400, 429) }
+      response: { 200: PunchStats, ...errorResponses(401, 429, 503) }
     }
   }, async (request) => await app.punchReports.stats(request.query.windowSeconds ?? STATS_WINDOW_DEFAULT_SECONDS))
 }
