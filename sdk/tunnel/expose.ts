@@ -11,7 +11,7 @@ import { Peer, type PeerOptions } from '../peer.js'
 import { endpointLabel } from '../punch/candidates.js'
 import type { PunchedConnection } from '../punch/punch.js'
 import type { TraceEvent, TraceListener } from '../trace.js'
-import { TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
+import { MAX_STREAMS_PER_PEER, MAX_TUNNELS_PER_PEER, TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
 export interface ExposeOptions extends Omit<PeerOptions, 'allowPeer' | 'onTrace'> {
   /** The local TCP service to expose, e.g. { host: '127.0.0.1', port: 22 }. */
@@ -29,6 +29,9 @@ export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
   readonly #allowed: (peerId: string) => boolean
   readonly #onTrace: TraceListener | undefined
   readonly #sessions = new Set<ServerHttp2Session>()
+  /** Per allowed peer: its tunnels, oldest first, and its streams open across all of them. */
+  readonly #tunnelsOf = new Map<string, ServerHttp2Session[]>()
+  readonly #streamsOf = new Map<string, number>()
   #closed: Promise<void> | undefined
 
   static async open (options: ExposeOptions): Promise<Exposure> {
@@ -82,9 +85,17 @@ export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
     const session = performServerHandshake(socket, { settings: TUNNEL_SETTINGS })
     bindToSocket(session, socket)
     this.#sessions.add(session)
+    // A peer gets a few tunnels at once (a forwarder re-punches when one dies, before this side notices):
+    // the newest win, the oldest close.
+    const tunnels = [...this.#tunnelsOf.get(peerId) ?? [], session]
+    this.#tunnelsOf.set(peerId, tunnels)
+    for (const old of tunnels.slice(0, Math.max(0, tunnels.length - MAX_TUNNELS_PER_PEER))) old.destroy()
     this.#trace({ type: 'tunnel-up', side: 'expose', peerId, via: connection.via, path: connection.path, remote })
     session.once('close', () => {
       this.#sessions.delete(session)
+      const left = (this.#tunnelsOf.get(peerId) ?? []).filter((open) => open !== session)
+      if (left.length === 0) this.#tunnelsOf.delete(peerId)
+      else this.#tunnelsOf.set(peerId, left)
       this.#trace({ type: 'tunnel-down', peerId, remote })
     })
     session.on('stream', (stream, headers) => { this.#onStream(peerId, stream, headers) })
@@ -100,6 +111,17 @@ export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
       refuse(constants.HTTP_STATUS_METHOD_NOT_ALLOWED, `method ${String(headers[':method'])} (only CONNECT is served)`)
       return
     }
+    const open = this.#streamsOf.get(peerId) ?? 0
+    if (open >= MAX_STREAMS_PER_PEER) {
+      refuse(constants.HTTP_STATUS_TOO_MANY_REQUESTS, `${open} streams of this peer are open, the most it may have`)
+      return
+    }
+    this.#streamsOf.set(peerId, open + 1)
+    stream.once('close', () => {
+      const left = (this.#streamsOf.get(peerId) ?? 1) - 1
+      if (left === 0) this.#streamsOf.delete(peerId)
+      else this.#streamsOf.set(peerId, left)
+    })
     const started = performance.now()
     const service = connect({ ...this.#service, allowHalfOpen: true })
     service.once('error', (error: NodeJS.ErrnoException) => {

@@ -16,6 +16,14 @@ export const STREAM_WINDOW_BYTES = 1 << 20
 export const SESSION_WINDOW_BYTES = 16 << 20
 /** Streams (clients) one tunnel carries at a time; more are refused by HTTP/2 itself until some close. */
 export const MAX_STREAMS_PER_TUNNEL = 256
+/**
+ * Streams — and so connections to the exposed service — one peer may have
+ * open at a time, across all its tunnels; more are answered 429. This, not
+ * the per-tunnel bound, is what caps the service connections one peer opens.
+ */
+export const MAX_STREAMS_PER_PEER = 256
+/** Tunnels one peer may have at a time; a newer one closes the oldest. */
+export const MAX_TUNNELS_PER_PEER = 2
 export const TUNNEL_SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false, maxConcurrentStreams: MAX_STREAMS_PER_TUNNEL }
 /** The forwarding side pings an idle tunnel this often, which keeps NAT mappings alive and finds dead tunnels. */
 export const KEEPALIVE_INTERVAL_MS = 25_000
