@@ -23,6 +23,12 @@ export class PunchBusyError extends PunchlineError {
   override name = 'PunchBusyError'
 }
 
+/** The punch gave its slot to a newcomer: its peer's punches keep failing (a flood of introductions). */
+export class PunchPreemptedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PREEMPTED'
+  override name = 'PunchPreemptedError'
+}
+
 /** The rendezvous server has no live registration for the target peer. */
 export class PeerUnknownError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_PEER_UNKNOWN'

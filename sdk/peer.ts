@@ -10,7 +10,7 @@ import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type PunchFailur
 import { MAX_PRIVATE_ENDPOINTS, POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
 import { isReportableAddress } from '@punchline/protocol/addresses'
 import { AcceptRouter } from './accept-router.js'
-import { AbortedError, InvalidOptionError, PeerClosedError, PunchBusyError, PunchTimeoutError } from './errors.js'
+import { AbortedError, InvalidOptionError, PeerClosedError, PunchBusyError, PunchPreemptedError, PunchTimeoutError } from './errors.js'
 import { localNetworkView } from './punch/candidates.js'
 import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
@@ -21,8 +21,8 @@ import { defaultPortSockets, type LocalAddress, type PortSockets } from './socke
 import type { PeerEvent, TraceListener } from './trace.js'
 
 export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000
-/** Punches ended by us (abort, close) say nothing about the NATs: they are not reported. */
-const NOT_AN_OUTCOME = new Set([new AbortedError('').code, new PeerClosedError('').code])
+/** Punches ended by us (abort, close, preemption) say nothing about the NATs: they are not reported. */
+const NOT_AN_OUTCOME = new Set([new AbortedError('').code, new PeerClosedError('').code, new PunchPreemptedError('').code])
 
 export interface PeerOptions {
   /** Rendezvous server URL, e.g. https://rendezvous.example:8443 (or http:// on a network you trust) */
@@ -179,23 +179,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#closed !== undefined) throw new PeerClosedError('peer is closed')
     const deadline = Date.now() + timeout
     const introduction = await this.#session.introduce(target, signal)
-    let release: () => void
     try {
-      release = await this.#slots.acquire(introduction.peer.id, {
-        signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
-        deadlineMs: deadline - Date.now(),
-        onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId: introduction.id, peerId: introduction.peer.id, queued }) }
-      })
+      return await this.#punch(introduction, signal, deadline)
     } catch (error) {
       if (error instanceof PunchBusy) throw new PunchBusyError(error.message)
+      if (!(error instanceof PunchWaitEnded)) throw error
       if (signal?.aborted === true) throw new AbortedError('connect aborted')
       if (this.#closed !== undefined) throw new PeerClosedError('peer closed')
-      throw new PunchTimeoutError(`no punch slot within ${timeout} ms`)
-    }
-    try {
-      return await this.#punch(introduction, signal, Math.max(1, deadline - Date.now()))
-    } finally {
-      release()
+      throw new PunchTimeoutError(`no punch slot free within ${timeout} ms`)
     }
   }
 
@@ -236,32 +227,42 @@ export class Peer extends EventEmitter<PeerEvents> {
     // The server is not trusted to be right: an introduction must be for us, from someone else.
     if (introduction.self.id !== this.id || peerId === this.id) return decline('invalid')
     if (this.#options.allowPeer?.(peerId) === false) return decline('not-allowed')
-    this.#slots.acquire(peerId, {
-      signal: this.#closing.signal,
-      deadlineMs: Date.parse(introduction.expiresAt) - Date.now(),
-      onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId, peerId, queued }) }
-    }).then((release) => {
-      this.#punch(introduction, this.#closing.signal, this.#options.punchTimeoutMs).then(
-        (connection) => { this.emit('connection', connection) },
-        () => {} // the punch's trace carries the failure (its 'failed' event)
-      ).finally(release)
-    }, (error: unknown) => {
-      if (error instanceof PunchBusy) decline('busy')
-      else if (error instanceof PunchWaitEnded && this.#closed === undefined) decline('expired')
-    })
+    // Waiting for a slot, the introduction may expire; then it is not worth punching.
+    this.#punch(introduction, this.#closing.signal, Date.now() + this.#options.punchTimeoutMs, Date.parse(introduction.expiresAt)).then(
+      (connection) => { this.emit('connection', connection) },
+      (error: unknown) => {
+        if (error instanceof PunchBusy) decline('busy')
+        else if (error instanceof PunchWaitEnded && this.#closed === undefined) decline('expired')
+        // Otherwise the punch's trace carries the failure (its 'failed' event).
+      }
+    )
   }
 
-  async #punch (introduction: Introduction, signal: AbortSignal | undefined, timeoutMs: number): Promise<PunchedConnection> {
+  /**
+   * Punches an introduction once a slot is free (PunchBusy or PunchWaitEnded
+   * when none comes), for no longer than `deadline`, and reports the outcome.
+   */
+  async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline): Promise<PunchedConnection> {
+    const peerId = introduction.peer.id
+    let punch: Punch | undefined
+    const slot = await this.#slots.acquire(peerId, {
+      signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
+      deadlineMs: Math.min(deadline, waitUntil) - Date.now(),
+      onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId: introduction.id, peerId, queued }) },
+      preempt: () => { punch?.destroy(new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)) }
+    })
     const view = localNetworkView(new URL(this.#options.server).hostname)
-    const punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, signal, onEvent: (event) => { this.#trace(event) } })
+    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
     this.#router.add(introduction.id, punch)
     try {
       const connection = await punch.run()
+      slot.release('connected')
       this.#report(introduction.id, { outcome: 'connected', via: connection.via, path: connection.path, elapsedMs: Math.round(connection.elapsedMs), dials: connection.dials })
       return connection
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'PUNCH_ERR_UNKNOWN'
+      slot.release(NOT_AN_OUTCOME.has(code) ? 'ended' : 'failed')
       const errorCode = (PUNCH_FAILURE_CODES as readonly string[]).includes(code) ? code as PunchFailureCode : 'PUNCH_ERR_UNKNOWN'
       if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), dials: punch.dials, errorCode })
       throw error

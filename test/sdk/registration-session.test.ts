@@ -15,12 +15,14 @@ afterEach(async () => { for (const close of closing.splice(0)) await close() })
 type Answer = (response: ServerResponse, count: number) => void
 const emptyInbox: Answer = (response) => { response.writeHead(200, { 'content-type': 'application/json' }).end('{"introductions":[],"cursor":0}') }
 
-/** A server double: registers anyone, answers polls and introductions as told, and everything else with 204. */
-async function serverDouble (poll: Answer, introduce?: Answer): Promise<{ url: string, polls: number[] }> {
+/** A server double: registers anyone (or answers as told), answers polls and introductions as told, and everything else with 204. */
+async function serverDouble (poll: Answer, introduce?: Answer, register?: Answer): Promise<{ url: string, polls: number[] }> {
   const polls: number[] = []
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     request.resume()
-    if (request.method === 'POST' && request.url === '/v1/peers') {
+    if (request.method === 'POST' && request.url === '/v1/peers' && register !== undefined) {
+      register(response, 1)
+    } else if (request.method === 'POST' && request.url === '/v1/peers') {
       const now = new Date().toISOString()
       response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
         id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
@@ -84,8 +86,55 @@ describe('the SDK\'s errors', () => {
     const sdk = await import('../../sdk/errors.js')
     const codes = Object.values(sdk).filter((value) => typeof value === 'function' && value !== sdk.PunchlineError)
       .map((ErrorClass) => new (ErrorClass as new (...args: unknown[]) => { code: string })('x', 500, 'HTTP_500').code)
-    expect(codes.length).toBe(12)
+    expect(codes.length).toBe(13)
     expect(new Set(codes).size).toBe(codes.length)
     expect(codes.every((code) => /^PUNCH_ERR_[A-Z_]+$/.test(code))).toBe(true)
+  })
+})
+
+describe('answers from a lying or broken server', () => {
+  const registered = (response: ServerResponse): void => {
+    const now = new Date().toISOString()
+    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
+  }
+
+  it('refuses an answer that is too big, not JSON, or not the protocol\'s schema, with PUNCH_ERR_INVALID_RESPONSE', async () => {
+    const answers: Answer[] = [
+      (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end(`{"id":"bob","pad":"${'x'.repeat(600 * 1024)}"}`) },
+      (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('<html>surprise</html>') },
+      (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"bob","token":"pl_x"}') },
+      (response) => { registered(response) } // fine, but for another id than asked below
+    ]
+    for (const [n, register] of answers.entries()) {
+      const server = await serverDouble(emptyInbox, undefined, register)
+      const error = await Peer.open({ server: server.url, id: n === 3 ? 'carol' : 'bob', localAddress: '127.0.0.1', privateEndpoints: [] }).catch((caught: unknown) => caught)
+      expect(error, `answer ${n}`).toMatchObject({ code: 'PUNCH_ERR_INVALID_RESPONSE', retryable: true })
+    }
+  })
+
+  it('backs off from an inbox that breaks the protocol, and punches nothing the server made up', async () => {
+    const now = Date.now()
+    const introduction = (self: string, endpoints: number) => ({
+      id: '5d7ad9a2-1c8e-4f5b-9a55-6a0b8f6f9d11',
+      secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA',
+      role: 'target',
+      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [] },
+      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })) },
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + 30_000).toISOString()
+    })
+    const server = await serverDouble((response, count) => {
+      const inbox = count === 1 ? [introduction('bob', 101)] : count === 2 ? [introduction('carol', 0)] : []
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ introductions: inbox, cursor: count }))
+    }, undefined, registered)
+    const events: PeerEvent[] = []
+    const bob = await Peer.open({ server: server.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1, onTrace: (event) => events.push(event) })
+    closing.push(async () => { await bob.close({ deregister: false }) })
+    await waitFor(() => server.polls.length >= 3, 10_000, 'the third poll')
+    // 101 private endpoints is outside the schema: the whole answer is refused, and the session backs off.
+    expect(events.find((event) => event.type === 'server-unreachable')).toMatchObject({ message: expect.stringContaining('not an inbox of the protocol') })
+    // An introduction for someone else is declined, not punched.
+    expect(events.find((event) => event.type === 'declined')).toMatchObject({ reason: 'invalid', peerId: 'mallory' })
+    expect(events.map((event) => event.type)).not.toContain('introduced')
   })
 })
