@@ -65,6 +65,12 @@ export class InvalidResponseError extends PunchlineError {
   override name = 'InvalidResponseError'
 }
 
+/** The server was reached, but its TLS certificate cannot be verified (a private CA goes in the `ca` option). */
+export class ServerUntrustedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_SERVER_UNTRUSTED'
+  override name = 'ServerUntrustedError'
+}
+
 /** What a server answered that is not in the protocol's error table: `HTTP_` and the status. */
 export type UnknownServerCode = `HTTP_${number}`
 

@@ -5,7 +5,7 @@
 // held long-poll; the server answers the poll at once when another request of
 // the same peer arrives. Every answer is bounded in size and checked against
 // the protocol's schema before anything uses it: the server is not trusted.
-import type { Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
@@ -14,7 +14,7 @@ import { ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken,
 import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
-import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, type UnknownServerCode } from './errors.js'
+import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, ServerUntrustedError, type UnknownServerCode } from './errors.js'
 
 /** A request other than a long-poll gets this long for its answer. */
 export const REQUEST_TIMEOUT_MS = 10_000
@@ -80,6 +80,9 @@ interface Call<T> {
   /** A long-poll: others may be pipelined behind it. */
   poll?: boolean
 }
+
+/** Errors of TLS handshakes with a server that was reached: not "unreachable", but "not trusted". */
+const TLS_REFUSALS = new WeakSet<Error>()
 
 const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
@@ -153,10 +156,18 @@ export class RendezvousClient {
         const tcp = sockets.dial(local, { address: host, port: Number(options.port) })
         let socket: Socket | TLSSocket = tcp
         if (secure) {
-          socket = tlsConnect({ socket: tcp, servername: options.servername ?? host, ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
+          // SNI carries names only (RFC 6066): an IP literal is checked against the certificate without it.
+          const servername = options.servername ?? (isIP(host) === 0 ? host : undefined)
+          socket = tlsConnect({ socket: tcp, host, ...(servername !== undefined ? { servername } : {}), ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
         }
         const ready = secure ? 'secureConnect' : 'connect'
-        const onError = (error: Error): void => { callback(error, null) }
+        let reached = false
+        tcp.once('connect', () => { reached = true })
+        const onError = (error: Error): void => {
+          // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
+          if (secure && reached) TLS_REFUSALS.add(error)
+          callback(error, null)
+        }
         socket.once('error', onError)
         socket.once(ready, () => {
           socket.off('error', onError)
@@ -190,7 +201,10 @@ export class RendezvousClient {
       if (signal?.aborted === true) throw new AbortedError(`${what} aborted`)
       if (timeout.aborted) throw new ServerUnreachableError(`${what}: no answer from ${this.server.origin} within ${timeoutMs} ms`)
       const code = (error as NodeJS.ErrnoException).code ?? ''
-      if (NETWORK_FAILURES.has(code) || error instanceof undiciErrors.UndiciError || code.startsWith('ERR_TLS') || code.includes('CERT')) {
+      if (TLS_REFUSALS.has(error as Error)) {
+        throw new ServerUntrustedError(`${this.server.origin}: its TLS certificate cannot be verified (${code || (error as Error).message}); for a private CA, pass its certificate as "ca" (punchline: --ca FILE)`)
+      }
+      if (NETWORK_FAILURES.has(code) || error instanceof undiciErrors.UndiciError) {
         throw new ServerUnreachableError(`${what}: ${this.server.origin} unreachable (${code || (error as Error).message})`)
       }
       throw error

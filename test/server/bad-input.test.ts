@@ -35,6 +35,9 @@ const cases: Case[] = [
   { name: 'address unspecified', ...register_({ privateEndpoints: [{ address: '0.0.0.0', port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/address' },
   { name: 'address multicast', ...register_({ privateEndpoints: [{ address: '239.1.1.1', port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/address' },
   { name: 'IPv6 address with zone id', ...register_({ privateEndpoints: [{ address: 'fe80::1%eth0', port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/address' },
+  ...['127.0.0.1', '169.254.169.254', '8.8.8.8', '100.64.0.1', 'fe80::1', '2001:db8::1', '::ffff:127.0.0.1'].map((address) => (
+    { name: `a private endpoint that is no private address: ${address}`, ...register_({ privateEndpoints: [{ address: '10.0.0.1', port: 1 }, { address, port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/1/address' }
+  )),
   { name: 'address with port inside', ...register_({ privateEndpoints: [{ address: '10.0.0.1:80', port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/address' },
   { name: 'address not a string', ...register_({ privateEndpoints: [{ address: 167772161, port: 80 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/address' },
   { name: 'unknown field in an endpoint', ...register_({ privateEndpoints: [{ ...endpoint, family: 4 }] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/privateEndpoints/0/family' },
