@@ -10,6 +10,7 @@ import { measurePush, type PushResults } from './push.js'
 import { CONNECTIONS, DURATION_SECONDS, measureHelloWorld, measureThroughput } from './throughput.js'
 import { IDLE_MEASURED_SECONDS, IDLE_WAIT_SECONDS, measureIdle } from './idle.js'
 import { measurePostgres } from './postgres.js'
+import { measureSecurity } from './security.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const log = (line: string): void => { console.error(`bench: ${line}`) }
@@ -25,6 +26,7 @@ for (const count of [1000, 10_000]) {
 }
 const postgres = await measurePostgres(log, helloWorld)
 const lab = await measureLab(log)
+const security = await measureSecurity(log)
 
 const atScale = push.find((result) => result.heldPolls === 10_000)!
 const perPollBytes = atScale.rssPerPollBytes // RSS holds the heap and the native side of each connection
@@ -69,6 +71,18 @@ const goals = [
     met: !('skipped' in postgres)
   },
   {
+    name: `a legitimate connect() while ${security.flood.introductions} introductions flood the target (server limits lifted)`,
+    target: '<= 2x the same connect() unloaded; event loop delay < 50 ms',
+    measured: `${security.flood.floodedConnectMs.toFixed(0)} ms against ${security.flood.unloadedConnectMs.toFixed(0)} ms (x${security.flood.ratio.toFixed(2)}); event loop p99 ${security.flood.eventLoopDelayP99Ms.toFixed(1)} ms, max ${security.flood.eventLoopDelayMaxMs.toFixed(1)} ms; at most ${security.flood.mostPunchesAtOnce} punches at once`,
+    met: security.flood.ratio <= 2 && security.flood.eventLoopDelayMaxMs < 50
+  },
+  {
+    name: `/health while the punch statistics are read, over ${security.statistics.reports.toLocaleString('en')} stored reports`,
+    target: '< 50 ms',
+    measured: `p99 ${security.statistics.healthP99Ms.toFixed(1)} ms, max ${security.statistics.healthMaxMs.toFixed(1)} ms (empty server: p99 ${security.statistics.emptyHealthP99Ms.toFixed(1)} ms); statistics built in ${security.statistics.loadSeconds.toFixed(1)} s, read in ${security.statistics.statsP50Ms.toFixed(1)} ms (p50)`,
+    met: security.statistics.healthMaxMs < 50
+  },
+  {
     name: 'median time to authenticated connection within one round trip of the floor',
     target: 'median - floor <= peer round trip, every profile with WAN delay',
     measured: Array.isArray(lab) ? labRows.map((row) => `${row.profile}: +${row.aboveFloorMs.toFixed(0)} ms (RTT ${row.rttMs})`).join('; ') : `not measured: ${lab.skipped}`,
@@ -83,7 +97,7 @@ const machine = {
   os: `${os.type()} ${os.release()}`,
   node: process.version
 }
-const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, goals }
+const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, security, goals }
 writeFileSync(path.join(HERE, 'results.json'), JSON.stringify(results, null, 2) + '\n')
 
 const ms = (value: number): string => value.toFixed(2)
