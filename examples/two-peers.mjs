@@ -23,6 +23,7 @@ const alice = await Peer.open({ server: url, id: `alice-${process.pid}` })
 
 // bob answers every connection with a greeting and echoes what he receives.
 bob.on('connection', ({ socket, peerId }) => {
+  socket.on('error', (error) => console.error(`bob: connection from ${peerId} failed: ${error.message}`))
   socket.write(`hello ${peerId}, this is bob\n`)
   socket.pipe(socket)
 })
@@ -31,6 +32,7 @@ const connection = await alice.connect(bob.id)
 console.log(`alice: connected to ${connection.peerId} via ${connection.via} over the ${connection.path} path ` +
   `${connection.remote.address}:${connection.remote.port} in ${Math.round(connection.elapsedMs)} ms`)
 
+connection.socket.on('error', (error) => console.error(`alice: connection failed: ${error.message}`))
 connection.socket.end('thanks, bye\n')
 let received = ''
 for await (const chunk of connection.socket) received += chunk
