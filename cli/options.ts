@@ -30,7 +30,8 @@ export const PEER_OPTIONS = {
   'api-key': { type: 'string' },
   'no-report': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
-  ca: { type: 'string' }
+  ca: { type: 'string' },
+  keepalive: { type: 'string' }
 } as const
 
 interface PeerOptionValues {
@@ -42,6 +43,7 @@ interface PeerOptionValues {
   private?: string | undefined
   'api-key'?: string | undefined
   'no-report'?: boolean | undefined
+  keepalive?: string | undefined
 }
 
 function parseEndpoints (list: string): Endpoint[] {
@@ -74,8 +76,13 @@ export function peerOptionsFrom (values: PeerOptionValues): PeerOptions {
   if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds greater than 0, got "${values.timeout}"`)
   const port = values.port === undefined ? 0 : Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`)
+  const keepAliveSeconds = values.keepalive === undefined ? undefined : Number(values.keepalive)
+  if (keepAliveSeconds !== undefined && !(Number.isInteger(keepAliveSeconds) && keepAliveSeconds >= 0)) {
+    throw new UsageError(`--keepalive must be a whole number of seconds (0: off), got "${values.keepalive}"`)
+  }
   return {
     server: values.server,
+    keepAliveMs: keepAliveSeconds === undefined ? undefined : keepAliveSeconds * 1000,
     ca: values.ca === undefined ? undefined : readCa(values.ca),
     id: values.id,
     localPort: port,

@@ -43,6 +43,7 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'server-unreachable': return `rendezvous server unreachable (${event.message}); retrying in ${event.retryInMs} ms`
     case 'rate-limited': return `the rendezvous server asks to wait (${event.message}); retrying in ${event.retryInMs} ms`
     case 'registration-lost': return `registration lost (${event.message}); retrying in ${event.retryInMs} ms`
+    case 'idle-gap-warning': return `warning: ${event.message}`
     case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
     case 'dial':
     case 'dial-failed':

@@ -8,6 +8,8 @@ const PEER_OPTIONS_HELP = `  --server URL      rendezvous server, e.g. https://r
   --ca FILE         CA certificate(s) (PEM) to trust for an https:// server, instead of the system's
   --id ID           peer id to register (default: one the server generates)
   --timeout S       seconds a punch may take (default 10)
+  --keepalive S     TCP keepalive of idle connections, seconds (default 25; 0: off): keeps NAT
+                    mappings alive, and ends a connection whose path died within S + 10 s
   --port P          local punch port (default: any free port)
   --private LIST    private endpoints to report, ADDR:PORT,... (private addresses only;
                     default: this host's private IPv4 addresses; '' for none)

@@ -9,7 +9,9 @@ export const TRIAL_TIMEOUT_MS = 30_000
 
 export interface PeerRun {
   events: Array<Record<string, any>>
+  /** stdout as UTF-8 text, and as it came. */
   stdout: string
+  output: Buffer
   code: number | null
 }
 
@@ -29,11 +31,15 @@ export interface TrialResult {
 }
 
 /** Collects a `punchline peer --json` process's events and output. */
-export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>>, events: () => Array<Record<string, any>> } {
+export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>>, events: () => Array<Record<string, any>>, received: () => number } {
   const events: Array<Record<string, any>> = []
   const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
-  let stdout = ''
-  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  const chunks: Buffer[] = []
+  let received = 0
+  child.stdout!.on('data', (chunk: Buffer) => {
+    chunks.push(chunk)
+    received += chunk.length
+  })
   createInterface({ input: child.stderr! }).on('line', (line) => {
     let event: Record<string, any>
     try {
@@ -45,7 +51,10 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
     for (const resolve of waiting.get(event.event) ?? []) resolve(event)
     waiting.delete(event.event)
   })
-  const done = new Promise<PeerRun>((resolve) => child.once('exit', (code) => { resolve({ events, stdout, code }) }))
+  const done = new Promise<PeerRun>((resolve) => child.once('exit', (code) => {
+    const output = Buffer.concat(chunks)
+    resolve({ events, stdout: output.toString(), output, code })
+  }))
   const event = async (name: string): Promise<Record<string, any>> => {
     const seen = events.find((candidate) => candidate.event === name)
     if (seen !== undefined) return seen
@@ -54,7 +63,7 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
       void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
     })
   }
-  return { done, event, events: () => events }
+  return { done, event, events: () => events, received: () => received }
 }
 
 /** A peer's events without the individual dials: what to read when a trial goes wrong. */

@@ -118,3 +118,15 @@ export class InvalidOptionError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_INVALID_OPTION'
   override name = 'InvalidOptionError'
 }
+
+/**
+ * An established connection's path died: the peer stopped answering (TCP
+ * keepalive probes, or the acknowledgements of data sent). A NAT forgot the
+ * mapping, a link or firewall went down, or the peer's host vanished. The
+ * connection is gone; punch a new one.
+ */
+export class PathDeadError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PATH_DEAD'
+  override readonly retryable = true
+  override name = 'PathDeadError'
+}

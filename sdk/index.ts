@@ -12,7 +12,7 @@ export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
-  PunchPreemptedError, ServerUntrustedError, type UnknownServerCode
+  PunchPreemptedError, ServerUntrustedError, PathDeadError, type UnknownServerCode
 } from './errors.js'
 export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
 export { Exposure, type ExposeOptions } from './tunnel/expose.js'

@@ -17,6 +17,7 @@ import { Punch, type PunchedConnection } from './punch/punch.js'
 import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
 import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
+import { DEFAULT_KEEPALIVE_MS, MIN_KEEPALIVE_MS, idleGapWarnings } from './socket/keepalive.js'
 import { defaultPortSockets, type LocalAddress, type PortSockets } from './socket/port-sockets.js'
 import type { PeerEvent, TraceListener } from './trace.js'
 
@@ -56,6 +57,13 @@ export interface PeerOptions {
   onTrace?: TraceListener<PeerEvent> | undefined
   /** Punches under way at once (more wait in a short line, or are declined); one per remote peer. Default 8. */
   maxConcurrentPunches?: number | undefined
+  /**
+   * TCP keepalive, ms (whole seconds; 0: off): an idle connection — punched,
+   * or to the server — sends a probe this often, which keeps every NAT's
+   * mapping of it alive; a path that stops answering ends the connection with
+   * PathDeadError within keepAliveMs + 10 s. Default 25 000.
+   */
+  keepAliveMs?: number | undefined
 }
 
 export interface ConnectOptions {
@@ -69,10 +77,10 @@ interface PeerEvents {
   connection: [PunchedConnection]
 }
 
-function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 'localAddress' | 'localPort' | 'punchTimeoutMs' | 'pollWaitSeconds' | 'maxConcurrentPunches'>> & PeerOptions {
+function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 'localAddress' | 'localPort' | 'punchTimeoutMs' | 'pollWaitSeconds' | 'maxConcurrentPunches' | 'keepAliveMs'>> & PeerOptions {
   const {
     server, localAddress = '0.0.0.0', localPort = 0, punchTimeoutMs = DEFAULT_PUNCH_TIMEOUT_MS,
-    pollWaitSeconds = POLL_WAIT_SECONDS.default
+    pollWaitSeconds = POLL_WAIT_SECONDS.default, keepAliveMs = DEFAULT_KEEPALIVE_MS
   } = options
   let url: URL
   try {
@@ -93,11 +101,14 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   if (unreportable !== undefined) {
     throw new InvalidOptionError(`privateEndpoints must be private addresses (RFC 1918 or IPv6 unique-local), got ${unreportable.address}`)
   }
+  if (!Number.isInteger(keepAliveMs) || (keepAliveMs !== 0 && keepAliveMs < MIN_KEEPALIVE_MS)) {
+    throw new InvalidOptionError(`keepAliveMs must be 0 (off) or an integer of at least ${MIN_KEEPALIVE_MS} (the kernel counts whole seconds), got ${keepAliveMs}`)
+  }
   const { maxConcurrentPunches = DEFAULT_MAX_PUNCHES } = options
   if (!Number.isInteger(maxConcurrentPunches) || maxConcurrentPunches < 1) {
     throw new InvalidOptionError(`maxConcurrentPunches must be an integer greater than 0, got ${maxConcurrentPunches}`)
   }
-  return { ...options, server, localAddress, localPort, punchTimeoutMs, pollWaitSeconds, maxConcurrentPunches }
+  return { ...options, server, localAddress, localPort, punchTimeoutMs, pollWaitSeconds, maxConcurrentPunches, keepAliveMs }
 }
 
 /** This host's private IPv4 addresses (RFC 1918), at port P: what a peer may report. */
@@ -132,6 +143,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const router = new AcceptRouter()
     const listener = await sockets.listen({ host: settings.localAddress, port: settings.localPort }, (socket) => { router.route(socket) })
     const peer = new Peer(settings, sockets, listener, router)
+    for (const warning of idleGapWarnings(settings)) peer.#trace(warning)
     try {
       await peer.#session.start()
     } catch (error) {
@@ -154,7 +166,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#local = { host: options.localAddress, port: this.localPort }
     this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort)
     this.#session = new RegistrationSession({
-      client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey, ca: options.ca }),
+      client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs }),
       id: options.id,
       privateEndpoints: this.privateEndpoints,
       ttlSeconds: options.ttlSeconds,
@@ -252,7 +264,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       preempt: () => { punch?.destroy(new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)) }
     })
     const view = localNetworkView(new URL(this.#options.server).hostname)
-    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), signal, onEvent: (event) => { this.#trace(event) } })
+    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
     this.#router.add(introduction.id, punch)
     try {

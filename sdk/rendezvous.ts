@@ -39,6 +39,8 @@ export interface RendezvousClientOptions {
   apiKey?: string | undefined
   /** CA certificates to trust for an https:// server instead of the system's (a private CA). */
   ca?: string | Buffer | Array<string | Buffer> | undefined
+  /** TCP keepalive of the connection to the server (0: off): it keeps P's mapping alive through long polls. */
+  keepAliveMs: number
 }
 
 export interface RegisterBody {
@@ -142,7 +144,7 @@ export class RendezvousClient {
   readonly #client: Client
   readonly #apiKey: string | undefined
 
-  constructor ({ server, local, sockets, apiKey, ca }: RendezvousClientOptions) {
+  constructor ({ server, local, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
     const secure = this.server.protocol === 'https:'
@@ -154,6 +156,7 @@ export class RendezvousClient {
       connect: (options, callback) => {
         const host = options.hostname.replace(/^\[|\]$/g, '')
         const tcp = sockets.dial(local, { address: host, port: Number(options.port) })
+        if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
         let socket: Socket | TLSSocket = tcp
         if (secure) {
           // SNI carries names only (RFC 6066): an IP literal is checked against the certificate without it.

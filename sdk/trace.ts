@@ -66,6 +66,8 @@ export type SessionEvent =
   /** The server said "not now" (429 or 503): the session waits what it asked for. */
   | { type: 'rate-limited', serverCode: string, message: string, retryInMs: number }
   | { type: 'registration-lost', message: string, retryInMs: number }
+  /** A setting leaves a connection silent longer than NATs are known to remember it (see keepAliveMs). */
+  | { type: 'idle-gap-warning', connection: 'server' | 'punched', idleGapMs: number, message: string }
 
 /** The peer's own decisions about introductions and their outcomes. */
 export type DecisionEvent =

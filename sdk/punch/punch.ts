@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint, Introduction } from '@punchline/protocol'
 import { AbortedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
 import type { PunchEvent, Via } from '../trace.js'
 import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView, type Path } from './candidates.js'
@@ -52,6 +53,8 @@ export interface PunchOptions {
   /** SYNs per remote address, shared with the peer's other punches. */
   budget: DialBudget
   timeoutMs: number
+  /** TCP keepalive of the connection handed out (0: off); see ../socket/keepalive.ts. */
+  keepAliveMs: number
   signal?: AbortSignal | undefined
   onEvent?: ((event: PunchEvent) => void) | undefined
   random?: () => number
@@ -382,6 +385,7 @@ export class Punch {
     this.#phase = 'connected'
     const socket = link.reader.release()
     socket.on('error', ignoreUnhandledError)
+    keepAlive(socket, this.#options.keepAliveMs)
     const connection: PunchedConnection = {
       socket,
       peerId: this.introduction.peer.id,

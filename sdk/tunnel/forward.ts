@@ -11,7 +11,8 @@ import { Peer, type PeerOptions } from '../peer.js'
 import { endpointLabel } from '../punch/candidates.js'
 import type { PunchedConnection } from '../punch/punch.js'
 import type { TraceEvent, TraceListener } from '../trace.js'
-import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, TUNNEL_AUTHORITY, TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
+import { watchLiveness } from './liveness.js'
+import { TUNNEL_AUTHORITY, TUNNEL_SETTINGS, bindToSocket, splice, type ServiceAddress } from './tunnel.js'
 
 export interface ForwardOptions extends Omit<PeerOptions, 'onTrace'> {
   /** Id of the peer exposing the service. */
@@ -105,12 +106,8 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
     const remote = endpointLabel(connection.remote)
     const session = http2Connect(`http://${TUNNEL_AUTHORITY}`, { createConnection: () => connection.socket, settings: TUNNEL_SETTINGS })
     bindToSocket(session, connection.socket)
-    const keepalive = setInterval(() => {
-      const deadline = setTimeout(() => { session.destroy(new Error('keepalive unanswered')) }, KEEPALIVE_TIMEOUT_MS).unref()
-      session.ping(() => { clearTimeout(deadline) })
-    }, KEEPALIVE_INTERVAL_MS).unref()
+    watchLiveness(session, connection.socket)
     session.once('close', () => {
-      clearInterval(keepalive)
       this.#tunnel = undefined // the next client punches a new one
       this.#trace({ type: 'tunnel-down', peerId: this.target, remote })
     })

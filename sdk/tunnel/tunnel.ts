@@ -25,10 +25,6 @@ export const MAX_STREAMS_PER_PEER = 256
 /** Tunnels one peer may have at a time; a newer one closes the oldest. */
 export const MAX_TUNNELS_PER_PEER = 2
 export const TUNNEL_SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false, maxConcurrentStreams: MAX_STREAMS_PER_TUNNEL }
-/** The forwarding side pings an idle tunnel this often, which keeps NAT mappings alive and finds dead tunnels. */
-export const KEEPALIVE_INTERVAL_MS = 25_000
-/** A ping unanswered this long means the tunnel is dead: it is closed, and the next client punches a new one. */
-export const KEEPALIVE_TIMEOUT_MS = 10_000
 
 export interface ServiceAddress {
   host: string
@@ -68,7 +64,7 @@ export async function splice (a: Duplex, b: Duplex): Promise<void> {
  * session window, and the session's end tied to the socket's. Punched sockets
  * allow half-open connections, and HTTP/2 has no such thing: without this, a
  * peer's FIN would leave the session waiting on a dead tunnel until a
- * keepalive ping went unanswered. Errors end in 'close', which callers handle.
+ * ping went unanswered (./liveness.ts). Errors end in 'close', which callers handle.
  */
 export function bindToSocket (session: Http2Session, socket: Socket): void {
   const widen = (): void => { session.setLocalWindowSize(SESSION_WINDOW_BYTES) }

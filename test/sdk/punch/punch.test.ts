@@ -58,7 +58,7 @@ function introductions (a: Side, b: Side, options: { secretB?: string, addressOf
 }
 
 function start (s: Side, introduction: Introduction, timeoutMs = 5000, signal?: AbortSignal): Promise<PunchedConnection> {
-  s.punch = new Punch({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets, view, budget: new DialBudget(), timeoutMs, signal, onEvent: (event) => s.events.push(event) })
+  s.punch = new Punch({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets, view, budget: new DialBudget(), timeoutMs, keepAliveMs: 0, signal, onEvent: (event) => s.events.push(event) })
   return s.punch.run()
 }
 
@@ -172,7 +172,7 @@ describe('Punch', () => {
   it('can be destroyed before it runs, and destroy() is idempotent', async () => {
     const alice = await side('alice')
     const bob = await side('bob')
-    const punch = new Punch({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets, view, budget: new DialBudget(), timeoutMs: 1000 })
+    const punch = new Punch({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets, view, budget: new DialBudget(), timeoutMs: 1000, keepAliveMs: 0 })
     punch.destroy()
     punch.destroy()
     await expect(punch.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
