@@ -22,6 +22,7 @@ import connectionLimits from './plugins/connection-limits.js'
 import metricsToken from './plugins/metrics-token.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
+import challenges from './routes/v1/challenges.js'
 import introductions from './routes/v1/introductions.js'
 import stats from './routes/v1/stats.js'
 
@@ -49,7 +50,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
     rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds,
     introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, maxConnections, maxConnectionsPerAddress,
-    ipv6PrefixLength, metricsToken: deploymentMetricsToken, livenessWriteIntervalSeconds
+    ipv6PrefixLength, metricsToken: deploymentMetricsToken, livenessWriteIntervalSeconds, idReservationDays
   } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
@@ -79,13 +80,14 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsToken, { metricsToken: deploymentMetricsToken })
   await app.register(openapi)
   await app.register(database, { databasePath })
-  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, ipv6PrefixLength, livenessWriteIntervalSeconds, now })
+  await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, ipv6PrefixLength, livenessWriteIntervalSeconds, idReservationDays, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
   await app.register(metrics)
   await app.register(sweeper, { sweepIntervalSeconds })
 
   await app.register(health)
+  await app.register(challenges, { prefix: API_PREFIX })
   await app.register(peers, { prefix: API_PREFIX, maxPollWaitSeconds })
   await app.register(introductions, { prefix: API_PREFIX })
   await app.register(stats, { prefix: API_PREFIX })

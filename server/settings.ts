@@ -55,6 +55,7 @@ export const SETTINGS = {
   tlsKey: { kind: 'file', flag: 'tls-key', env: 'PUNCHLINE_TLS_KEY', metavar: 'FILE', default: undefined, help: 'the private key (PEM) of --tls-cert' },
   metricsToken: { kind: 'secret', flag: 'metrics-token', env: 'PUNCHLINE_METRICS_TOKEN', metavar: 'TOKEN', default: undefined, help: `when set, /metrics and /v1/stats/* need it as "Authorization: Bearer TOKEN" (at least ${MIN_API_KEY_LENGTH} printable characters)` },
   livenessWriteIntervalSeconds: integer({ flag: 'liveness-write-interval', env: 'PUNCHLINE_LIVENESS_WRITE_INTERVAL', metavar: 'S', default: 5, min: 1, max: 10, help: 'seconds between writes of peers\' liveness and observed endpoints, kept in memory meanwhile; a crash shortens registrations by at most this (under the 15 s shortest TTL)' }),
+  idReservationDays: integer({ flag: 'id-reservation-days', env: 'PUNCHLINE_ID_RESERVATION_DAYS', metavar: 'DAYS', default: 30, min: 0, max: 3650, help: 'days an id registered with a key stays reserved for that key after its registration ends (0: freed at once)' }),
   maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` })
 } as const satisfies Record<string, Setting>
 

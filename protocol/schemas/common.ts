@@ -3,6 +3,7 @@
 // and the SDK's types alike.
 import { Type, type Static } from 'typebox'
 import { MAX_PEER_ID_LENGTH, MAX_PRIVATE_ENDPOINTS, PEER_ID_PATTERN } from '../limits.js'
+import { KEY_TEXT_PATTERN } from '../identity.js'
 
 export const PeerId = Type.String({
   pattern: PEER_ID_PATTERN,
@@ -30,15 +31,23 @@ export const PrivateEndpoints = Type.Array(Endpoint, {
   description: `The peer's LAN endpoints (at most ${MAX_PRIVATE_ENDPOINTS})`
 })
 
+export const Timestamp = Type.String({ format: 'date-time' })
+
+export const PublicKey = Type.String({
+  pattern: KEY_TEXT_PATTERN,
+  description: 'An Ed25519 public key: its raw 32 bytes, base64url (43 characters)',
+  examples: ['11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo']
+})
+
 /** A peer and where it can be reached: what a registration records and an introduction hands out. */
 export const PeerEndpoints = Type.Object({
   id: PeerId,
   publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as the server observed it' }),
-  privateEndpoints: PrivateEndpoints
+  privateEndpoints: PrivateEndpoints,
+  publicKey: Type.Union([PublicKey, Type.Null()], { description: 'The Ed25519 public key the peer proved it holds when it registered (its id is bound to it), or null for a peer that registered without one' })
 }, { additionalProperties: false })
 export type PeerEndpoints = Static<typeof PeerEndpoints>
 
-export const Timestamp = Type.String({ format: 'date-time' })
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),

@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox'
 import { TTL_SECONDS } from '../limits.js'
 import { PeerEndpoints, PeerId, PrivateEndpoints, Timestamp } from './common.js'
+import { KeyProof } from './identity.js'
 
 const TtlSeconds = Type.Integer({
   minimum: TTL_SECONDS.min,
@@ -13,8 +14,14 @@ const TtlSeconds = Type.Integer({
 export const RegisterBody = Type.Object({
   id: Type.Optional(PeerId),
   privateEndpoints: PrivateEndpoints,
-  ttlSeconds: Type.Optional(TtlSeconds)
-}, { additionalProperties: false, description: 'Omit id to get a generated one. Renewing a live id needs its bearer token.' })
+  ttlSeconds: Type.Optional(TtlSeconds),
+  proof: Type.Optional(KeyProof)
+}, {
+  additionalProperties: false,
+  description: 'Omit id to get a generated one. With a proof, the id is bound to the proven key: only that key registers it again, ' +
+    'also while it is live (a restarted peer that lost its token) and for the reservation period after it ends. ' +
+    'Without one, renewing a live id needs its bearer token, and an id bound to a key cannot be had.'
+})
 export type RegisterBody = Static<typeof RegisterBody>
 
 export const UpdateRegistrationBody = Type.Object({

@@ -32,12 +32,14 @@ export function introductionView (row: IntroductionRow, role: Role): Introductio
   const initiator = {
     id: row.initiatorId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.initiatorPublicAddress, publicPort: row.initiatorPublicPort }),
-    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints })
+    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints }),
+    publicKey: row.initiatorPublicKey
   }
   const target = {
     id: row.targetId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.targetPublicAddress, publicPort: row.targetPublicPort }),
-    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints })
+    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints }),
+    publicKey: row.targetPublicKey
   }
   return {
     id: row.id,
@@ -55,15 +57,16 @@ export function introductionView (row: IntroductionRow, role: Role): Introductio
  * measured 4x slower for the same rows on SQLite.
  */
 function insertIntroductions (d: Dialect, rows: Array<Omit<IntroductionRow, 'seq'>>): Prisma.Sql {
+  const key = (value: string | null): Prisma.Sql | null => value === null ? null : text(d, value)
   const values = rows.map((row) => Prisma.sql`(${text(d, row.id)}, ${text(d, row.secret)}, ${text(d, row.initiatorId)}, ${text(d, row.initiatorPublicAddress)}, ${integer(d, row.initiatorPublicPort)},
-    ${text(d, row.initiatorPrivateEndpoints)}, ${text(d, row.targetId)}, ${text(d, row.targetPublicAddress)}, ${integer(d, row.targetPublicPort)}, ${text(d, row.targetPrivateEndpoints)},
-    ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
-  return Prisma.sql`INSERT INTO "Introduction" ("id", "secret", "initiatorId", "initiatorPublicAddress", "initiatorPublicPort", "initiatorPrivateEndpoints",
-    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "createdAt", "expiresAt")
+    ${text(d, row.initiatorPrivateEndpoints)}, ${key(row.initiatorPublicKey)}, ${text(d, row.targetId)}, ${text(d, row.targetPublicAddress)}, ${integer(d, row.targetPublicPort)}, ${text(d, row.targetPrivateEndpoints)},
+    ${key(row.targetPublicKey)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
+  return Prisma.sql`INSERT INTO "Introduction" ("id", "secret", "initiatorId", "initiatorPublicAddress", "initiatorPublicPort", "initiatorPrivateEndpoints", "initiatorPublicKey",
+    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "targetPublicKey", "createdAt", "expiresAt")
     VALUES ${Prisma.join(values)} RETURNING "seq", "id"`
 }
 
-type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints'>
+type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey'>
 
 interface IntroduceWrite {
   initiator: Initiator
@@ -113,9 +116,9 @@ export class Introductions {
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
   async introduce (initiator: RegistrationRow, targetId: string): Promise<IntroductionRow> {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
-    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints } = initiator
+    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey } = initiator
     try {
-      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints }, targetId })
+      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey }, targetId })
       this.heads.raise(row.targetId, row.seq)
       return row
     } catch (error) {
@@ -171,10 +174,12 @@ export class Introductions {
         initiatorPublicAddress: initiator.publicAddress,
         initiatorPublicPort: initiator.publicPort,
         initiatorPrivateEndpoints: initiator.privateEndpoints,
+        initiatorPublicKey: initiator.publicKey,
         targetId,
         targetPublicAddress: target.publicAddress,
         targetPublicPort: target.publicPort,
         targetPrivateEndpoints: target.privateEndpoints,
+        targetPublicKey: target.publicKey,
         createdAt: now,
         expiresAt: new Date(now.getTime() + this.#ttlSeconds * 1000)
       })

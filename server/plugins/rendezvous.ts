@@ -1,5 +1,5 @@
 // Decorates the app with the rendezvous domain: registrations (held in memory,
-// written behind), introductions, punch reports, the group commit their
+// written behind) and the challenges of registrations with a key, introductions, punch reports, the group commit their
 // durable writes share, and the waiters of held long-polls, which are released
 // before the server closes so that shutdown never waits for a poll to time out.
 // On PostgreSQL it also listens to the other instances (db/notifications.ts).
@@ -10,11 +10,13 @@ import { InboxWaiters } from '../introductions/inbox-waiters.js'
 import { Introductions, type IntroductionRow } from '../introductions/introductions.js'
 import { LiveRegistrations } from '../registrations/live-registrations.js'
 import { Registrations, type Clock } from '../registrations/registrations.js'
+import { Challenges } from '../registrations/challenges.js'
 import { PunchReports } from '../punch-reports/punch-reports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     registrations: Registrations
+    challenges: Challenges
     liveRegistrations: LiveRegistrations
     introductions: Introductions
     inboxWaiters: InboxWaiters<IntroductionRow>
@@ -29,6 +31,7 @@ export interface RendezvousPluginOptions {
   maxRegistrationsPerAddress: number
   ipv6PrefixLength: number
   livenessWriteIntervalSeconds: number
+  idReservationDays: number
   now: Clock
 }
 
@@ -62,7 +65,11 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
   introductions = new Introductions({ ...shared, ttlSeconds: options.introductionTtlSeconds, maxPending: options.maxPendingIntroductions })
   app.decorate('groupCommit', commit)
   app.decorate('liveRegistrations', live)
-  app.decorate('registrations', new Registrations({ ...shared, maxPerAddress: options.maxRegistrationsPerAddress, ipv6PrefixLength: options.ipv6PrefixLength }))
+  const challenges = new Challenges(now)
+  app.decorate('challenges', challenges)
+  app.decorate('registrations', new Registrations({
+    ...shared, maxPerAddress: options.maxRegistrationsPerAddress, ipv6PrefixLength: options.ipv6PrefixLength, challenges, reservationMs: options.idReservationDays * 86_400_000
+  }))
   app.decorate('introductions', introductions)
   app.decorate('inboxWaiters', waiters)
   const punchReports = new PunchReports(prisma, now, commit)

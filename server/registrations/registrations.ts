@@ -11,7 +11,8 @@ import { integer, text, timestamp } from '../db/dialect.js'
 import { isUniqueViolation } from '../db/constraint-errors.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Notice, Notifications } from '../db/notifications.js'
-import { type Endpoint, TTL_SECONDS, type Registration } from '@punchline/protocol'
+import { registrationMessage, signatureMatches, type Endpoint, type KeyProof, TTL_SECONDS, type Registration } from '@punchline/protocol'
+import type { Challenges } from './challenges.js'
 import { hashToken, isWellFormedToken, newToken, tokenMatches } from './token.js'
 import type { LiveRegistrations } from './live-registrations.js'
 
@@ -27,6 +28,8 @@ export interface RegisterRequest {
   publicEndpoint: Endpoint
   /** The bearer token sent with the request, if any: needed to renew a live id. */
   token?: string | undefined
+  /** Proof of the key the id is (to be) bound to. */
+  proof?: KeyProof | undefined
 }
 
 export interface RegisterResult {
@@ -49,6 +52,7 @@ export function registrationView (row: RegistrationRow): Registration {
     id: row.peerId,
     publicEndpoint: publicEndpointOf(row),
     privateEndpoints: privateEndpointsOf(row),
+    publicKey: row.publicKey,
     ttlSeconds: row.ttlSeconds,
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString()
@@ -61,8 +65,8 @@ export function registrationView (row: RegistrationRow): Registration {
  */
 function insertRegistrations (d: Dialect, rows: RegistrationRow[]): Prisma.Sql {
   const values = rows.map((row) => Prisma.sql`(${text(d, row.peerId)}, ${text(d, row.tokenHash)}, ${text(d, row.publicAddress)}, ${text(d, row.addressKey)}, ${integer(d, row.publicPort)}, ${text(d, row.privateEndpoints)},
-    ${integer(d, row.ttlSeconds)}, ${integer(d, row.inboxCursor)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.refreshedAt)}, ${timestamp(d, row.expiresAt)})`)
-  return Prisma.sql`INSERT INTO "Registration" ("peerId", "tokenHash", "publicAddress", "addressKey", "publicPort", "privateEndpoints", "ttlSeconds", "inboxCursor", "createdAt", "refreshedAt", "expiresAt")
+    ${row.publicKey === null ? null : text(d, row.publicKey)}, ${integer(d, row.ttlSeconds)}, ${integer(d, row.inboxCursor)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.refreshedAt)}, ${timestamp(d, row.expiresAt)})`)
+  return Prisma.sql`INSERT INTO "Registration" ("peerId", "tokenHash", "publicAddress", "addressKey", "publicPort", "privateEndpoints", "publicKey", "ttlSeconds", "inboxCursor", "createdAt", "refreshedAt", "expiresAt")
     VALUES ${Prisma.join(values)}`
 }
 
@@ -74,6 +78,8 @@ interface RegisterWrite {
   fields: { publicAddress: string, addressKey: string, publicPort: number, privateEndpoints: string }
   ttlSeconds: number | undefined
   token: string | undefined
+  /** The key proven with this request, or null for a registration without one. */
+  publicKey: string | null
 }
 
 interface UpdateWrite {
@@ -92,6 +98,9 @@ export interface RegistrationsOptions {
   live: LiveRegistrations
   commit: GroupCommit
   notifications: Notifications
+  challenges: Challenges
+  /** How long after its registration ends an id bound to a key stays reserved for that key. */
+  reservationMs: number
 }
 
 export class Registrations {
@@ -102,6 +111,8 @@ export class Registrations {
   readonly #ipv6PrefixLength: number
   readonly #live: LiveRegistrations
   readonly #notifications: Notifications
+  readonly #challenges: Challenges
+  readonly #reservationMs: number
   readonly #register: (write: RegisterWrite) => Promise<RegisterResult>
   readonly #update: (write: UpdateWrite) => Promise<RegistrationRow | null>
   readonly #deregister: (peerId: string) => Promise<void>
@@ -114,6 +125,8 @@ export class Registrations {
     this.#ipv6PrefixLength = options.ipv6PrefixLength
     this.#live = options.live
     this.#notifications = options.notifications
+    this.#challenges = options.challenges
+    this.#reservationMs = options.reservationMs
     this.#register = options.commit.kind('register', async (tx, writes) => await this.#registerBatch(tx, writes))
     this.#update = options.commit.kind('update', async (tx, writes) => await this.#updateBatch(tx, writes))
     this.#deregister = options.commit.kind('deregister', async (tx, peerIds) => await this.#deregisterBatch(tx, peerIds))
@@ -139,7 +152,22 @@ export class Registrations {
     await this.#notifications.publish(async (sql) => await tx.$executeRaw(sql), notices)
   }
 
+  /** The key a registration proves it holds, or null without a proof; throws when the proof fails. */
+  #provenKey (request: RegisterRequest): string | null {
+    const { proof } = request
+    if (proof === undefined) return null
+    if (!this.#challenges.take(proof.challenge)) throw new errors.CHALLENGE_INVALID()
+    if (!signatureMatches(proof.publicKey, registrationMessage(proof.challenge, request.id, proof.publicKey), proof.signature)) throw new errors.SIGNATURE_INVALID()
+    return proof.publicKey
+  }
+
+  /** Until when a row's id is reserved for its key (its registration's end, plus the reservation period). */
+  #reservedUntil (row: RegistrationRow): Date {
+    return new Date(this.#expiresAt(row).getTime() + this.#reservationMs)
+  }
+
   async register (request: RegisterRequest): Promise<RegisterResult> {
+    const publicKey = this.#provenKey(request)
     const write: RegisterWrite = {
       peerId: request.id ?? randomBytes(GENERATED_ID_BYTES).toString('base64url'),
       fields: {
@@ -149,7 +177,8 @@ export class Registrations {
         privateEndpoints: JSON.stringify(request.privateEndpoints)
       },
       ttlSeconds: request.ttlSeconds,
-      token: request.token
+      token: request.token,
+      publicKey
     }
     try {
       const result = await this.#register(write)
@@ -166,8 +195,9 @@ export class Registrations {
     const now = this.#now()
     const existing = new Map((await tx.registration.findMany({ where: { peerId: { in: [...new Set(writes.map((write) => write.peerId))] } } })).map((row) => [row.peerId, row]))
     const isLive = (peerId: string): boolean => { const row = existing.get(peerId); return row !== undefined && this.#expiresAt(row) > now }
+    const renews = (write: RegisterWrite): boolean => isLive(write.peerId) && write.token !== undefined && tokenMatches(write.token, existing.get(write.peerId)!.tokenHash)
     // One address (a NAT can front many peers) holds a bounded number of live registrations.
-    const creating = [...new Set(writes.filter((write) => !isLive(write.peerId)).map((write) => write.fields.addressKey))].sort()
+    const creating = [...new Set(writes.filter((write) => !renews(write)).map((write) => write.fields.addressKey))].sort()
     const liveFrom = new Map<string, number>()
     if (creating.length > 0) {
       if (this.#dialect === 'postgresql') {
@@ -181,11 +211,19 @@ export class Registrations {
     const outcomes: Array<Outcome<RegisterResult>> = []
     const created: RegistrationRow[] = []
     const retaken: string[] = []
+    const takenOver: string[] = []
     const notices: Notice[] = []
     for (const write of writes) {
       const { peerId, fields } = write
       const row = existing.get(peerId)
-      if (row !== undefined && isLive(peerId)) {
+      // An id bound to a key is that key's while it lives and for the reservation period after.
+      if (row !== undefined && row.publicKey !== null && row.publicKey !== write.publicKey && this.#reservedUntil(row) > now) {
+        outcomes.push({ error: new errors.PEER_ID_RESERVED(peerId, this.#reservedUntil(row).toISOString()) })
+        continue
+      }
+      // The key that holds an id may take it over while it is live: a restarted peer that lost its token.
+      const takeover = row !== undefined && row.publicKey !== null && row.publicKey === write.publicKey && !renews(write)
+      if (row !== undefined && isLive(peerId) && !takeover) {
         if (write.token === undefined) { outcomes.push({ error: new errors.PEER_ID_TAKEN(peerId) }); continue }
         if (!tokenMatches(write.token, row.tokenHash)) { outcomes.push({ error: await this.#wrongToken(tx, write.token, peerId, now) }); continue }
         const ttlSeconds = write.ttlSeconds ?? row.ttlSeconds
@@ -202,19 +240,21 @@ export class Registrations {
         continue
       }
       liveFrom.set(fields.addressKey, live + 1)
-      // A free or expired id starts afresh: the old incarnation's introductions go with it.
+      // A free, expired or taken-over id starts afresh: the old incarnation's introductions go with it.
       if (row !== undefined) {
-        retaken.push(peerId)
+        (isLive(peerId) ? takenOver : retaken).push(peerId)
         notices.push({ kind: 'registration', peerId })
       }
       const token = newToken()
       const ttlSeconds = write.ttlSeconds ?? TTL_SECONDS.default
-      const registration: RegistrationRow = { ...fields, peerId, tokenHash: hashToken(token), ttlSeconds, inboxCursor: 0, createdAt: now, refreshedAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
+      const registration: RegistrationRow = { ...fields, peerId, tokenHash: hashToken(token), publicKey: write.publicKey, ttlSeconds, inboxCursor: 0, createdAt: now, refreshedAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
       existing.set(peerId, registration) // a second write of the id in this batch finds it taken
       created.push(registration)
       outcomes.push({ value: { registration, token, created: true } })
     }
+    // An expired row goes only if nobody renewed it meanwhile (on another instance); a taken-over one goes live.
     if (retaken.length > 0) await tx.registration.deleteMany({ where: { peerId: { in: retaken }, expiresAt: { lte: now } } })
+    if (takenOver.length > 0) await tx.registration.deleteMany({ where: { peerId: { in: takenOver } } })
     if (created.length > 0) await tx.$executeRaw`${insertRegistrations(this.#dialect, created)}`
     await this.#publish(tx, notices)
     return outcomes
@@ -289,7 +329,11 @@ export class Registrations {
     await this.#live.write()
     const now = this.#now()
     const live = { expiresAt: { gt: now } }
-    const { count } = await this.#prisma.registration.deleteMany({ where: { expiresAt: { lte: now }, initiated: { none: live }, received: { none: live } } })
+    // A row bound to a key stays, as the id's reservation, until the reservation period is over too.
+    const reservationOver = new Date(now.getTime() - this.#reservationMs)
+    const { count } = await this.#prisma.registration.deleteMany({
+      where: { expiresAt: { lte: now }, OR: [{ publicKey: null }, { expiresAt: { lte: reservationOver } }], initiated: { none: live }, received: { none: live } }
+    })
     this.#live.evictExpired()
     return count
   }

@@ -29,6 +29,7 @@ describe('openapi/openapi.json', () => {
       'GET /v1/peers/{peerId}/inbox',
       'GET /v1/stats/punches',
       'PATCH /v1/peers/{peerId}',
+      'POST /v1/challenges',
       'POST /v1/introductions',
       'POST /v1/introductions/{introductionId}/outcome',
       'POST /v1/peers',

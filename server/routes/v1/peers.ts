@@ -21,6 +21,8 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       summary: 'Register a peer (or renew a live registration)',
       description: 'Records the public endpoint this server observes (the source address and port of this request\'s TCP connection) and the private endpoints the peer reports. ' +
         'Answers 201 with a new bearer token, or 200 when a live id is renewed with its token (send it as "Authorization: Bearer <token>"). ' +
+        'With a proof of its key (a signed challenge from POST /v1/challenges) the id is bound to the key: the same key takes it over even while it is live, with a new token, ' +
+        'and another key gets 409 PUNCH_ERR_PEER_ID_RESERVED until the reservation period after the registration ends is over. ' +
         'Servers configured with API keys also need one in an "X-API-Key" header.',
       security: [{}, ...bearerAuth, { apiKeyAuth: [] }, { apiKeyAuth: [], bearerAuth: [] }],
       body: RegisterBody,
@@ -33,7 +35,8 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       publicEndpoint: observedEndpoint(request.socket),
       token: bearerToken(request)
     })
-    if (!created) app.inboxWaiters.release(registration.peerId)
+    // A renewal or a takeover: the polls of what was there before answer now.
+    app.inboxWaiters.release(registration.peerId)
     reply.code(created ? 201 : 200)
     return { ...registrationView(registration), token }
   })
