@@ -8,7 +8,8 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   serve: async () => (await import('./serve.js')).runServeCommand,
   peer: async () => (await import('./peer.js')).runPeerCommand,
   expose: async () => (await import('./tunnel.js')).runExposeCommand,
-  forward: async () => (await import('./tunnel.js')).runForwardCommand
+  forward: async () => (await import('./tunnel.js')).runForwardCommand,
+  id: async () => (await import('./id.js')).runIdCommand
 }
 
 async function main (argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 // options, how they become PeerOptions, and the usage errors and exit codes.
 import { readFileSync } from 'node:fs'
 import type { Endpoint } from '@punchline/protocol'
-import type { PeerOptions } from '@punchline/sdk'
+import { defaultIdentityFile, defaultKnownPeersFile, identityFile, type PeerOptions } from '@punchline/sdk'
 import { UsageError } from './exit.js'
 
 /** A local address and port, from an ADDR:PORT option. */
@@ -31,7 +31,11 @@ export const PEER_OPTIONS = {
   'no-report': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   ca: { type: 'string' },
-  keepalive: { type: 'string' }
+  keepalive: { type: 'string' },
+  identity: { type: 'string' },
+  'known-peers': { type: 'string' },
+  'peer-key': { type: 'string' },
+  'no-encrypt': { type: 'boolean', default: false }
 } as const
 
 interface PeerOptionValues {
@@ -44,6 +48,31 @@ interface PeerOptionValues {
   'api-key'?: string | undefined
   'no-report'?: boolean | undefined
   keepalive?: string | undefined
+  identity?: string | undefined
+  'known-peers'?: string | undefined
+  'peer-key'?: string | undefined
+  'no-encrypt'?: boolean | undefined
+}
+
+const KEY = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * --peer-key: a bare KEY pins the command's target (`target`), and
+ * ID=KEY[,ID=KEY...] pins those ids.
+ */
+export function peerKeysOption (value: string | undefined, target: string | undefined): Record<string, string> {
+  if (value === undefined) return {}
+  if (KEY.test(value.trim())) {
+    if (target === undefined) throw new UsageError('--peer-key KEY needs a target (--connect or --peer); to pin other peers, give ID=KEY[,ID=KEY...]')
+    return { [target]: value.trim() }
+  }
+  return Object.fromEntries(value.split(',').filter(Boolean).map((item) => {
+    const [id, key] = item.trim().split('=')
+    if (id === undefined || id === '' || key === undefined || !KEY.test(key)) {
+      throw new UsageError(`--peer-key takes KEY or ID=KEY[,ID=KEY...] (a key is 43 base64url characters, as "punchline id" prints it), got "${item}"`)
+    }
+    return [id, key]
+  }))
 }
 
 function parseEndpoints (list: string): Endpoint[] {
@@ -70,7 +99,12 @@ export function hostPortOption (name: string, value: string | undefined, example
   return parsed
 }
 
-export function peerOptionsFrom (values: PeerOptionValues): PeerOptions {
+/**
+ * The options every peer-side command shares, as PeerOptions: the identity
+ * from its file (created on first use), the known-peers file, and the rest.
+ * `peerKeys` are the keys pinned by the command's own options.
+ */
+export async function peerOptionsFrom (values: PeerOptionValues, peerKeys: Record<string, string> = {}): Promise<PeerOptions> {
   if (values.server === undefined) throw new UsageError('--server URL is required')
   const timeoutSeconds = values.timeout === undefined ? 10 : Number(values.timeout)
   if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds greater than 0, got "${values.timeout}"`)
@@ -80,8 +114,15 @@ export function peerOptionsFrom (values: PeerOptionValues): PeerOptions {
   if (keepAliveSeconds !== undefined && !(Number.isInteger(keepAliveSeconds) && keepAliveSeconds >= 0)) {
     throw new UsageError(`--keepalive must be a whole number of seconds (0: off), got "${values.keepalive}"`)
   }
+  const identityPath = values.identity ?? defaultIdentityFile()
+  const identity = await identityFile(identityPath).catch((error: Error) => { throw new UsageError(`--identity: ${error.message}`) })
+  const knownPeers = values['known-peers'] ?? defaultKnownPeersFile()
   return {
     server: values.server,
+    identity: identity.privateKey,
+    peerKeys,
+    knownPeersFile: knownPeers === 'none' ? undefined : knownPeers,
+    encrypt: values['no-encrypt'] !== true,
     keepAliveMs: keepAliveSeconds === undefined ? undefined : keepAliveSeconds * 1000,
     ca: values.ca === undefined ? undefined : readCa(values.ca),
     id: values.id,

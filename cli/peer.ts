@@ -5,7 +5,7 @@ import type { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Peer, type PunchedConnection } from '@punchline/sdk'
 import { EXIT } from './exit.js'
-import { PEER_OPTIONS, peerOptionsFrom } from './options.js'
+import { PEER_OPTIONS, peerKeysOption, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
 
 /** Pipes stdin/stdout over the socket; resolves once both directions have ended. */
@@ -24,7 +24,7 @@ async function relay (socket: Socket, input: NodeJS.ReadableStream, output: Node
 
 export async function runPeerCommand (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, connect: { type: 'string' } } })
-  const options = peerOptionsFrom(values)
+  const options = await peerOptionsFrom(values, peerKeysOption(values['peer-key'], values.connect))
   const { report, stop } = progressReporter(values.json)
   let peer: Peer
   try {

@@ -33,7 +33,8 @@ const DECLINED = {
   'not-allowed': 'not an allowed peer',
   busy: 'too many punches under way',
   expired: 'it expired while waiting for a punch slot',
-  invalid: 'the server sent an introduction that is not for us'
+  invalid: 'the server sent an introduction that is not for us',
+  'key-mismatch': 'its key is not the one pinned or known'
 } as const
 
 /** One human line per event worth a person's attention; dials are counted by the status line, not listed. */
@@ -54,7 +55,7 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'rejected': return `rejected a connection from ${event.remote}: ${event.reason}`
     case 'connected': return `connected to ${event.peerId} via ${event.via} over the ${event.path} path ${event.remote} in ${event.elapsedMs} ms after ${event.dials} dial(s)`
     case 'failed': return `punch to ${event.peerId} failed after ${event.elapsedMs} ms and ${event.dials} dial(s): ${event.message}`
-    case 'declined': return `declined an introduction from ${event.peerId}: ${DECLINED[event.reason]}`
+    case 'declined': return `declined an introduction from ${event.peerId}: ${event.message ?? DECLINED[event.reason]}`
     case 'punch-queued': return `punch to ${event.peerId} waits for a slot (${event.queued} waiting)`
     case 'dial-limited': return event.retryInMs === null ? `no more dials to ${event.candidate}: its ${event.reason === 'dials' ? 'dial' : 'connection'} budget for this punch is spent` : undefined
     case 'outcome-report-failed': return `could not report the punch outcome to the server: ${event.message}`

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 import { Exposure, Forwarder } from '@punchline/sdk'
 import { EXIT, UsageError } from './exit.js'
-import { PEER_OPTIONS, hostPortOption, peerOptionsFrom } from './options.js'
+import { PEER_OPTIONS, hostPortOption, peerKeysOption, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
 
 /** Runs until SIGINT/SIGTERM, then closes. */
@@ -20,10 +20,13 @@ async function untilSignal (close: () => Promise<void>): Promise<number> {
 export async function runExposeCommand (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, to: { type: 'string' }, allow: { type: 'string' } } })
   const service = hostPortOption('to', values.to, '127.0.0.1:22')
-  if (values.allow === undefined) throw new UsageError('--allow is required: the peer ids that may connect (comma-separated), or \'*\' for any peer')
-  const allow = values.allow.trim() === '*' ? '*' : values.allow.split(',').map((id) => id.trim()).filter(Boolean)
-  if (allow !== '*' && allow.length === 0) throw new UsageError('--allow lists no peer id')
-  const options = peerOptionsFrom(values)
+  if (values.allow === undefined) throw new UsageError('--allow is required: the peer ids that may connect (ID or ID=KEY, comma-separated), or \'*\' for any peer')
+  const entries = values.allow.trim() === '*' ? '*' : values.allow.split(',').map((entry) => entry.trim()).filter(Boolean)
+  if (entries !== '*' && entries.length === 0) throw new UsageError('--allow lists no peer id')
+  // ID=KEY entries allow the id only with that key.
+  const allow = entries === '*' ? '*' : entries.map((entry) => entry.split('=')[0]!)
+  const allowedKeys = entries === '*' ? {} : peerKeysOption(entries.filter((entry) => entry.includes('=')).join(',') || undefined, undefined)
+  const options = await peerOptionsFrom(values, { ...peerKeysOption(values['peer-key'], undefined), ...allowedKeys })
   const { report, stop } = progressReporter(values.json)
   let exposure: Exposure
   try {
@@ -39,7 +42,7 @@ export async function runForwardCommand (args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, peer: { type: 'string' }, listen: { type: 'string' } } })
   if (values.peer === undefined) throw new UsageError('--peer TARGET is required: the id of the exposing peer')
   const listen = hostPortOption('listen', values.listen, '127.0.0.1:2222', 0)
-  const options = peerOptionsFrom(values)
+  const options = await peerOptionsFrom(values, peerKeysOption(values['peer-key'], values.peer))
   const { report, stop } = progressReporter(values.json)
   let forwarder: Forwarder
   try {

@@ -10,6 +10,16 @@ const PEER_OPTIONS_HELP = `  --server URL      rendezvous server, e.g. https://r
   --timeout S       seconds a punch may take (default 10)
   --keepalive S     TCP keepalive of idle connections, seconds (default 25; 0: off): keeps NAT
                     mappings alive, and ends a connection whose path died within S + 10 s
+  --identity FILE   this peer's Ed25519 private key (PEM), created (mode 0600) when missing
+                    (default: $XDG_CONFIG_HOME/punchline/identity.pem, else ~/.config/punchline/)
+  --peer-key KEY    the key the target must prove ("punchline id" prints a host's key), or
+                    ID=KEY[,ID=KEY...] to pin other peers; a server saying otherwise is refused
+  --known-peers FILE
+                    trust on first use: the first key a peer proves is recorded, a changed one
+                    fails with PUNCH_ERR_PEER_KEY_CHANGED (default: known_peers next to the
+                    identity; 'none': off)
+  --no-encrypt      no TLS over the connection unless the other side asks (for an
+                    application that brings its own TLS); encrypted by default
   --port P          local punch port (default: any free port)
   --private LIST    private endpoints to report, ADDR:PORT,... (private addresses only;
                     default: this host's private IPv4 addresses; '' for none)
@@ -25,6 +35,7 @@ Usage:
   punchline peer [options]          netcat over a punched connection
   punchline expose [options]        make a local TCP service reachable by chosen peers
   punchline forward [options]       reach a service another peer exposes, on a local port
+  punchline id [--identity FILE]    print this host's identity key (what others pin)
   punchline COMMAND --help          a command's options and examples
   punchline --help | --version
 
@@ -86,7 +97,8 @@ tunnel, and each of its clients a stream to a new connection to --to.
 Introductions from other peers are declined before any punching.
 
   --to ADDR:PORT    the service to expose, e.g. 127.0.0.1:22
-  --allow PEERS     peer ids that may connect, comma-separated, or '*' for any peer
+  --allow PEERS     peer ids that may connect, comma-separated (ID=KEY: that id, with that
+                    key only), or '*' for any peer
 ${PEER_OPTIONS_HELP}
 
 Runs until interrupted (SIGINT/SIGTERM), then deregisters and exits 0.
@@ -95,6 +107,14 @@ Exit codes: 0 stopped, 1 failure (e.g. the server refused the registration), 2 u
 Examples:
   punchline expose --server http://rendezvous.example:8080 --id home --to 127.0.0.1:22 --allow laptop
   punchline expose --server http://rendezvous.example:8080 --id web --to 127.0.0.1:8000 --allow alice,bob --json
+`,
+  id: () => `Usage: punchline id [--identity FILE]
+
+Prints the public key of this host's identity (raw Ed25519, base64url), creating
+the identity file when there is none. Other peers pin it with --peer-key KEY or
+--allow ID=KEY.
+
+  --identity FILE   default: $XDG_CONFIG_HOME/punchline/identity.pem, else ~/.config/punchline/identity.pem
 `,
   forward: () => `Usage: punchline forward --server URL --peer TARGET --listen ADDR:PORT [options]
 

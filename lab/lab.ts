@@ -235,9 +235,14 @@ export class Lab {
     return run('ip', ['netns', 'exec', this.namespace(namespace), command, ...args])
   }
 
-  /** Runs a program in a namespace; the lab kills it on destroy(). */
+  /**
+   * Runs a program in a namespace; the lab kills it on destroy(). Each
+   * namespace is a host of its own: its own config folder (identity and
+   * known-peers files), in the lab's data folder.
+   */
   spawn (namespace: string, command: string, args: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.namespace(namespace), command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const env = { ...process.env, XDG_CONFIG_HOME: path.join(this.#dataDir, 'config', namespace) }
+    const child = spawn('ip', ['netns', 'exec', this.namespace(namespace), command, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
     this.#processes.add(child)
     child.once('exit', () => this.#processes.delete(child))
     return child

@@ -130,3 +130,24 @@ export class PathDeadError extends PunchlineError {
   override readonly retryable = true
   override name = 'PathDeadError'
 }
+
+/**
+ * The peer's key is not the one expected: the server's introduction names
+ * another key than the one pinned (expectKey, peerKeys, --peer-key), or none,
+ * or the peer proved another key. A malicious server, or a stranger holding
+ * the id. Nothing but the handshake was sent.
+ */
+export class PeerKeyMismatchError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PEER_KEY_MISMATCH'
+  override name = 'PeerKeyMismatchError'
+}
+
+/**
+ * The peer's key differs from the one the known-peers file recorded for its
+ * id at first contact (like SSH's "REMOTE HOST IDENTIFICATION HAS CHANGED").
+ * If the peer really has a new key, remove its line from the file.
+ */
+export class PeerKeyChangedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_PEER_KEY_CHANGED'
+  override name = 'PeerKeyChangedError'
+}

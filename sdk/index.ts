@@ -12,9 +12,12 @@ export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
-  PunchPreemptedError, ServerUntrustedError, PathDeadError, type UnknownServerCode
+  PunchPreemptedError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, type UnknownServerCode
 } from './errors.js'
 export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
+export { identityOf, type Identity, type IdentityKey } from './identity/identity.js'
+export { identityFile, defaultIdentityFile, defaultKnownPeersFile } from './identity/identity-file.js'
+export { KnownPeers } from './identity/known-peers.js'
 export { Exposure, type ExposeOptions } from './tunnel/expose.js'
 export { Forwarder, type ForwardOptions } from './tunnel/forward.js'
 export type { ServiceAddress } from './tunnel/tunnel.js'

@@ -10,7 +10,9 @@ import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type PunchFailur
 import { MAX_PRIVATE_ENDPOINTS, POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
 import { isReportableAddress } from '@punchline/protocol/addresses'
 import { AcceptRouter } from './accept-router.js'
-import { AbortedError, InvalidOptionError, PeerClosedError, PunchBusyError, PunchPreemptedError, PunchTimeoutError } from './errors.js'
+import { AbortedError, InvalidOptionError, PeerClosedError, PeerKeyMismatchError, PunchBusyError, PunchPreemptedError, PunchTimeoutError } from './errors.js'
+import { identityOf, peerKeyOf, type Identity, type IdentityKey, type PeerKey } from './identity/identity.js'
+import { KnownPeers } from './identity/known-peers.js'
 import { localNetworkView } from './punch/candidates.js'
 import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
@@ -19,7 +21,7 @@ import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
 import { DEFAULT_KEEPALIVE_MS, MIN_KEEPALIVE_MS, idleGapWarnings } from './socket/keepalive.js'
 import { defaultPortSockets, type LocalAddress, type PortSockets } from './socket/port-sockets.js'
-import type { PeerEvent, TraceListener } from './trace.js'
+import type { DeclineReason, PeerEvent, TraceListener } from './trace.js'
 
 export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000
 /** Punches ended by us (abort, close, preemption) say nothing about the NATs: they are not reported. */
@@ -64,12 +66,30 @@ export interface PeerOptions {
    * PathDeadError within keepAliveMs + 10 s. Default 25 000.
    */
   keepAliveMs?: number | undefined
+  /**
+   * This peer's Ed25519 private key (KeyObject or PEM): its id is bound to it
+   * on the server, and every connection proves it. Generated when absent (a
+   * new identity per open(); keep one with identityFile()).
+   */
+  identity?: IdentityKey | undefined
+  /** Keys pinned per peer id: that peer must prove this key, whatever the server says. */
+  peerKeys?: Record<string, string> | undefined
+  /**
+   * A known-peers file (trust on first use, like SSH's known_hosts): the first
+   * key a peer proves is recorded, and a different one later fails with
+   * PeerKeyChangedError. Default: none (trust the server's introduction).
+   */
+  knownPeersFile?: string | undefined
+  /** TLS 1.3 over every connection (used when either side asks). Default true. */
+  encrypt?: boolean | undefined
 }
 
 export interface ConnectOptions {
   signal?: AbortSignal | undefined
   /** ms; default: the peer's punchTimeoutMs. */
   timeout?: number | undefined
+  /** The key the target must prove (raw, base64url), whatever the server or the peerKeys say. */
+  expectKey?: string | undefined
 }
 
 interface PeerEvents {
@@ -94,6 +114,7 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   if (!Number.isInteger(pollWaitSeconds) || pollWaitSeconds < 1 || pollWaitSeconds > POLL_WAIT_SECONDS.max) {
     throw new InvalidOptionError(`pollWaitSeconds must be an integer from 1 to ${POLL_WAIT_SECONDS.max}, got ${pollWaitSeconds}`)
   }
+  for (const [peerId, key] of Object.entries(options.peerKeys ?? {})) peerKeyOf(key, `peerKeys.${peerId}`)
   if (options.privateEndpoints !== undefined && options.privateEndpoints.length > MAX_PRIVATE_ENDPOINTS) {
     throw new InvalidOptionError(`privateEndpoints may list at most ${MAX_PRIVATE_ENDPOINTS} endpoints, got ${options.privateEndpoints.length}`)
   }
@@ -134,15 +155,19 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #slots: PunchSlots
   readonly #budget = new DialBudget()
   readonly #reporting = new Set<Promise<void>>()
+  readonly #identity: Identity
+  readonly #knownPeers: KnownPeers | undefined
   #closed: Promise<void> | undefined
 
   /** Binds the punch port, registers with the server and starts listening for introductions. */
   static async open (options: PeerOptions): Promise<Peer> {
     const settings = validate(options)
+    const identity = identityOf(settings.identity)
+    const knownPeers = settings.knownPeersFile === undefined ? undefined : await KnownPeers.open(settings.knownPeersFile)
     const sockets = settings.sockets ?? defaultPortSockets()
     const router = new AcceptRouter()
     const listener = await sockets.listen({ host: settings.localAddress, port: settings.localPort }, (socket) => { router.route(socket) })
-    const peer = new Peer(settings, sockets, listener, router)
+    const peer = new Peer(settings, { identity, knownPeers }, sockets, listener, router)
     for (const warning of idleGapWarnings(settings)) peer.#trace(warning)
     try {
       await peer.#session.start()
@@ -155,9 +180,11 @@ export class Peer extends EventEmitter<PeerEvents> {
     return peer
   }
 
-  private constructor (options: ReturnType<typeof validate>, sockets: PortSockets, listener: Server, router: AcceptRouter) {
+  private constructor (options: ReturnType<typeof validate>, { identity, knownPeers }: { identity: Identity, knownPeers: KnownPeers | undefined }, sockets: PortSockets, listener: Server, router: AcceptRouter) {
     super()
     this.#options = options
+    this.#identity = identity
+    this.#knownPeers = knownPeers
     this.#sockets = sockets
     this.#listener = listener
     this.#router = router
@@ -166,6 +193,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#local = { host: options.localAddress, port: this.localPort }
     this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort)
     this.#session = new RegistrationSession({
+      identity,
       client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs }),
       id: options.id,
       privateEndpoints: this.privateEndpoints,
@@ -181,18 +209,24 @@ export class Peer extends EventEmitter<PeerEvents> {
     return this.#session.registration.id
   }
 
+  /** This peer's identity key (raw Ed25519, base64url): what other peers pin. */
+  get publicKey (): string {
+    return this.#identity.key
+  }
+
   /** This peer's endpoint as the rendezvous server observes it (its NAT's mapping of P). */
   get publicEndpoint (): Endpoint {
     return this.#session.registration.publicEndpoint
   }
 
   /** Asks the server to introduce us to `target` and punches; resolves with the authenticated connection. */
-  async connect (target: string, { signal, timeout = this.#options.punchTimeoutMs }: ConnectOptions = {}): Promise<PunchedConnection> {
+  async connect (target: string, { signal, timeout = this.#options.punchTimeoutMs, expectKey }: ConnectOptions = {}): Promise<PunchedConnection> {
     if (this.#closed !== undefined) throw new PeerClosedError('peer is closed')
+    if (expectKey !== undefined) peerKeyOf(expectKey, 'expectKey')
     const deadline = Date.now() + timeout
     const introduction = await this.#session.introduce(target, signal)
     try {
-      return await this.#punch(introduction, signal, deadline)
+      return await this.#punch(introduction, signal, deadline, deadline, expectKey)
     } catch (error) {
       if (error instanceof PunchBusy) throw new PunchBusyError(error.message)
       if (!(error instanceof PunchWaitEnded)) throw error
@@ -235,10 +269,15 @@ export class Peer extends EventEmitter<PeerEvents> {
   #onIntroduction (introduction: Introduction): void {
     if (this.#closed !== undefined) return
     const { id: introductionId, peer: { id: peerId } } = introduction
-    const decline = (reason: 'not-allowed' | 'busy' | 'expired' | 'invalid'): void => { this.#trace({ type: 'declined', introductionId, peerId, reason }) }
+    const decline = (reason: DeclineReason, message?: string): void => { this.#trace({ type: 'declined', introductionId, peerId, reason, ...(message !== undefined ? { message } : {}) }) }
     // The server is not trusted to be right: an introduction must be for us, from someone else.
     if (introduction.self.id !== this.id || peerId === this.id) return decline('invalid')
     if (this.#options.allowPeer?.(peerId) === false) return decline('not-allowed')
+    try {
+      this.#peerKeyFor(introduction)
+    } catch (error) {
+      return decline('key-mismatch', (error as Error).message)
+    }
     // Waiting for a slot, the introduction may expire; then it is not worth punching.
     this.#punch(introduction, this.#closing.signal, Date.now() + this.#options.punchTimeoutMs, Date.parse(introduction.expiresAt)).then(
       (connection) => { this.emit('connection', connection) },
@@ -254,8 +293,28 @@ export class Peer extends EventEmitter<PeerEvents> {
    * Punches an introduction once a slot is free (PunchBusy or PunchWaitEnded
    * when none comes), for no longer than `deadline`, and reports the outcome.
    */
-  async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline): Promise<PunchedConnection> {
+  /**
+   * The key the introduced peer must prove: pinned (expectKey, peerKeys),
+   * else recorded (known-peers file), else the introduction's. An
+   * introduction naming another key than the pinned or recorded one, or
+   * none at all, is refused before anything is sent.
+   */
+  #peerKeyFor (introduction: Introduction, expectKey?: string): PeerKey {
+    const { id: peerId, publicKey: offered } = introduction.peer
+    const pinned = expectKey ?? this.#options.peerKeys?.[peerId]
+    if (pinned !== undefined) {
+      if (offered !== null && offered !== pinned) throw new PeerKeyMismatchError(`the server says ${peerId}'s key is ${offered}, but ${pinned} is pinned: not punching`)
+      return peerKeyOf(pinned)
+    }
+    if (offered !== null) this.#knownPeers?.check(peerId, offered)
+    const key = offered ?? this.#knownPeers?.keyOf(peerId)
+    if (key === undefined) throw new PeerKeyMismatchError(`${peerId} registered without a key and none is pinned: it cannot be authenticated`)
+    return peerKeyOf(key)
+  }
+
+  async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline, expectKey?: string): Promise<PunchedConnection> {
     const peerId = introduction.peer.id
+    const peerKey = this.#peerKeyFor(introduction, expectKey)
     let punch: Punch | undefined
     const slot = await this.#slots.acquire(peerId, {
       signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
@@ -264,12 +323,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       preempt: () => { punch?.destroy(new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)) }
     })
     const view = localNetworkView(new URL(this.#options.server).hostname)
-    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, signal, onEvent: (event) => { this.#trace(event) } })
+    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
     this.#router.add(introduction.id, punch)
     try {
       const connection = await punch.run()
       slot.release('connected')
+      await this.#knownPeers?.remember(peerId, connection.peerKey)
       this.#report(introduction.id, { outcome: 'connected', via: connection.via, path: connection.path, elapsedMs: Math.round(connection.elapsedMs), dials: connection.dials })
       return connection
     } catch (error) {

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Endpoint, Introduction, PunchReportBody } from '@punchline/protocol'
 import { ServerRejectedError } from './errors.js'
 import type { RendezvousClient } from './rendezvous.js'
+import type { Identity } from './identity/identity.js'
 import type { SessionEvent } from './trace.js'
 
 /** Reconnecting to an unreachable server backs off from this ... */
@@ -24,6 +25,8 @@ export interface Registered {
 
 export interface SessionOptions {
   client: RendezvousClient
+  /** The key the id is bound to, proven at every registration. */
+  identity: Identity
   id?: string | undefined
   privateEndpoints: Endpoint[]
   ttlSeconds?: number | undefined
@@ -87,7 +90,7 @@ export class RegistrationSession {
   async #register (): Promise<void> {
     const { id, privateEndpoints, ttlSeconds } = this.#options
     // Renewing with our token keeps a live id ours; a server that forgot us takes it as new.
-    const registration = await this.#client.register({ id: this.#registration?.id ?? id, privateEndpoints, ttlSeconds }, this.#registration?.token)
+    const registration = await this.#client.register({ id: this.#registration?.id ?? id, privateEndpoints, ttlSeconds }, this.#options.identity, this.#registration?.token)
     this.#registration = { id: registration.id, token: registration.token, publicEndpoint: registration.publicEndpoint }
     this.#cursor = 0
     this.#options.onEvent({ type: 'registered', id: registration.id, publicEndpoint: registration.publicEndpoint, privateEndpoints: registration.privateEndpoints, localPort: this.#options.localPort })

@@ -5,15 +5,17 @@
 // held long-poll; the server answers the poll at once when another request of
 // the same peer arrives. Every answer is bounded in size and checked against
 // the protocol's schema before anything uses it: the server is not trusted.
+import { sign } from 'node:crypto'
 import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
-import { ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, type Endpoint, type PunchReportBody } from '@punchline/protocol'
+import { ChallengeResponse, ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, registrationMessage, type Endpoint, type PunchReportBody } from '@punchline/protocol'
 import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
+import type { Identity } from './identity/identity.js'
 import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, ServerUntrustedError, type UnknownServerCode } from './errors.js'
 
 /** A request other than a long-poll gets this long for its answer. */
@@ -43,6 +45,7 @@ export interface RendezvousClientOptions {
   keepAliveMs: number
 }
 
+/** What a registration asks for; the proof of the key is added by register(). */
 export interface RegisterBody {
   id?: string | undefined
   privateEndpoints: Endpoint[]
@@ -63,6 +66,7 @@ function answer<S extends TSchema> (name: string, schema: S): Answer<Static<S>> 
 
 const ANSWERS = {
   registration: answer('a registration', RegistrationWithToken),
+  challenge: answer('a challenge', ChallengeResponse),
   introduction: answer('an introduction', Introduction),
   inbox: answer('an inbox', Inbox),
   report: answer('a punch report', PunchReport),
@@ -225,9 +229,17 @@ export class RendezvousClient {
     return parsed
   }
 
-  async register (body: RegisterBody, token?: string): Promise<RegistrationWithToken> {
-    const registration = await this.#call({ method: 'POST', path: `${API_PREFIX}/peers`, expect: ANSWERS.registration, body, token, apiKey: this.#apiKey })
+  /**
+   * Registers, proving the identity key with a signed challenge (both
+   * requests on the one connection, so on the same server instance).
+   */
+  async register (body: RegisterBody, identity: Identity, token?: string): Promise<RegistrationWithToken> {
+    const { challenge } = await this.#call({ method: 'POST', path: `${API_PREFIX}/challenges`, expect: ANSWERS.challenge, apiKey: this.#apiKey })
+    const signature = sign(null, registrationMessage(challenge, body.id, identity.key), identity.privateKey).toString('base64url')
+    const proof = { publicKey: identity.key, challenge, signature }
+    const registration = await this.#call({ method: 'POST', path: `${API_PREFIX}/peers`, expect: ANSWERS.registration, body: { ...body, proof }, token, apiKey: this.#apiKey })
     if (body.id !== undefined && registration.id !== body.id) throw new InvalidResponseError(`the server registered "${registration.id}", not "${body.id}"`)
+    if (registration.publicKey !== identity.key) throw new InvalidResponseError(`the server registered "${registration.id}" with another key than ours`)
     return registration
   }
 

@@ -48,6 +48,8 @@ export type PunchEvent = PunchEventBase & (
     dials: number
     /** @deprecated the same as `dials`. */
     attempts: number
+    /** TLS 1.3 protects the connection. */
+    encrypted: boolean
   }
   | {
     type: 'failed'
@@ -69,10 +71,16 @@ export type SessionEvent =
   /** A setting leaves a connection silent longer than NATs are known to remember it (see keepAliveMs). */
   | { type: 'idle-gap-warning', connection: 'server' | 'punched', idleGapMs: number, message: string }
 
+/**
+ * Why an introduction is not punched: the peer is not allowed, too many
+ * punches are under way, it expired waiting, it is not for us, or it names
+ * another key than the one pinned or recorded for the peer (or none).
+ */
+export type DeclineReason = 'not-allowed' | 'busy' | 'expired' | 'invalid' | 'key-mismatch'
+
 /** The peer's own decisions about introductions and their outcomes. */
 export type DecisionEvent =
-  /** An introduction not punched: the peer is not allowed, too many punches are under way, or it expired waiting. */
-  | { type: 'declined', introductionId: string, peerId: string, reason: 'not-allowed' | 'busy' | 'expired' | 'invalid' }
+  | { type: 'declined', introductionId: string, peerId: string, reason: DeclineReason, message?: string }
   /** Too many punches under way: this one waits for a slot. */
   | { type: 'punch-queued', introductionId: string, peerId: string, queued: number }
   | { type: 'outcome-reported', introductionId: string, outcome: 'connected' | 'failed' }

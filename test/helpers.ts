@@ -1,11 +1,13 @@
 // Shared test fixtures: a fresh SQLite file per app, the app built on it, and
 // small clients for the API over app.inject or real HTTP on loopback.
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll } from 'vitest'
 import { buildApp, type AppOptions } from '../server/app.js'
+import { publicKeyText, registrationMessage } from '@punchline/protocol'
 
 const dirs: string[] = []
 afterAll(() => { for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true }) })
@@ -84,4 +86,16 @@ export async function registerOverHttp (baseUrl: string, body: Record<string, un
   })
   if (response.status !== 201) throw new Error(`register failed: ${response.status} ${await response.text()}`)
   return await response.json() as RegisteredPeer
+}
+
+/**
+ * Registers over real HTTP with a key: a challenge, then the registration
+ * signed with it (what the SDK does). Returns the registration and the key pair.
+ */
+export async function registerWithKeyOverHttp (baseUrl: string, body: { id: string } & Record<string, unknown>): Promise<RegisteredPeer & { privateKey: KeyObject, publicKey: string }> {
+  const { privateKey, publicKey: publicKeyObject } = generateKeyPairSync('ed25519')
+  const publicKey = publicKeyText(publicKeyObject)
+  const { challenge } = await (await fetch(`${baseUrl}/v1/challenges`, { method: 'POST' })).json() as { challenge: string }
+  const signature = sign(null, registrationMessage(challenge, body.id, publicKey), privateKey).toString('base64url')
+  return { ...await registerOverHttp(baseUrl, { ...body, proof: { publicKey, challenge, signature } }), privateKey, publicKey }
 }

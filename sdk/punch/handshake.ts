@@ -3,15 +3,20 @@
 //   HELLO both ways: a fresh nonce and a tag keyed by the introduction's
 //     secret, which tells the secret's holder which introduction this is and
 //     tells whoever else answers nothing (no ids on the wire);
-//   PROOF both ways: HMAC-SHA256 under the secret over the introduction id,
-//     both peer ids and both nonces;
+//   PROOF both ways: the sender's identity key, and over the introduction
+//     id, both peer ids, both nonces, that key and the sender's wish to
+//     encrypt, an HMAC-SHA256 under the introduction's secret (it holds this
+//     introduction) and an Ed25519 signature with the key (it holds the key
+//     the introduction or a pin says the peer has);
 //   the peer with the smaller id (the leader) SELECTs the one connection it
 //     keeps, right behind its PROOF when it can; the follower CONFIRMs it once
 //     the leader's PROOF checked out. That connection wins on both sides.
-// Frames: type (1 byte), length (2 bytes), payload.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+// Frames: type (1 byte), length (2 bytes), payload. When either side asked
+// for encryption, TLS 1.3 follows on the chosen connection (./secure.ts).
+import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { AuthenticationFailedError, HandshakeInterruptedError } from '../errors.js'
+import { AuthenticationFailedError, HandshakeInterruptedError, PeerKeyMismatchError } from '../errors.js'
+import type { Identity, PeerKey } from '../identity/identity.js'
 
 /**
  * HELLO and PROOF both ways must be done within this long of the connection
@@ -22,16 +27,21 @@ export const HANDSHAKE_TIMEOUT_MS = 2000
 /** The leader waits this long for CONFIRM after its SELECT before trying another connection. */
 export const CONFIRM_TIMEOUT_MS = 3000
 
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 export const MAX_FRAME_PAYLOAD = 256
 export const NONCE_BYTES = 32
 /** Bytes of the HELLO's tag: 128 bits, so a guess at it is hopeless. */
 export const TAG_BYTES = 16
 const MAC_BYTES = 32
+const SIGNATURE_BYTES = 64
+const KEY_BYTES = 32
+const PROOF_BYTES = KEY_BYTES + MAC_BYTES + SIGNATURE_BYTES + 1
+/** The PROOF's last byte: the sender wants the connection encrypted. */
+const WANTS_ENCRYPTION = 1
 const HEADER_BYTES = 3
 const MAGIC = Buffer.from('PNCH')
 const HELLO_LABEL = Buffer.from('punchline/2 hello')
-const PROOF_LABEL = Buffer.from('punchline/1 proof')
+const PROOF_LABEL = Buffer.from('punchline/3 proof')
 const HELLO_BYTES = MAGIC.length + 1 + NONCE_BYTES + TAG_BYTES
 
 export const FrameType = { HELLO: 1, PROOF: 2, SELECT: 3, CONFIRM: 4 } as const
@@ -102,20 +112,47 @@ function lengthPrefixed (text: string): Buffer {
   return Buffer.concat([Buffer.from([bytes.length]), bytes])
 }
 
-/** What `senderId` proves to `receiverId`: knowledge of the secret, bound to this introduction and both nonces. */
-export function proofOf (secret: Buffer, introductionId: string, senderId: string, receiverId: string, senderNonce: Buffer, receiverNonce: Buffer): Buffer {
-  return createHmac('sha256', secret)
-    .update(PROOF_LABEL)
-    .update(uuidBytes(introductionId))
-    .update(lengthPrefixed(senderId))
-    .update(lengthPrefixed(receiverId))
-    .update(senderNonce)
-    .update(receiverNonce)
-    .digest()
+/** One side of a handshake, as a PROOF binds it. */
+export interface ProofSide {
+  id: string
+  nonce: Buffer
 }
 
-export function proofMatches (expected: Buffer, presented: Buffer): boolean {
-  return presented.length === MAC_BYTES && timingSafeEqual(expected, presented)
+/** What a PROOF covers: this introduction, both sides (sender first), the sender's key (raw) and its wish to encrypt. */
+export function proofMessage (introductionId: string, sender: ProofSide, receiver: ProofSide, senderKey: Buffer, flags: number): Buffer {
+  return Buffer.concat([
+    PROOF_LABEL, uuidBytes(introductionId),
+    lengthPrefixed(sender.id), lengthPrefixed(receiver.id),
+    sender.nonce, receiver.nonce, senderKey, Buffer.from([flags])
+  ])
+}
+
+/** The sender's PROOF: its key, the HMAC under the secret and the signature with the key of `message`, and its flags. */
+export function proofOf (secret: Buffer, identity: Pick<Identity, 'keyBytes' | 'privateKey'>, message: Buffer): Buffer {
+  const flags = message.subarray(-1)
+  return Buffer.concat([identity.keyBytes, createHmac('sha256', secret).update(message).digest(), sign(null, message, identity.privateKey), flags])
+}
+
+/**
+ * Checks a PROOF; returns the sender's flags. A wrong HMAC means the sender
+ * does not hold the introduction's secret (someone else answered: a
+ * stranger); the right HMAC with another key than `peerKey`, or a signature
+ * that does not check out, means it holds the secret but is not the peer it
+ * must be (an impostor: a lying server, or a stranger holding the peer's id).
+ */
+export function checkProof (payload: Buffer, secret: Buffer, peerKey: PeerKey, messageFor: (senderKey: Buffer, flags: number) => Buffer): number {
+  if (payload.length !== PROOF_BYTES) throw new AuthenticationFailedError('malformed PROOF')
+  const claimed = payload.subarray(0, KEY_BYTES)
+  const mac = payload.subarray(KEY_BYTES, KEY_BYTES + MAC_BYTES)
+  const signature = payload.subarray(KEY_BYTES + MAC_BYTES, PROOF_BYTES - 1)
+  const flags = payload[PROOF_BYTES - 1]!
+  const message = messageFor(claimed, flags)
+  if (!timingSafeEqual(createHmac('sha256', secret).update(message).digest(), mac)) throw new AuthenticationFailedError('PROOF does not match the introduction\'s secret')
+  if (!claimed.equals(peerKey.bytes)) {
+    throw new PeerKeyMismatchError(`the peer holds the introduction's secret but has the key ${claimed.toString('base64url')}, not ${peerKey.text}`)
+  }
+  if (!verify(null, message, peerKey.object, signature)) throw new PeerKeyMismatchError(`the peer did not prove it holds the key ${peerKey.text}`)
+  return flags
 }
 
 /**
@@ -239,6 +276,11 @@ export interface HandshakeOptions {
   selfId: string
   peerId: string
   secret: Buffer
+  identity: Identity
+  /** The key the peer must prove: the introduction's, or the one pinned. */
+  peerKey: PeerKey
+  /** Whether we ask for TLS on the connection; it is used when either side asks. */
+  encrypt: boolean
   /** The peer with the smaller id leads: it chooses the connection both keep. */
   leader: boolean
   /** The leader's chooser; the follower takes what the leader SELECTs. */
@@ -249,23 +291,35 @@ export interface HandshakeOptions {
   onAuthenticated: () => void
 }
 
+export interface HandshakeResult {
+  /** Both sides agreed to keep this connection; false when (leader only) another one won instead. */
+  kept: boolean
+  /** Either side asked for encryption. */
+  encrypt: boolean
+}
+
 /**
- * Runs the whole exchange over one fresh connection. Resolves true when both
- * sides agreed to keep this connection, false when (leader only) another
- * connection won instead. Rejects with AuthenticationFailedError when someone
- * else is at the other end, HandshakeInterruptedError when the connection
- * closed, broke or stayed silent.
+ * Runs the whole exchange over one fresh connection. Rejects with
+ * AuthenticationFailedError when someone else is at the other end,
+ * PeerKeyMismatchError when it holds the secret but not the key it must
+ * (a server handing out secrets cannot impersonate a peer whose key is
+ * known), HandshakeInterruptedError when the connection closed, broke or
+ * stayed silent.
  */
-export async function handshake (socket: Socket, reader: FrameReader, options: HandshakeOptions): Promise<boolean> {
-  const { introductionId, selfId, peerId, secret, leader, chooser } = options
+export async function handshake (socket: Socket, reader: FrameReader, options: HandshakeOptions): Promise<HandshakeResult> {
+  const { introductionId, selfId, peerId, secret, leader, chooser, identity, peerKey } = options
   const nonce = newNonce()
+  const ourFlags = options.encrypt ? WANTS_ENCRYPTION : 0
+  let theirFlags = 0
   let selected = false
   await within(HANDSHAKE_TIMEOUT_MS, 'handshake timed out', (async () => {
     socket.write(encodeHello({ nonce, tag: helloTag(secret, nonce) }))
     const hello = options.theirHello ?? decodeHello(await reader.expect(FrameType.HELLO))
     if (!isHelloFor(hello, secret)) throw new AuthenticationFailedError('HELLO is not for this introduction')
     if (hello.nonce.equals(nonce)) throw new AuthenticationFailedError('HELLO is our own, reflected')
-    socket.write(encodeFrame(FrameType.PROOF, proofOf(secret, introductionId, selfId, peerId, nonce, hello.nonce)))
+    const us = { id: selfId, nonce }
+    const them = { id: peerId, nonce: hello.nonce }
+    socket.write(encodeFrame(FrameType.PROOF, proofOf(secret, identity, proofMessage(introductionId, us, them, identity.keyBytes, ourFlags))))
     // The leader SELECTs its first connection together with its PROOF, half a round trip sooner than
     // after checking the follower's: the follower CONFIRMs only after checking ours, and the leader
     // wins only after checking the follower's PROOF and getting the CONFIRM.
@@ -274,21 +328,20 @@ export async function handshake (socket: Socket, reader: FrameReader, options: H
       selected = true
     }
     const proof = await reader.expect(FrameType.PROOF)
-    if (!proofMatches(proofOf(secret, introductionId, peerId, selfId, hello.nonce, nonce), proof.payload)) {
-      throw new AuthenticationFailedError('PROOF does not match the introduction\'s secret')
-    }
+    theirFlags = checkProof(proof.payload, secret, peerKey, (key, flags) => proofMessage(introductionId, them, us, key, flags))
   })())
+  const encrypt = ((ourFlags | theirFlags) & WANTS_ENCRYPTION) !== 0
   options.onAuthenticated()
   if (!leader) {
     // The leader decides; this waits until it SELECTs this connection, or the punch ends it.
     await reader.expect(FrameType.SELECT)
     socket.write(encodeFrame(FrameType.CONFIRM))
-    return true
+    return { kept: true, encrypt }
   }
   if (!selected) {
-    if (!await chooser.offered()) return false
+    if (!await chooser.offered()) return { kept: false, encrypt }
     socket.write(encodeFrame(FrameType.SELECT))
   }
   await within(CONFIRM_TIMEOUT_MS, 'no CONFIRM for SELECT', reader.expect(FrameType.CONFIRM))
-  return true
+  return { kept: true, encrypt }
 }

@@ -5,9 +5,11 @@
 //               the port for this introduction are handed in through adopt();
 //               every connection that comes up, either way, runs the handshake
 //               (./handshake.ts)
-//   connected - the leader (smaller peer id) SELECTed one connection and the
+//   securing  - the leader (smaller peer id) SELECTed one connection and the
 //               follower CONFIRMed it, both after checking each other's PROOF;
-//               everything else closed
+//               everything else closed; TLS runs over it (./secure.ts) when
+//               either side asked for encryption
+//   connected - the connection is handed out
 //   failed    - timeout, abort or destroy()
 //
 // run() is memoised and destroy() idempotent; every path ends in #settle(),
@@ -15,21 +17,27 @@
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint, Introduction } from '@punchline/protocol'
-import { AbortedError, HandshakeInterruptedError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import { AbortedError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import type { Identity, PeerKey } from '../identity/identity.js'
 import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
 import type { PunchEvent, Via } from '../trace.js'
 import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView, type Path } from './candidates.js'
 import type { DialBudget } from './dial-budget.js'
-import { FrameReader, handshake, isHelloFor, type Chooser, type Hello } from './handshake.js'
+import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
+import { secure } from './secure.js'
 import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 
-export type Phase = 'idle' | 'punching' | 'connected' | 'failed'
+export type Phase = 'idle' | 'punching' | 'securing' | 'connected' | 'failed'
 
 export interface PunchedConnection {
-  /** The authenticated connection; the application's bytes start here. */
+  /** The authenticated connection (a TLSSocket when encrypted); the application's bytes start here. */
   socket: Socket
   peerId: string
+  /** The identity key the peer proved (raw, base64url). */
+  peerKey: string
+  /** TLS 1.3 protects the application's bytes end to end. */
+  encrypted: boolean
   introductionId: string
   via: Via
   path: Path
@@ -55,6 +63,11 @@ export interface PunchOptions {
   timeoutMs: number
   /** TCP keepalive of the connection handed out (0: off); see ../socket/keepalive.ts. */
   keepAliveMs: number
+  identity: Identity
+  /** The key the peer must prove: pinned, known, or the introduction's. */
+  peerKey: PeerKey
+  /** Ask for TLS on the chosen connection (used when either side asks). */
+  encrypt: boolean
   signal?: AbortSignal | undefined
   onEvent?: ((event: PunchEvent) => void) | undefined
   random?: () => number
@@ -182,7 +195,7 @@ export class Punch {
   }
 
   get #done (): boolean {
-    return this.#phase === 'connected' || this.#phase === 'failed'
+    return this.#phase === 'securing' || this.#phase === 'connected' || this.#phase === 'failed'
   }
 
   /** Starts the punch (once) and resolves with the connection both peers agreed on. */
@@ -319,13 +332,16 @@ export class Punch {
     this.#links.add(link)
     // The handshake is a volley of small frames: Nagle plus delayed ACKs would add ~40 ms per turn.
     link.socket.setNoDelay(true)
-    let won: boolean
+    let result: HandshakeResult
     try {
-      won = await handshake(link.socket, link.reader, {
+      result = await handshake(link.socket, link.reader, {
         introductionId: this.introduction.id,
         selfId: this.introduction.self.id,
         peerId: this.introduction.peer.id,
         secret: this.#secret,
+        identity: this.#options.identity,
+        peerKey: this.#options.peerKey,
+        encrypt: this.#options.encrypt,
         leader: this.leader,
         chooser: this.#selection.chooserFor(link),
         theirHello,
@@ -336,10 +352,12 @@ export class Punch {
         }
       })
     } catch (error) {
-      this.#drop(link, error as Error)
+      // It holds the introduction's secret but not the peer's key: an impostor, not a stranger. Stop here.
+      if (error instanceof PeerKeyMismatchError) this.#fail(error)
+      else this.#drop(link, error as Error)
       return
     }
-    if (won) this.#win(link)
+    if (result.kept) void this.#win(link, result.encrypt)
     else this.#drop(link, new HandshakeInterruptedError('another connection was chosen'))
   }
 
@@ -378,17 +396,31 @@ export class Punch {
     }
   }
 
-  #win (link: Link): void {
+  async #win (link: Link, encrypt: boolean): Promise<void> {
     if (this.#done) return
     this.#links.delete(link)
     this.#sockets.delete(link.socket)
+    this.#phase = 'securing'
+    this.#settle() // everything but this connection; TLS has its own deadline
+    const tcp = link.reader.release()
+    let socket: Socket = tcp
+    if (encrypt) {
+      try {
+        socket = await secure(tcp, { leader: this.leader, identity: this.#options.identity, peerKey: this.#options.peerKey })
+      } catch (error) {
+        tcp.destroy()
+        this.#fail(error as Error)
+        return
+      }
+    }
     this.#phase = 'connected'
-    const socket = link.reader.release()
     socket.on('error', ignoreUnhandledError)
-    keepAlive(socket, this.#options.keepAliveMs)
+    keepAlive(socket, this.#options.keepAliveMs, tcp)
     const connection: PunchedConnection = {
       socket,
       peerId: this.introduction.peer.id,
+      peerKey: this.#options.peerKey.text,
+      encrypted: encrypt,
       introductionId: this.introduction.id,
       via: link.via,
       path: link.path,
@@ -397,13 +429,12 @@ export class Punch {
       dials: this.#dials,
       attempts: this.#dials
     }
-    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.#dials, attempts: this.#dials })
-    this.#settle()
+    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.#dials, attempts: this.#dials, encrypted: encrypt })
     this.#resolve(connection)
   }
 
   #fail (error: Error): void {
-    if (this.#done) return
+    if (this.#phase === 'connected' || this.#phase === 'failed') return
     this.#phase = 'failed'
     const code = error instanceof PunchlineError ? error.code : codeOf(error)
     this.#emit({ type: 'failed', code, message: error.message, dials: this.#dials, attempts: this.#dials })

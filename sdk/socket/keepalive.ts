@@ -45,15 +45,16 @@ export function deadPathBoundMs (keepAliveMs: number): number {
 }
 
 /**
- * Turns TCP keepalive on (`keepAliveMs` > 0), and makes the connection end
- * with a PathDeadError instead of the kernel's bare ETIMEDOUT: probes or
+ * Turns TCP keepalive on (`keepAliveMs` > 0) for the TCP connection `tcp`,
+ * and makes `socket` (the same, or the TLS socket over it) end with a
+ * PathDeadError instead of the kernel's bare ETIMEDOUT: probes or
  * retransmissions went unanswered, which on an established connection always
  * means the path is gone.
  */
-export function keepAlive (socket: Socket, keepAliveMs: number): void {
-  if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs)
+export function keepAlive (socket: Socket, keepAliveMs: number, tcp: Socket = socket): void {
+  if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
   // Read now: a socket whose path died no longer knows its peer's address.
-  const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
+  const peer = `${tcp.remoteAddress ?? '?'}:${tcp.remotePort ?? '?'}`
   // Node ends a socket whose read or write fails through socket.destroy(error):
   // this instance's destroy names the failure before anyone sees it.
   const destroy = socket.destroy.bind(socket)

@@ -1,5 +1,6 @@
 // Running the built `punchline` bin as a user does, for the CLI tests.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach } from 'vitest'
 import { BIN, SERVER_NODE } from '../../lab/rendezvous-process.js'
@@ -11,7 +12,8 @@ afterEach(() => { for (const child of running.splice(0)) child.kill('SIGKILL') }
 export function run (args: string[], cwd: string, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
   // `serve` runs on the server's Node (see SERVER_NODE), every other command on the test's.
   const node = args[0] === 'serve' ? SERVER_NODE : process.execPath
-  const child = spawn(node, [BIN, ...args], { cwd, env: { ...process.env, ...env } })
+  // Identity and known-peers files go in the test's folder, never in the user's ~/.config.
+  const child = spawn(node, [BIN, ...args], { cwd, env: { ...process.env, XDG_CONFIG_HOME: path.join(cwd, 'config'), ...env } })
   running.push(child)
   return child
 }

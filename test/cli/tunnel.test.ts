@@ -2,6 +2,7 @@
 // with a local `punchline serve`: bytes through the forwarded port with a
 // checksum, clean exit on SIGTERM, a peer that is not allowed exits 1; and
 // the progress line, drawn only on a terminal.
+import path from 'node:path'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
@@ -9,7 +10,7 @@ import { connect, createServer, type AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { BIN, exitOf, listening, run } from './run.js'
-import { registerOverHttp, tempDir } from '../helpers.js'
+import { registerWithKeyOverHttp, tempDir } from '../helpers.js'
 import { watch } from '../../lab/trial.js'
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
@@ -71,9 +72,9 @@ describe('punchline expose and forward', () => {
 })
 
 describe('progress on stderr', () => {
-  // A target that never answers: the punch runs for the whole --timeout.
+  // A target (with a key, or it would not be punched at all) that never answers: the punch runs for the whole --timeout.
   async function silentTarget (url: string): Promise<void> {
-    await registerOverHttp(url, { id: 'silent', privateEndpoints: [] })
+    await registerWithKeyOverHttp(url, { id: 'silent', privateEndpoints: [] })
   }
 
   it('draws a spinner with the phase, dial count and elapsed time on a terminal', async () => {
@@ -83,7 +84,7 @@ describe('progress on stderr', () => {
     await silentTarget(url)
     // script(1) runs the command on a real pseudo-terminal and copies what it writes.
     const command = [process.execPath, BIN, 'peer', '--server', url, '--connect', 'silent', '--timeout', '1.5', ...NO_LAN].join(' ')
-    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { cwd }).catch((error: { stdout: string }) => error)
+    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { cwd, env: { ...process.env, XDG_CONFIG_HOME: path.join(cwd, 'config') } }).catch((error: { stdout: string }) => error)
     expect(stdout).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] punching silent: \d+ dial\(s\), [01]\.\d s/)
     expect(stdout).toContain('\u001b[2K') // the status line is cleared before each line above it
     expect(stdout).toContain('punchline: punch to silent failed')

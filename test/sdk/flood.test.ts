@@ -4,7 +4,9 @@
 // declines the rest as busy; a legitimate peer still connects meanwhile; and
 // the event loop keeps turning. (The same attack's figures against the
 // unloaded times are measured in bench/flood.ts.)
+import { generateKeyPairSync, sign } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { publicKeyText, registrationMessage } from '@punchline/protocol'
 import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, type PeerEvent } from '../../sdk/index.js'
@@ -61,7 +63,15 @@ describe('a flood of introductions', () => {
       })
       return { status: response.statusCode, json: await response.body.json() }
     }
-    const tokens = await Promise.all(Array.from({ length: ATTACKERS }, async (_, n) => (await call('POST', '/v1/peers', { id: `attacker-${n}`, privateEndpoints: [] })).json.token as string))
+    // Each with a key of its own, as anyone can make: a peer without one is not even punched.
+    const registerAttacker = async (id: string): Promise<string> => {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      const key = publicKeyText(publicKey)
+      const { challenge } = (await call('POST', '/v1/challenges', {})).json as { challenge: string }
+      const proof = { publicKey: key, challenge, signature: sign(null, registrationMessage(challenge, id, key), privateKey).toString('base64url') }
+      return (await call('POST', '/v1/peers', { id, privateEndpoints: [], proof })).json.token as string
+    }
+    const tokens = await Promise.all(Array.from({ length: ATTACKERS }, async (_, n) => await registerAttacker(`attacker-${n}`)))
     const delay = monitorEventLoopDelay({ resolution: 10 })
     delay.enable()
     const until = Date.now() + FLOOD_MS

@@ -1,6 +1,7 @@
 // Two peers and the rendezvous server on loopback: the whole SDK path
 // (register from P, poll, introduce pipelined behind the poll, punch,
 // handshake, selection) without NATs.
+import { generateKeyPairSync } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { once } from 'node:events'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../sdk/index.js'
@@ -209,12 +210,19 @@ describe('Peer on loopback: failures and lifecycle', () => {
     await Promise.all([alice.close(), bob.close()])
   }, 40_000)
 
-  it('deregisters on close(): the server forgets the peer', async () => {
-    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
+  it('deregisters on close(): the registration ends at once, the id stays its key\'s', async () => {
+    const identity = generateKeyPairSync('ed25519').privateKey
+    const alice = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [], identity })
     await alice.close()
     expect(await rendezvous.metric('punchline_registrations_live')).toBe(0)
-    const again = await fetch(`${server}/v1/peers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'alice', privateEndpoints: [] }) })
-    expect(again.status).toBe(201) // the id is free again
+    // Someone else cannot have the id (it is reserved for alice's key) ...
+    const stranger = await fetch(`${server}/v1/peers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'alice', privateEndpoints: [] }) })
+    expect(stranger.status).toBe(409)
+    expect((await stranger.json() as { code: string }).code).toBe('PUNCH_ERR_PEER_ID_RESERVED')
+    // ... alice, restarted with her key, can.
+    const again = await Peer.open({ server, id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [], identity })
+    expect(again.id).toBe('alice')
+    await again.close()
   })
 })
 

@@ -13,20 +13,25 @@ import { waitFor } from '../helpers.js'
 const closing: Array<() => Promise<void>> = []
 afterEach(async () => { for (const close of closing.splice(0)) await close() })
 
-type Answer = (response: ServerResponse, count: number) => void
+/** Answers a request; `body` is the request's, parsed (registrations carry the key's proof). */
+type Answer = (response: ServerResponse, count: number, body?: { proof?: { publicKey: string } }) => void
 const emptyInbox: Answer = (response) => { response.writeHead(200, { 'content-type': 'application/json' }).end('{"introductions":[],"cursor":0}') }
 
 /** A server double: registers anyone (or answers as told), answers polls and introductions as told, and everything else with 204. */
 async function serverDouble (poll: Answer, introduce?: Answer, register?: Answer): Promise<{ url: string, polls: number[] }> {
   const polls: number[] = []
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    request.resume()
-    if (request.method === 'POST' && request.url === '/v1/peers' && register !== undefined) {
-      register(response, 1)
+  const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
+    let body = ''
+    for await (const chunk of request) body += String(chunk)
+    if (request.method === 'POST' && request.url === '/v1/challenges') {
+      response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: 'c'.repeat(43), expiresAt: new Date().toISOString() }))
+    } else if (request.method === 'POST' && request.url === '/v1/peers' && register !== undefined) {
+      register(response, 1, JSON.parse(body))
     } else if (request.method === 'POST' && request.url === '/v1/peers') {
       const now = new Date().toISOString()
+      const { proof } = JSON.parse(body) as { proof: { publicKey: string } }
       response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
+        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: proof.publicKey, ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
       }))
     } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
       polls.push(performance.now())
@@ -96,9 +101,10 @@ describe('the SDK\'s errors', () => {
 })
 
 describe('answers from a lying or broken server', () => {
-  const registered = (response: ServerResponse): void => {
+  /** A registration of "bob" with the key the request proved, or another one. */
+  const registered: Answer = (response, _count, body, publicKey = body?.proof?.publicKey ?? null) => {
     const now = new Date().toISOString()
-    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
+    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey, ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
   }
 
   it('refuses an answer that is too big, not JSON, or not the protocol\'s schema, with PUNCH_ERR_INVALID_RESPONSE', async () => {
@@ -106,7 +112,8 @@ describe('answers from a lying or broken server', () => {
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end(`{"id":"bob","pad":"${'x'.repeat(600 * 1024)}"}`) },
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('<html>surprise</html>') },
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"bob","token":"pl_x"}') },
-      (response) => { registered(response) } // fine, but for another id than asked below
+      (response, count, body) => { registered(response, count, body) }, // fine, but for another id than asked below
+      (response, count) => { registered(response, count, { proof: { publicKey: 'k'.repeat(43) } }) } // with a key that is not ours
     ]
     for (const [n, register] of answers.entries()) {
       const server = await serverDouble(emptyInbox, undefined, register)
@@ -121,8 +128,8 @@ describe('answers from a lying or broken server', () => {
       id: '5d7ad9a2-1c8e-4f5b-9a55-6a0b8f6f9d11',
       secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA',
       role: 'target',
-      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [] },
-      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })) },
+      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey: null },
+      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })), publicKey: null },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + 30_000).toISOString()
     })

@@ -3,6 +3,7 @@
 // completes the handshake and then resets the connection cannot crash a
 // program written like the README's examples (no 'error' listener of its own).
 import { once } from 'node:events'
+import type { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, type PunchedConnection } from '../../sdk/index.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
@@ -11,10 +12,10 @@ import { waitFor } from '../helpers.js'
 const closing: Array<() => Promise<unknown>> = []
 afterEach(async () => { for (const close of closing.splice(0).reverse()) await close() })
 
-async function pair (): Promise<{ alice: Peer, bob: Peer }> {
+async function pair (encrypt = true): Promise<{ alice: Peer, bob: Peer }> {
   const rendezvous = await RendezvousProcess.start()
   closing.push(async () => { await rendezvous.destroy() })
-  const options = { server: rendezvous.url, localAddress: '127.0.0.1', privateEndpoints: [] }
+  const options = { server: rendezvous.url, localAddress: '127.0.0.1', privateEndpoints: [], encrypt }
   const alice = await Peer.open({ ...options, id: 'alice' })
   const bob = await Peer.open({ ...options, id: 'bob' })
   closing.push(async () => { await Promise.all([alice.close(), bob.close()]) })
@@ -39,12 +40,12 @@ describe('sockets handed to the application', () => {
     accepted.socket.destroy()
   })
 
-  it('survive a peer that resets the connection right after the handshake, with no error listener of the application\'s', async () => {
+  it.each([['a TLS', true], ['a plain', false]])('survive a peer that resets %s connection right after the handshake, with no error listener of the application\'s', async (_kind, encrypt) => {
     const crashes: unknown[] = []
     const onCrash = (error: unknown): void => { crashes.push(error) }
     process.on('uncaughtException', onCrash)
     closing.push(async () => { process.off('uncaughtException', onCrash) })
-    const { alice, bob } = await pair()
+    const { alice, bob } = await pair(encrypt)
     // bob, as the README writes it: reads and answers, and registers no 'error' listener.
     const closed: boolean[] = []
     bob.on('connection', ({ socket }) => {
@@ -52,10 +53,13 @@ describe('sockets handed to the application', () => {
       socket.on('close', (hadError) => { closed.push(hadError) })
     })
     for (let round = 0; round < 3; round++) {
-      const { socket } = await alice.connect('bob')
+      const { socket, encrypted } = await alice.connect('bob')
+      expect(encrypted).toBe(encrypt)
       socket.write('boom')
       await once(socket, 'data')
-      socket.resetAndDestroy() // an RST: bob's next read fails with ECONNRESET
+      // An RST: bob's next read fails with ECONNRESET. (Under TLS, the TCP connection is the TLS socket's _parent.)
+      const tcp = encrypted ? (socket as Socket & { _parent: Socket })._parent : socket
+      tcp.resetAndDestroy()
       await waitFor(() => closed.length === round + 1, 5000, 'bob to see the connection close')
     }
     expect(crashes).toEqual([])

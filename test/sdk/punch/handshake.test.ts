@@ -1,7 +1,11 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AuthenticationFailedError } from '../../../sdk/errors.js'
-import { FrameReader, FrameType, MAX_FRAME_PAYLOAD, TAG_BYTES, decodeHello, encodeFrame, encodeHello, helloFor, isHelloFor, newNonce, proofMatches, proofOf } from '../../../sdk/punch/handshake.js'
+import { AuthenticationFailedError, PeerKeyMismatchError } from '../../../sdk/errors.js'
+import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
+import { createHmac } from 'node:crypto'
+import {
+  FrameReader, FrameType, MAX_FRAME_PAYLOAD, TAG_BYTES, checkProof, decodeHello, encodeFrame, encodeHello, helloFor, isHelloFor, newNonce, proofMessage, proofOf
+} from '../../../sdk/punch/handshake.js'
 
 const ID = '7b0c1d4e-2f3a-4b5c-8d9e-0f1a2b3c4d5e'
 const OTHER_ID = '00000000-2f3a-4b5c-8d9e-0f1a2b3c4d5e'
@@ -33,28 +37,51 @@ describe('HELLO', () => {
 })
 
 describe('PROOF', () => {
+  const alice = identityOf()
+  const carol = identityOf()
   const a = newNonce()
   const b = newNonce()
-  const proof = proofOf(secret, ID, 'alice', 'bob', a, b)
+  const cover = (introductionId = ID, sender = 'alice', receiver = 'bob', senderNonce = a, receiverNonce = b) =>
+    (key: Buffer, flags: number): Buffer => proofMessage(introductionId, { id: sender, nonce: senderNonce }, { id: receiver, nonce: receiverNonce }, key, flags)
+  const proofBy = (identity: Identity, key = secret, flags = 1): Buffer => proofOf(key, identity, cover()(identity.keyBytes, flags))
+  const proof = proofBy(alice)
+  /** Bob checks a PROOF from "alice": the introduction's secret, the key he expects of her, and what it must cover. */
+  const check = (payload: Buffer, covered = cover(), expected = peerKeyOf(alice.key)): number => checkProof(payload, secret, expected, covered)
 
-  it('verifies under the same inputs, in constant time', () => {
-    expect(proofMatches(proofOf(secret, ID, 'alice', 'bob', a, b), proof)).toBe(true)
+  it('carries the sender\'s key, an HMAC, a signature and its flags, and checks out under the same inputs', () => {
+    expect(proof).toHaveLength(129)
+    expect(proof.subarray(0, 32)).toEqual(alice.keyBytes)
+    expect(check(proof)).toBe(1)
+    expect(check(proofBy(alice, secret, 0))).toBe(0)
   })
 
-  it('is bound to the secret, the introduction, both ids, their order and both nonces', () => {
-    const variants = [
-      proofOf(Buffer.alloc(32, 8), ID, 'alice', 'bob', a, b),
-      proofOf(secret, OTHER_ID, 'alice', 'bob', a, b),
-      proofOf(secret, ID, 'bob', 'alice', a, b), // a reflected proof
-      proofOf(secret, ID, 'alice', 'carol', a, b),
-      proofOf(secret, ID, 'alice', 'bob', b, a),
-      proofOf(secret, ID, 'alice', 'bob', a, newNonce()) // a replay against a fresh challenge
+  it('is bound to the introduction, both ids, their order and both nonces', () => {
+    const covers = [
+      cover(OTHER_ID),
+      cover(ID, 'bob', 'alice'), // a reflected proof
+      cover(ID, 'alice', 'carol'),
+      cover(ID, 'alice', 'bob', b, a),
+      cover(ID, 'alice', 'bob', a, newNonce()) // a replay against a fresh nonce
     ]
-    for (const variant of variants) expect(proofMatches(variant, proof)).toBe(false)
+    for (const covered of covers) expect(() => check(proof, covered)).toThrow(AuthenticationFailedError)
   })
 
-  it('rejects proofs of the wrong length', () => {
-    expect(proofMatches(proof, proof.subarray(0, 16))).toBe(false)
+  it('fails with AuthenticationFailedError without the secret, and PeerKeyMismatchError with the secret but another key', () => {
+    expect(() => check(proofBy(alice, Buffer.alloc(32, 8)))).toThrow(AuthenticationFailedError)
+    // carol got the introduction's secret (a lying server, or a stranger holding alice's id) but has her own key.
+    expect(() => check(proofBy(carol))).toThrow(/holds the introduction's secret but has the key/)
+    // carol claims alice's key, but cannot sign with it.
+    const claimed = Buffer.concat([alice.keyBytes, proofBy(carol).subarray(32)])
+    const forged = Buffer.concat([claimed.subarray(0, 32), createHmac('sha256', secret).update(cover()(alice.keyBytes, 1)).digest(), claimed.subarray(64)])
+    expect(() => check(forged)).toThrow(PeerKeyMismatchError)
+    expect(() => check(forged)).toThrow(/did not prove it holds the key/)
+  })
+
+  it('rejects proofs of the wrong length, and flags that are not the signed ones', () => {
+    expect(() => check(proof.subarray(0, 128))).toThrow(/malformed PROOF/)
+    const flipped = Buffer.from(proof)
+    flipped[128] = 0
+    expect(() => check(flipped)).toThrow(AuthenticationFailedError)
   })
 })
 

@@ -9,9 +9,9 @@ import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../../sdk/index.js'
 import { ACCEPT_HELLO_TIMEOUT_MS } from '../../../sdk/accept-router.js'
-import { FrameType, encodeFrame, encodeHello, helloFor, helloTag, newNonce, proofOf } from '../../../sdk/punch/handshake.js'
+import { FrameType, encodeFrame, encodeHello, helloFor, helloTag, newNonce, proofMessage, proofOf } from '../../../sdk/punch/handshake.js'
 import { RendezvousProcess } from '../../../lab/rendezvous-process.js'
-import { bearer, registerOverHttp, type RegisteredPeer } from '../../helpers.js'
+import { bearer, registerWithKeyOverHttp } from '../../helpers.js'
 
 const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
 
@@ -52,8 +52,8 @@ describe('the punch port under hostile input', () => {
   }
 
   /** A live introduction to bob from "carol", who is only an HTTP client: bob punches toward nothing meanwhile. */
-  async function liveIntroduction (): Promise<{ id: string, secret: string, carol: RegisteredPeer }> {
-    const carol = await registerOverHttp(server, { id: `carol-${randomBytes(3).toString('hex')}`, privateEndpoints: [] })
+  async function liveIntroduction (): Promise<{ id: string, secret: string, carol: Awaited<ReturnType<typeof registerWithKeyOverHttp>> }> {
+    const carol = await registerWithKeyOverHttp(server, { id: `carol-${randomBytes(3).toString('hex')}`, privateEndpoints: [] })
     const response = await fetch(`${server}/v1/introductions`, { method: 'POST', headers: { ...bearer(carol), 'content-type': 'application/json' }, body: '{"target":"bob"}' })
     const introduction = await response.json() as { id: string, secret: string }
     const deadline = Date.now() + 5000
@@ -94,12 +94,14 @@ describe('the punch port under hostile input', () => {
     // Without the secret there is no tag bob recognises: the connection is routed nowhere and closed.
     const forged = Buffer.concat([encodeHello({ nonce: newNonce(), tag: randomBytes(16) }), encodeFrame(FrameType.PROOF, randomBytes(32))])
     expect(await closedAfter(forged)).toBeLessThan(bound)
-    // A PROOF made with the real secret, but over nonces of an earlier connection: bob's nonce is new each time.
+    // A PROOF made with the real secret and carol's key, but over nonces of an earlier connection: bob's nonce is new each time.
     const key = Buffer.from(secret, 'base64url')
     const staleNonce = newNonce()
+    const carolKey = Buffer.from(carol.publicKey, 'base64url')
+    const covered = proofMessage(id, { id: carol.id, nonce: staleNonce }, { id: 'bob', nonce: newNonce() }, carolKey, 1)
     const replayed = Buffer.concat([
       encodeHello({ nonce: staleNonce, tag: helloTag(key, staleNonce) }),
-      encodeFrame(FrameType.PROOF, proofOf(key, id, carol.id, 'bob', staleNonce, newNonce()))
+      encodeFrame(FrameType.PROOF, proofOf(key, { keyBytes: carolKey, privateKey: carol.privateKey }, covered))
     ])
     expect(await closedAfter(replayed)).toBeLessThan(500)
     const reasons = trace.filter((event) => event.type === 'rejected' && event.introductionId === id).map((event) => (event as { reason: string }).reason)

@@ -9,6 +9,9 @@ import type { PunchEvent } from '../../../sdk/trace.js'
 import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
 import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
 import { DialBudget } from '../../../sdk/punch/dial-budget.js'
+import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
+import { TLSSocket } from 'node:tls'
+import { publicKeyText } from '@punchline/protocol'
 import type { Introduction } from '@punchline/protocol'
 
 const sockets = defaultPortSockets()
@@ -17,6 +20,7 @@ const view = { subnets: [], serverOnLoopback: true }
 
 interface Side {
   id: string
+  identity: Identity
   port: number
   listener: net.Server
   punch?: Punch
@@ -32,7 +36,7 @@ afterEach(async () => {
 
 /** A punch port on 0.0.0.0 whose accepted connections are routed to the side's punch by their HELLO. */
 async function side (id: string): Promise<Side> {
-  const me: Side = { id, port: 0, listener: undefined as unknown as net.Server, events: [] }
+  const me: Side = { id, identity: identityOf(), port: 0, listener: undefined as unknown as net.Server, events: [] }
   me.listener = await sockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
     opened.push(socket)
     const reader = new FrameReader(socket)
@@ -51,14 +55,25 @@ function introductions (a: Side, b: Side, options: { secretB?: string, addressOf
   const id = randomUUID()
   const secret = randomBytes(32).toString('base64url')
   const now = new Date().toISOString()
-  const endpoints = (s: Side, address = '127.0.0.1'): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address, port: s.port }, privateEndpoints: [] })
+  const endpoints = (s: Side, address = '127.0.0.1'): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address, port: s.port }, privateEndpoints: [], publicKey: s.identity.key })
   const forA: Introduction = { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b), createdAt: now, expiresAt: now }
   const forB: Introduction = { id, secret: options.secretB ?? secret, role: 'target', self: endpoints(b), peer: endpoints(a, options.addressOfA), createdAt: now, expiresAt: now }
   return [forA, forB]
 }
 
-function start (s: Side, introduction: Introduction, timeoutMs = 5000, signal?: AbortSignal): Promise<PunchedConnection> {
-  s.punch = new Punch({ introduction, local: { host: '0.0.0.0', port: s.port }, sockets, view, budget: new DialBudget(), timeoutMs, keepAliveMs: 0, signal, onEvent: (event) => s.events.push(event) })
+interface StartOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+  encrypt?: boolean
+  /** The key this side expects of its peer; the introduction's by default. */
+  peerKey?: string
+}
+
+function start (s: Side, introduction: Introduction, { timeoutMs = 5000, signal, encrypt = true, peerKey = introduction.peer.publicKey! }: StartOptions = {}): Promise<PunchedConnection> {
+  s.punch = new Punch({
+    introduction, local: { host: '0.0.0.0', port: s.port }, sockets, view, budget: new DialBudget(), timeoutMs, keepAliveMs: 0,
+    identity: s.identity, peerKey: peerKeyOf(peerKey), encrypt, signal, onEvent: (event) => s.events.push(event)
+  })
   return s.punch.run()
 }
 
@@ -118,7 +133,7 @@ describe('Punch', () => {
     const [forA, forB] = introductions(alice, bob, { secretB: randomBytes(32).toString('base64url') })
     const timers = handles('Timeout')
     const tcp = handles('TCPSocketWrap')
-    const results = await Promise.allSettled([start(alice, forA, 1500), start(bob, forB, 1500)])
+    const results = await Promise.allSettled([start(alice, forA, { timeoutMs: 1500 }), start(bob, forB, { timeoutMs: 1500 })])
     for (const result of results) {
       expect(result.status).toBe('rejected')
       expect((result as PromiseRejectedResult).reason).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT', retryable: true })
@@ -140,9 +155,9 @@ describe('Punch', () => {
     await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
     servers.push(stranger)
     const alice = await side('alice')
-    const fake = { id: 'bob', port: (stranger.address() as net.AddressInfo).port, listener: stranger, events: [] }
+    const fake = { id: 'bob', identity: identityOf(), port: (stranger.address() as net.AddressInfo).port, listener: stranger, events: [] }
     const [forA] = introductions(alice, fake)
-    await expect(start(alice, forA, 1000)).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    await expect(start(alice, forA, { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
     expect(alice.events.filter((event) => event.type === 'dial')).toHaveLength(1)
     expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ via: 'connect', reason: expect.stringMatching(/over 256/) })
   })
@@ -152,8 +167,8 @@ describe('Punch', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     servers.push(silent)
     const alice = await side('alice')
-    const [forA] = introductions(alice, { id: 'bob', port: (silent.address() as net.AddressInfo).port, listener: silent, events: [] })
-    await expect(start(alice, forA, 2600)).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    const [forA] = introductions(alice, { id: 'bob', identity: identityOf(), port: (silent.address() as net.AddressInfo).port, listener: silent, events: [] })
+    await expect(start(alice, forA, { timeoutMs: 2600 })).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
     expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ reason: 'handshake timed out' })
     expect(alice.events.filter((event) => event.type === 'dial').length).toBeGreaterThanOrEqual(2)
   })
@@ -165,16 +180,74 @@ describe('Punch', () => {
     const controller = new AbortController()
     setTimeout(() => { controller.abort() }, 50)
     // Bob never runs: alice's dials are refused (by bob's listener, which routes nothing) until the abort.
-    await expect(start(alice, forA, 5000, controller.signal)).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
+    await expect(start(alice, forA, { signal: controller.signal })).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
     expect(alice.punch!.phase).toBe('failed')
   })
 
   it('can be destroyed before it runs, and destroy() is idempotent', async () => {
     const alice = await side('alice')
     const bob = await side('bob')
-    const punch = new Punch({ introduction: introductions(alice, bob)[0], local: { host: '0.0.0.0', port: alice.port }, sockets, view, budget: new DialBudget(), timeoutMs: 1000, keepAliveMs: 0 })
+    const introduction = introductions(alice, bob)[0]
+    const punch = new Punch({
+      introduction, local: { host: '0.0.0.0', port: alice.port }, sockets, view, budget: new DialBudget(), timeoutMs: 1000, keepAliveMs: 0,
+      identity: alice.identity, peerKey: peerKeyOf(bob.identity.key), encrypt: true
+    })
     punch.destroy()
     punch.destroy()
     await expect(punch.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_ABORTED' })
+  })
+})
+
+describe('Punch: keys and encryption', () => {
+  it('encrypts by default: TLS 1.3 with each side\'s identity key as its certificate', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA, forB] = introductions(alice, bob)
+    const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
+    opened.push(a.socket, b.socket)
+    for (const [connection, peer] of [[a, bob], [b, alice]] as const) {
+      expect(connection).toMatchObject({ encrypted: true, peerKey: peer.identity.key })
+      expect(connection.socket).toBeInstanceOf(TLSSocket)
+      expect((connection.socket as TLSSocket).getProtocol()).toBe('TLSv1.3')
+    }
+    // alice leads, so she is the TLS server: bob's certificate is his identity key. (A TLS 1.3 client lets go of
+    // the server's certificate once the handshake is over; secure() checked it then.)
+    expect(publicKeyText((a.socket as TLSSocket).getPeerX509Certificate()!.publicKey)).toBe(bob.identity.key)
+    expect(alice.events.at(-1)).toMatchObject({ type: 'connected', encrypted: true })
+    b.socket.end('secret marker 7f3a')
+    let text = ''
+    for await (const chunk of a.socket) text += String(chunk)
+    expect(text).toBe('secret marker 7f3a')
+  })
+
+  it.each([
+    [false, false, false],
+    [true, false, true],
+    [false, true, true]
+  ])('alice encrypt=%s, bob encrypt=%s: encrypted=%s (either side may ask)', async (aliceWants, bobWants, encrypted) => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA, forB] = introductions(alice, bob)
+    const [a, b] = await Promise.all([start(alice, forA, { encrypt: aliceWants }), start(bob, forB, { encrypt: bobWants })])
+    opened.push(a.socket, b.socket)
+    expect([a.encrypted, b.encrypted]).toEqual([encrypted, encrypted])
+    expect(a.socket instanceof TLSSocket).toBe(encrypted)
+    a.socket.end('ping')
+    let text = ''
+    for await (const chunk of b.socket) text += String(chunk)
+    expect(text).toBe('ping')
+  })
+
+  it('fails at once with PUNCH_ERR_PEER_KEY_MISMATCH when the peer holds the secret but not the expected key (a lying server), sending nothing but the handshake', async () => {
+    const alice = await side('alice')
+    const bob = await side('bob')
+    const [forA, forB] = introductions(alice, bob)
+    const pinned = identityOf().key // what alice pinned for bob: not the key "bob" holds
+    const started = performance.now()
+    const results = await Promise.allSettled([start(alice, forA, { peerKey: pinned }), start(bob, forB)])
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: { code: 'PUNCH_ERR_PEER_KEY_MISMATCH' } })
+    expect(performance.now() - started).toBeLessThan(2000) // not the punch timeout
+    expect(alice.events.map((event) => event.type)).not.toContain('connected')
+    expect(alice.events.at(-1)).toMatchObject({ type: 'failed', code: 'PUNCH_ERR_PEER_KEY_MISMATCH' })
   })
 })

@@ -3,6 +3,7 @@
 // at most MAX_TUNNELS_PER_PEER tunnels (a newer one closes the oldest),
 // however many tunnels it punches. Attacked here with raw HTTP/2 sessions
 // over punched connections, as a modified forwarder would.
+import { generateKeyPairSync } from 'node:crypto'
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2'
 import { createServer, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
@@ -37,10 +38,11 @@ describe('forwarding bounds, per peer', () => {
     closing.push(async () => { await exposure.close() })
     const sessions: ClientHttp2Session[] = []
     const statuses: number[] = []
+    const laptopKey = generateKeyPairSync('ed25519').privateKey // the same attacker each time
     for (let tunnel = 0; tunnel < MAX_TUNNELS_PER_PEER + 2; tunnel++) {
       // Two punch ports carry one connection at a time: each tunnel comes from a new port, as "laptop"
       // again (it deregisters after punching and keeps the connection, which outlives its Peer).
-      const laptop = await Peer.open({ ...options, id: 'laptop' })
+      const laptop = await Peer.open({ ...options, id: 'laptop', identity: laptopKey })
       const { socket } = await laptop.connect('home')
       await laptop.close()
       const session = http2Connect(`http://${TUNNEL_AUTHORITY}`, { createConnection: () => socket, settings: TUNNEL_SETTINGS })

@@ -2,7 +2,7 @@
 // real TCP services: bytes through a forwarded port arrive intact, streams
 // are independent, and only allowed peers get through.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { Exposure, Forwarder, PunchTimeoutError, type PeerEvent } from '../../../sdk/index.js'
@@ -49,8 +49,11 @@ describe('expose and forward on loopback', () => {
     await rendezvous.destroy()
   })
 
-  const peerOptions = (id: string): { server: string, id: string, localAddress: string, privateEndpoints: [] } =>
-    ({ server, id, localAddress: '127.0.0.1', privateEndpoints: [] })
+  // One identity per id, as a host keeps it in its identity file: an id comes back with its key.
+  const identities = new Map<string, KeyObject>()
+  const identity = (id: string): KeyObject => identities.get(id) ?? identities.set(id, generateKeyPairSync('ed25519').privateKey).get(id)!
+  const peerOptions = (id: string): { server: string, id: string, localAddress: string, privateEndpoints: [], identity: KeyObject } =>
+    ({ server, id, localAddress: '127.0.0.1', privateEndpoints: [], identity: identity(id) })
 
   async function exposeService (allow: string[] | '*' = ['laptop']): Promise<Exposure> {
     const exposure = await Exposure.open({ ...peerOptions('home'), service: { host: '127.0.0.1', port: service.port }, allow })
