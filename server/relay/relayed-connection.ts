@@ -1,6 +1,7 @@
 // One relayed connection: the two sides of an introduction, attached one
 // after the other and spliced together. Its phases: waiting (one side, for
-// at most the peer wait; its bytes stay unread, held by TCP flow control),
+// at most the peer wait; what it sends meanwhile is held, a socket buffer's
+// worth by the relay and the rest by TCP flow control),
 // spliced (a pump each way, an idle timer and a lifetime), ended. Every way
 // it ends — a side closes or resets, it goes idle, outlives its lifetime,
 // waits alone too long, the server shuts down — goes through end(), which
@@ -8,6 +9,7 @@
 import { TLSSocket } from 'node:tls'
 import type { Socket } from 'node:net'
 import type { Role } from '../introductions/introductions.js'
+import { RELAY_KEEPALIVE_MS } from '@punchline/protocol/limits'
 import { Pump } from './pump.js'
 
 export type Side = Role
@@ -96,6 +98,9 @@ export class RelayedConnection {
   attach (side: Side, socket: Socket): void {
     if (this.#phase !== 'waiting' || this.attached(side)) throw new Error(`cannot attach the ${side} side of a relay that is ${this.#phase}${this.attached(side) ? ' and has it' : ''}`)
     this.#sockets[side] = socket
+    // A relayed connection may sit idle behind NATs that forget idle mappings; and it forwards each read at once.
+    socket.setKeepAlive(true, RELAY_KEEPALIVE_MS)
+    socket.setNoDelay(true)
     this.#listen(socket, 'error', () => { this.#errored = true })
     this.#listen(socket, 'close', (hadError: boolean) => { this.#onClose(side, hadError) })
     if (socket.destroyed) {
@@ -106,6 +111,8 @@ export class RelayedConnection {
       this.#splice()
       return
     }
+    // Reading up to the socket's high-water mark (then TCP holds the rest) notices a side that resets while it waits.
+    socket.read(0)
     this.#peerWait = setTimeout(() => { this.end('unpaired') }, this.#bounds.peerWaitMs)
   }
 

@@ -34,7 +34,8 @@ const MAX_HEAD = 64 * 1024
 /** Sends the relay upgrade of `introductionId` to `baseUrl` (http://host:port) and reads the answer. */
 export async function rawUpgrade (baseUrl: string, introductionId: string, options: RawUpgradeOptions = {}): Promise<RawAnswer> {
   const { hostname, port } = new URL(baseUrl)
-  const socket = connect(Number(port), hostname)
+  // Half-open allowed: a test decides when its side ends, as a peer that half-closes would.
+  const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true })
   let reset = false
   socket.on('error', (error: NodeJS.ErrnoException) => { if (error.code === 'ECONNRESET') reset = true })
   const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
@@ -75,9 +76,18 @@ async function readAnswer (socket: Socket): Promise<Omit<RawAnswer, 'wasReset' |
       if (rest.length > 0) socket.unshift(rest)
       return { status, headers, body: '', socket }
     }
-    const body: Buffer[] = [rest]
-    for await (const more of readable(socket)) body.push(more)
-    return { status, headers, body: Buffer.concat(body).toString('utf8'), socket }
+    // By its length when it has one (a server that ignores the upgrade keeps the connection), else to the end.
+    const length = headers['content-length'] === undefined ? Infinity : Number(headers['content-length'])
+    let body: Buffer = rest
+    if (body.length < length) {
+      for await (const more of readable(socket)) {
+        body = Buffer.concat([body, more])
+        if (body.length >= length) break
+      }
+    }
+    // Done with it, as an HTTP client would be: its end of the connection closes too.
+    socket.end()
+    return { status, headers, body: body.subarray(0, length).toString('utf8'), socket }
   }
   throw new Error('the connection closed before an answer')
 }
