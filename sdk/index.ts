@@ -12,8 +12,9 @@ export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
-  PunchPreemptedError, ServerUntrustedError, type UnknownServerCode
+  PunchPreemptedError, ServerUntrustedError, RelayRefusedError, type UnknownServerCode
 } from './errors.js'
+export { attachRelay, RELAY_ATTACH_TIMEOUT_MS, type AttachRelayOptions } from './relay/attach.js'
 export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
 export { Exposure, type ExposeOptions } from './tunnel/expose.js'
 export { Forwarder, type ForwardOptions } from './tunnel/forward.js'

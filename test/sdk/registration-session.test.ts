@@ -86,7 +86,7 @@ describe('the SDK\'s errors', () => {
     const sdk = await import('../../sdk/errors.js')
     const codes = Object.values(sdk).filter((value) => typeof value === 'function' && value !== sdk.PunchlineError)
       .map((ErrorClass) => new (ErrorClass as new (...args: unknown[]) => { code: string })('x', 500, 'HTTP_500').code)
-    expect(codes.length).toBe(14)
+    expect(codes.length).toBe(15)
     expect(new Set(codes).size).toBe(codes.length)
     expect(codes.every((code) => /^PUNCH_ERR_[A-Z_]+$/.test(code))).toBe(true)
   })

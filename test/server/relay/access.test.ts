@@ -104,17 +104,19 @@ describe('attaching to a relay', () => {
 
   it('does not move the caller\'s observed endpoint, nor release its held poll', async () => {
     const fixture = await relayServer()
-    const { url, alice, bob } = fixture
+    const { app, url, alice, bob } = fixture
     const id = await fixture.introduce(alice, bob)
     const poll = fetch(`${url}/v1/peers/bob/inbox?after=1&wait=2`, { headers: bearer(bob) }).then(async (response) => ({ at: Date.now(), body: await response.json() }))
-    await waitFor(() => fixture.app.inboxWaiters.size === 1, 2000, 'bob\'s poll to be held')
+    await waitFor(() => app.inboxWaiters.size === 1, 2000, 'bob\'s poll to be held')
+    // The poll moved bob's observed endpoint to its connection (the peer's one connection): the attach must leave it there.
+    const polling = app.liveRegistrations.peer('bob')!.publicPort
     const started = Date.now()
     const attached = await rawUpgrade(url, id, { token: bob.token })
     expect(attached.status).toBe(101)
+    expect(polling).not.toBe(attached.socket.localPort)
+    expect(app.liveRegistrations.peer('bob')!.publicPort).toBe(polling)
     const answered = await poll
     expect(answered.at - started).toBeGreaterThan(1500) // held to its wait, not released by the attach
-    const registration = await (await fetch(`${url}/v1/peers/bob`, { headers: bearer(bob) })).json() as { publicEndpoint: { port: number } }
-    expect(registration.publicEndpoint.port).not.toBe(attached.socket.localPort)
     attached.socket.destroy()
   })
 

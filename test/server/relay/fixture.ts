@@ -1,11 +1,12 @@
 // The relay tests' server: the app on a fresh database, listening on
-// loopback (upgrades need real sockets), three registered peers, and
-// introductions made over HTTP.
+// loopback (upgrades need real sockets; HTTPS when given a certificate),
+// three registered peers, and introductions (these through app.inject: the
+// relay is the subject, not how peers got there).
 import type { FastifyInstance } from 'fastify'
 import { afterEach } from 'vitest'
 import type { AppOptions } from '../../../server/app.js'
 import { LIMITS_LIFTED } from '../../../lab/limits-lifted.js'
-import { buildTestApp, listenOnLoopback, registerOverHttp, type RegisteredPeer } from '../../helpers.js'
+import { bearer, buildTestApp, listenOnLoopback, register, type RegisteredPeer } from '../../helpers.js'
 
 export interface RelayFixture {
   app: FastifyInstance
@@ -26,12 +27,13 @@ afterEach(async () => { await Promise.all(apps.splice(0).map(async (app) => { aw
 export async function relayServer (options: Partial<AppOptions> = {}): Promise<RelayFixture> {
   const app = await buildTestApp({ ...LIMITS_LIFTED, ...options })
   apps.push(app)
-  const url = await listenOnLoopback(app)
-  const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map(async (id) => await registerOverHttp(url, { id, ttlSeconds: 3600 })))
+  const plain = await listenOnLoopback(app)
+  const url = options.https !== undefined ? plain.replace(/^http:/, 'https:') : plain
+  const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map(async (id, n) => await register(app, { id, ttlSeconds: 3600 }, 40000 + n)))
   const introduce = async (from: RegisteredPeer, target: RegisteredPeer): Promise<string> => {
-    const response = await fetch(`${url}/v1/introductions`, { method: 'POST', headers: { authorization: `Bearer ${from.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ target: target.id }) })
-    if (response.status !== 201) throw new Error(`introduce failed: ${response.status} ${await response.text()}`)
-    return (await response.json() as { id: string }).id
+    const response = await app.inject({ method: 'POST', url: '/v1/introductions', headers: bearer(from), payload: { target: target.id } })
+    if (response.statusCode !== 201) throw new Error(`introduce failed: ${response.statusCode} ${response.body}`)
+    return response.json<{ id: string }>().id
   }
   const metrics = async (): Promise<string> => (await app.inject({ method: 'GET', url: '/metrics' })).body
   return { app, url, alice: alice!, bob: bob!, carol: carol!, introduce, metrics }
