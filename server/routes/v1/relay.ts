@@ -22,7 +22,8 @@ const relay: FastifyPluginAsyncTypebox = async (app) => {
   /** The relay is on, and this is an upgrade to it: else 403, or 426 with the protocol to upgrade to (RFC 9110 §15.5.22). */
   async function requireRelayUpgrade (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (!app.relayEnabled) throw new errors.RELAY_DISABLED()
-    if (isUpgrade(request) && namesRelayProtocol(request.headers.upgrade)) return
+    // GET only: Fastify also routes HEAD here, and an upgrade of a HEAD is no attach.
+    if (request.method === 'GET' && isUpgrade(request) && namesRelayProtocol(request.headers.upgrade)) return
     // An upgrade to something else is answered and its connection closed: no parser is left to read another request.
     void reply.header('upgrade', RELAY_PROTOCOL).header('connection', isUpgrade(request) ? 'upgrade, close' : 'upgrade')
     throw atField(new errors.UPGRADE_REQUIRED(RELAY_PROTOCOL), 'headers/upgrade')

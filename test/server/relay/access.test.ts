@@ -120,6 +120,30 @@ describe('attaching to a relay', () => {
     attached.socket.destroy()
   })
 
+  it('counts relayed connections against the connections of their address, for as long as they last', async () => {
+    const fixture = await relayServer({ maxConnectionsPerAddress: 2 })
+    const { url, alice, bob, carol } = fixture
+    const id = await fixture.introduce(alice, bob)
+    const a = await rawUpgrade(url, id, { token: alice.token })
+    const b = await rawUpgrade(url, id, { token: bob.token })
+    expect(fixture.app.connectionsByAddress.get('127.0.0.1')).toBe(2)
+    // A third connection from the address is closed at once, before any answer.
+    await expect(rawUpgrade(url, await fixture.introduce(carol, bob), { token: carol.token })).rejects.toThrow('closed before an answer')
+    a.socket.end()
+    b.socket.end()
+    await Promise.all([readAll(a.socket), readAll(b.socket), a.closed, b.closed])
+    await waitFor(() => fixture.app.connectionsByAddress.get('127.0.0.1') === undefined, 2000, 'the relayed connections to be released')
+    expect((await rawUpgrade(url, await fixture.introduce(carol, bob), { token: carol.token })).status).toBe(101)
+  })
+
+  it('takes no attach by HEAD: 426', async () => {
+    const fixture = await relayServer()
+    const id = await fixture.introduce(fixture.alice, fixture.bob)
+    const head = await rawUpgrade(fixture.url, id, { token: fixture.alice.token, method: 'HEAD' })
+    expect(head.status).toBe(426)
+    expect(fixture.app.relays.counts()).toEqual({ waiting: 0, spliced: 0 })
+  })
+
   it('counts the upgrade against the address rate limit like any request, and the relayed bytes not at all', async () => {
     const fixture = await relayServer({ rateLimitPerAddress: 12, relayBytesPerSecond: 2 ** 40 })
     const { url, alice, bob } = fixture

@@ -60,6 +60,10 @@ describe('the relay\'s bounds', () => {
     // Joining a relayed connection that waits adds none.
     expect((await attach(fixture, aliceBob, bob)).status).toBe(101)
     expect(fixture.app.relays.counts()).toEqual({ waiting: 1, spliced: 1 })
+    const metrics = await fixture.metrics()
+    expect(sample(metrics, 'punchline_relayed_connections{phase="waiting"}')).toBe(1)
+    expect(sample(metrics, 'punchline_relayed_connections{phase="spliced"}')).toBe(1)
+    expect(sample(metrics, 'punchline_relay_refusals_total{code="PUNCH_ERR_RELAY_LIMITED"}')).toBe(1)
   })
 
   it('slows each direction to the rate, without losing or reordering a byte, and holds little meanwhile', async () => {
