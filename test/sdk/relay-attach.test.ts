@@ -39,7 +39,7 @@ async function refusal (options: AttachRelayOptions): Promise<unknown> {
 
 describe('attachRelay', () => {
   it('hands both peers a socket to each other: 4 MiB each way, intact', async () => {
-    const fixture = await relayServer({ relayBytesPerSecond: 2 ** 40 })
+    const fixture = await relayServer()
     const id = await fixture.introduce(fixture.alice, fixture.bob)
     const [alice, bob] = await Promise.all([
       attachRelay({ server: fixture.url, introductionId: id, token: fixture.alice.token }),

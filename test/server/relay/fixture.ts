@@ -23,7 +23,7 @@ export interface RelayFixture {
 const apps: FastifyInstance[] = []
 afterEach(async () => { await Promise.all(apps.splice(0).map(async (app) => { await app.close() })) })
 
-/** A server (closed after the test) on `options`, the request-rate limits lifted unless given. */
+/** A server (closed after the test) on `options`, the abuse limits lifted unless given (the relay's too: each bound is given by the test that attacks it). */
 export async function relayServer (options: Partial<AppOptions> = {}): Promise<RelayFixture> {
   const app = await buildTestApp({ ...LIMITS_LIFTED, ...options })
   apps.push(app)

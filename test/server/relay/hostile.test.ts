@@ -11,7 +11,6 @@ import { payload, rawUpgrade, readAll, sha256 } from './raw-upgrade.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-const FAST = { relayBytesPerSecond: 2 ** 40 }
 /** What the relay may hold for one relayed connection: a few socket buffers, whatever the ends do. */
 const BUFFER_BOUND = 512 * KiB
 
@@ -28,7 +27,7 @@ async function mostBufferedOver (buffered: () => number, ms: number): Promise<nu
 
 describe('the relay under hostile clients', () => {
   it('holds a bounded amount of what a lone side floods before its peer attaches, and delivers all of it after', async () => {
-    const fixture = await relayServer(FAST)
+    const fixture = await relayServer()
     const id = await fixture.introduce(fixture.alice, fixture.bob)
     const flood = payload(8 * MiB)
     const alice = await rawUpgrade(fixture.url, id, { token: fixture.alice.token, early: flood.bytes.subarray(0, 4096) })
@@ -45,7 +44,7 @@ describe('the relay under hostile clients', () => {
   })
 
   it('holds a bounded amount for a peer that never reads, and slows its sender instead; all arrives once it reads', async () => {
-    const fixture = await relayServer(FAST)
+    const fixture = await relayServer()
     const id = await fixture.introduce(fixture.alice, fixture.bob)
     const alice = await rawUpgrade(fixture.url, id, { token: fixture.alice.token })
     const bob = await rawUpgrade(fixture.url, id, { token: fixture.bob.token })

@@ -9,8 +9,6 @@ import { relayServer, sample, type RelayFixture } from './fixture.js'
 import { payload, rawUpgrade, readAll, sha256, type RawAnswer } from './raw-upgrade.js'
 
 const MiB = 1024 * 1024
-/** Lifted for the tests that move MiB: the rate is the subject of bounds.test.ts. */
-const FAST = { relayBytesPerSecond: 2 ** 40 }
 
 /** An introduction of alice to bob, and both attached to its relay. */
 async function attachedPair (fixture: RelayFixture): Promise<{ id: string, alice: RawAnswer, bob: RawAnswer }> {
@@ -31,7 +29,7 @@ const handles = (type: string): number => process.getActiveResourcesInfo().filte
 
 describe('the relay splices two peers', () => {
   it('carries 8 MiB each way, every byte in order, and counts them', async () => {
-    const fixture = await relayServer(FAST)
+    const fixture = await relayServer()
     const { alice, bob } = await attachedPair(fixture)
     const up = payload(8 * MiB)
     const down = payload(8 * MiB)
@@ -50,7 +48,7 @@ describe('the relay splices two peers', () => {
   })
 
   it('carries 3 concurrent relayed connections of 4 MiB each way, each intact', async () => {
-    const fixture = await relayServer(FAST)
+    const fixture = await relayServer()
     const pairs = await Promise.all([0, 1, 2].map(async () => await attachedPair(fixture)))
     expect(fixture.app.relays.counts()).toEqual({ waiting: 0, spliced: 3 })
     const results = await Promise.all(pairs.map(async ({ alice, bob }) => {
@@ -63,7 +61,7 @@ describe('the relay splices two peers', () => {
   })
 
   it('delivers what the first side sent before the second attached, in order, even bytes sent with the request', async () => {
-    const fixture = await relayServer(FAST)
+    const fixture = await relayServer()
     const id = await fixture.introduce(fixture.alice, fixture.bob)
     const early = payload(256 * 1024)
     // The first 1000 bytes travel right behind the request's head (Node hands them over with the upgrade).
