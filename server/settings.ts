@@ -41,7 +41,7 @@ export const RELAY_SWITCHES = ['on', 'off'] as const
  */
 /** A peer rarely needs more: `punchline forward` keeps at most 2 tunnels, each one relayed connection. */
 const RELAY_MAX_PER_PEER = 8
-/** Each holds at most ~200 KiB of buffers (two sockets, both directions): ~200 MiB in all at worst. */
+/** Each holds at most ~256 KiB of buffers (128 KiB measured per direction whose reader stalls): 256 MiB in all at worst. */
 const RELAY_MAX_TOTAL = 1024
 /**
  * 1 MiB/s (8 Mbit/s) each way: interactive sessions, SSH and a video call fit;

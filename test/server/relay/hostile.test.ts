@@ -11,8 +11,11 @@ import { payload, rawUpgrade, readAll, sha256 } from './raw-upgrade.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-/** What the relay may hold for one relayed connection: a few socket buffers, whatever the ends do. */
-const BUFFER_BOUND = 512 * KiB
+/**
+ * What the relay may hold for one direction of a relayed connection, whatever the ends do: a read and a write
+ * buffer of the socket's high-water mark, each past it by at most one read (64 KiB); 128 KiB measured.
+ */
+const BUFFER_BOUND = 256 * KiB
 
 /** The most the relay held over `ms`, sampled every 10 ms. */
 async function mostBufferedOver (buffered: () => number, ms: number): Promise<number> {
