@@ -16,6 +16,11 @@ export const RETRY_AFTER_HEADER = 'retry-after'
  */
 export const RELAY_PROTOCOL = 'punchline-relay/1'
 
+/** Whether an Upgrade header (a list of protocols) names the relay's; names compare case-insensitively, like "websocket". */
+export function namesRelayProtocol (header: string | string[] | undefined): boolean {
+  return [header ?? []].flat().join(',').split(',').some((protocol) => protocol.trim().toLowerCase() === RELAY_PROTOCOL)
+}
+
 /** The relay of an introduction: `GET` with `Connection: Upgrade` and `Upgrade: RELAY_PROTOCOL`. */
 export function relayPath (introductionId: string): string {
   return `${API_PREFIX}/introductions/${encodeURIComponent(introductionId)}/relay`

@@ -7,7 +7,7 @@
 // answer outside the protocol is refused.
 import { connect, type Socket } from 'node:net'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
-import { RELAY_PROTOCOL, RETRY_AFTER_HEADER, relayPath } from '@punchline/protocol/http'
+import { namesRelayProtocol, RELAY_PROTOCOL, RETRY_AFTER_HEADER, relayPath } from '@punchline/protocol/http'
 import { RELAY_KEEPALIVE_MS } from '@punchline/protocol/limits'
 import { AbortedError, InvalidOptionError, InvalidResponseError, PunchlineError, RelayRefusedError, ServerUnreachableError } from '../errors.js'
 import { reachFailure, refusalOf, serverConnector, type CertificateAuthorities } from '../server-connection.js'
@@ -32,11 +32,6 @@ export interface AttachRelayOptions {
   signal?: AbortSignal | undefined
   /** ms until the 101, default RELAY_ATTACH_TIMEOUT_MS. */
   timeout?: number | undefined
-}
-
-/** Whether an Upgrade header names the relay's protocol. */
-function namesRelayProtocol (header: string | string[] | undefined): boolean {
-  return [header ?? []].flat().join(',').split(',').some((protocol) => protocol.trim().toLowerCase() === RELAY_PROTOCOL)
 }
 
 /** Refuses options that cannot work, before any work. */

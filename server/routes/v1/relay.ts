@@ -6,17 +6,12 @@
 // the peer's rate limit are checked as on every route, before the 101.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { bearerAuth, IntroductionParams, RELAY_PROTOCOL, RelayResponses, RelayUpgradeHeaders } from '@punchline/protocol'
+import { bearerAuth, IntroductionParams, namesRelayProtocol, RELAY_PROTOCOL, RelayResponses, RelayUpgradeHeaders } from '@punchline/protocol'
 import { atField, errors } from '../../errors.js'
 import { punchCodeOf } from '../../error-handler.js'
 import { caller } from '../../plugins/authentication.js'
 import { sideOf } from '../../introductions/introductions.js'
 import { isUpgrade, switchProtocols } from '../../relay/upgrades.js'
-
-/** Whether an Upgrade header's list of protocols names the relay's (protocol names compare case-insensitively here, like "websocket"). */
-export function namesRelayProtocol (header: string | undefined): boolean {
-  return header?.split(',').some((protocol) => protocol.trim().toLowerCase() === RELAY_PROTOCOL) === true
-}
 
 const relay: FastifyPluginAsyncTypebox = async (app) => {
   /** The relay is on, and this is an upgrade to it: else 403, or 426 with the protocol to upgrade to (RFC 9110 §15.5.22). */
