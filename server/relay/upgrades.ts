@@ -8,6 +8,8 @@
 // (rate limits, authentication, validation), a refusal is the ordinary JSON
 // answer (then the connection closes: no parser is left to read another
 // request), and a route that accepts takes the socket with switchProtocols().
+// An upgrade pipelined behind a request still being answered closes the
+// connection: Node hands it over at once, and no answer could come in order.
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -74,10 +76,16 @@ export function routeUpgrades (app: FastifyInstance): { close: () => void } {
     socket.on('error', ignoreError)
     const response = new ServerResponse(request)
     response.shouldKeepAlive = false
-    response.assignSocket(socket)
-    response.once('finish', () => { linger(socket) })
-    upgrades.set(request, { socket, head, response })
-    app.routing(request, response)
+    try {
+      // Throws when the upgrade came pipelined behind a request still being answered: no answer could come in order.
+      response.assignSocket(socket)
+      response.once('finish', () => { linger(socket) })
+      upgrades.set(request, { socket, head, response })
+      app.routing(request, response)
+    } catch (error) {
+      app.log.info({ err: error }, 'closed a connection whose upgrade could not be served')
+      socket.destroy()
+    }
   }
 
   app.server.on('upgrade', onUpgrade)
