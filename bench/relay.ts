@@ -1,10 +1,13 @@
 // The relay on loopback, against a direct loopback TCP connection measured
 // in the same run: one connection, bulk bytes one way, then both ways at
 // once; and what relaying costs the server, in CPU time per relayed MiB (the
-// server is punchline's app in its own process, its limits lifted). Both
-// ends of every connection live in this process, which does the same work
-// for the direct and the relayed case: write, count what arrives.
+// server is punchline's app in its own process, its limits lifted), next to
+// a bare forwarder (stream.pipe in a process of its own, bench/pipe-forwarder.ts):
+// the floor for any relay written on Node's sockets. Both ends of every
+// connection live in this process, which does the same work in every case:
+// write, count what arrives.
 //   tsx --conditions=@punchline/source bench/relay.ts   (alone; `npm run bench` runs it too)
+import { fork } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
@@ -32,6 +35,8 @@ export interface RelayResults {
   mibPerTrial: number
   trials: number
   direct: Transfer
+  /** Through the bare forwarder. */
+  piped: Transfer
   relayed: Transfer
   /** relayed / direct. */
   ratioOneWay: number
@@ -40,6 +45,46 @@ export interface RelayResults {
   serverCpuMsPerMiB: number
   /** The server's CPU while it relayed, in cores. */
   serverCores: number
+  /** The bare forwarder's CPU per MiB it forwarded. */
+  pipeCpuMsPerMiB: number
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+/** The bare forwarder, started: its port, its CPU time so far, and a stop. */
+async function startForwarder (): Promise<{ port: number, cpuMs: () => Promise<number>, stop: () => void }> {
+  const child = fork(path.join(HERE, 'pipe-forwarder.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const [{ port }] = await once(child, 'message') as [{ port: number }]
+  return {
+    port,
+    cpuMs: async () => {
+      child.send('usage')
+      return (await once(child, 'message') as [{ cpuMs: number }])[0].cpuMs
+    },
+    stop: () => { child.kill('SIGKILL') }
+  }
+}
+
+/** Two connections to the bare forwarder, which pipes them to each other. */
+async function pipedPair (port: number): Promise<[Socket, Socket]> {
+  const dial = async (): Promise<Socket> => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true })
+    await once(socket, 'connect')
+    return socket
+  }
+  const a = await dial()
+  await new Promise((resolve) => setTimeout(resolve, 20)) // accepted first: the forwarder pairs in order
+  return [a, await dial()]
+}
+
+/** The CPU time `cpuMs` reports over `run`, per MiB moved (three times the trial size per trial: one way, then both ways). */
+async function cpuPerMiB (cpuMs: () => Promise<number>, run: () => Promise<void>): Promise<{ msPerMiB: number, cores: number }> {
+  const before = await cpuMs()
+  const started = performance.now()
+  await run()
+  const wallMs = performance.now() - started
+  const used = await cpuMs() - before
+  return { msPerMiB: used / (RELAY_BENCH_TRIALS * RELAY_BENCH_MIB * 3), cores: used / wallMs }
 }
 
 /** Writes `bytes` to `socket` in 64 KiB writes, honouring backpressure, then ends it. */
@@ -105,36 +150,36 @@ async function trials (pair: () => Promise<[Socket, Socket]>, bytes: number, bot
 
 export async function measureRelay (log: (line: string) => void): Promise<RelayResults> {
   const bytes = RELAY_BENCH_MIB * MiB
+  const transfer = async (pair: () => Promise<[Socket, Socket]>): Promise<Transfer> => ({
+    oneWayMBps: median(await trials(pair, bytes, false)),
+    bothWaysMBps: median(await trials(pair, bytes, true))
+  })
   const server = await startServer('punchline')
+  const forwarder = await startForwarder()
   try {
     const peers = await registerPeers(server.url, 2, 'relay-bench-')
-    const direct: Transfer = {
-      oneWayMBps: median(await trials(directPair, bytes, false)),
-      bothWaysMBps: median(await trials(directPair, bytes, true))
-    }
+    const direct = await transfer(directPair)
     log(`relay: direct loopback ${direct.oneWayMBps.toFixed(0)} MB/s one way, ${direct.bothWaysMBps.toFixed(0)} MB/s both ways`)
-    const before = await server.usage()
-    const started = performance.now()
-    const relayed: Transfer = {
-      oneWayMBps: median(await trials(async () => await relayedPair(server, peers), bytes, false)),
-      bothWaysMBps: median(await trials(async () => await relayedPair(server, peers), bytes, true))
-    }
-    const wallMs = performance.now() - started
-    const after = await server.usage()
-    const relayedMiB = RELAY_BENCH_TRIALS * RELAY_BENCH_MIB * 3 // one way, then both ways: three times the bytes per trial pair
-    const cpuMs = after.cpuMs - before.cpuMs
-    log(`relay: relayed ${relayed.oneWayMBps.toFixed(0)} MB/s one way, ${relayed.bothWaysMBps.toFixed(0)} MB/s both ways; server CPU ${(cpuMs / relayedMiB).toFixed(2)} ms per MiB`)
+    let piped: Transfer | undefined
+    const pipeCost = await cpuPerMiB(forwarder.cpuMs, async () => { piped = await transfer(async () => await pipedPair(forwarder.port)) })
+    log(`relay: bare forwarder ${piped!.oneWayMBps.toFixed(0)} MB/s one way, ${piped!.bothWaysMBps.toFixed(0)} MB/s both ways; its CPU ${pipeCost.msPerMiB.toFixed(2)} ms per MiB`)
+    let relayed: Transfer | undefined
+    const relayCost = await cpuPerMiB(async () => (await server.usage()).cpuMs, async () => { relayed = await transfer(async () => await relayedPair(server, peers)) })
+    log(`relay: relayed ${relayed!.oneWayMBps.toFixed(0)} MB/s one way, ${relayed!.bothWaysMBps.toFixed(0)} MB/s both ways; server CPU ${relayCost.msPerMiB.toFixed(2)} ms per MiB`)
     return {
       mibPerTrial: RELAY_BENCH_MIB,
       trials: RELAY_BENCH_TRIALS,
       direct,
-      relayed,
-      ratioOneWay: relayed.oneWayMBps / direct.oneWayMBps,
-      ratioBothWays: relayed.bothWaysMBps / direct.bothWaysMBps,
-      serverCpuMsPerMiB: cpuMs / relayedMiB,
-      serverCores: cpuMs / wallMs
+      piped: piped!,
+      relayed: relayed!,
+      ratioOneWay: relayed!.oneWayMBps / direct.oneWayMBps,
+      ratioBothWays: relayed!.bothWaysMBps / direct.bothWaysMBps,
+      serverCpuMsPerMiB: relayCost.msPerMiB,
+      serverCores: relayCost.cores,
+      pipeCpuMsPerMiB: pipeCost.msPerMiB
     }
   } finally {
+    forwarder.stop()
     await server.stop()
   }
 }
@@ -142,7 +187,7 @@ export async function measureRelay (log: (line: string) => void): Promise<RelayR
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = await measureRelay((line) => { console.error(`bench: ${line}`) })
   const record = { date: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version }, load: os.loadavg(), ...results }
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'relay-results.json')
+  const file = path.join(HERE, 'relay-results.json')
   writeFileSync(file, JSON.stringify(record, null, 2) + '\n')
   console.log(JSON.stringify(record, null, 2))
 }

@@ -189,9 +189,10 @@ Server CPU: user + system time of the server process over every relayed trial, p
 | connection | one way MB/s | both ways MB/s (sum) |
 | --- | --- | --- |
 | direct loopback | ${relay.direct.oneWayMBps.toFixed(0)} | ${relay.direct.bothWaysMBps.toFixed(0)} |
-| through the relay | ${relay.relayed.oneWayMBps.toFixed(0)} (${(relay.ratioOneWay * 100).toFixed(0)}%) | ${relay.relayed.bothWaysMBps.toFixed(0)} (${(relay.ratioBothWays * 100).toFixed(0)}%) |
+| a bare forwarder (stream.pipe, own process) | ${relay.piped.oneWayMBps.toFixed(0)} | ${relay.piped.bothWaysMBps.toFixed(0)} |
+| through the relay | ${relay.relayed.oneWayMBps.toFixed(0)} (${(relay.ratioOneWay * 100).toFixed(0)}% of direct) | ${relay.relayed.bothWaysMBps.toFixed(0)} (${(relay.ratioBothWays * 100).toFixed(0)}%) |
 
-Server CPU per relayed MiB: ${relay.serverCpuMsPerMiB.toFixed(2)} ms (${relay.serverCores.toFixed(2)} cores while relaying).
+Server CPU per relayed MiB: ${relay.serverCpuMsPerMiB.toFixed(2)} ms (${relay.serverCores.toFixed(2)} cores while relaying); the bare forwarder's: ${relay.pipeCpuMsPerMiB.toFixed(2)} ms.
 
 ## Time to an authenticated connection (NAT laboratory)
 
