@@ -11,6 +11,7 @@ import { CONNECTIONS, DURATION_SECONDS, measureHelloWorld, measureThroughput } f
 import { IDLE_MEASURED_SECONDS, IDLE_WAIT_SECONDS, measureIdle } from './idle.js'
 import { measurePostgres } from './postgres.js'
 import { measureSecurity } from './security.js'
+import { measureRelay, RELAY_BENCH_MIB, RELAY_BENCH_TRIALS } from './relay.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const log = (line: string): void => { console.error(`bench: ${line}`) }
@@ -27,6 +28,7 @@ for (const count of [1000, 10_000]) {
 const postgres = await measurePostgres(log, helloWorld)
 const lab = await measureLab(log)
 const security = await measureSecurity(log)
+const relay = await measureRelay(log)
 
 const atScale = push.find((result) => result.heldPolls === 10_000)!
 const perPollBytes = atScale.rssPerPollBytes // RSS holds the heap and the native side of each connection
@@ -83,6 +85,12 @@ const goals = [
     met: security.statistics.healthMaxMs < 50
   },
   {
+    name: 'relayed throughput on loopback against a direct loopback connection (same run, same client work)',
+    target: '>= 50% one way and both ways; server CPU per relayed MiB measured',
+    measured: `${relay.relayed.oneWayMBps.toFixed(0)} MB/s one way (${(relay.ratioOneWay * 100).toFixed(0)}% of ${relay.direct.oneWayMBps.toFixed(0)}), ${relay.relayed.bothWaysMBps.toFixed(0)} MB/s both ways (${(relay.ratioBothWays * 100).toFixed(0)}% of ${relay.direct.bothWaysMBps.toFixed(0)}); server ${relay.serverCpuMsPerMiB.toFixed(2)} ms CPU per MiB`,
+    met: relay.ratioOneWay >= 0.5 && relay.ratioBothWays >= 0.5
+  },
+  {
     name: 'median time to authenticated connection within one round trip of the floor',
     target: 'median - floor <= peer round trip, every profile with WAN delay',
     measured: Array.isArray(lab) ? labRows.map((row) => `${row.profile}: +${row.aboveFloorMs.toFixed(0)} ms (RTT ${row.rttMs})`).join('; ') : `not measured: ${lab.skipped}`,
@@ -97,7 +105,7 @@ const machine = {
   os: `${os.type()} ${os.release()}`,
   node: process.version
 }
-const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, security, goals }
+const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, security, relay, goals }
 writeFileSync(path.join(HERE, 'results.json'), JSON.stringify(results, null, 2) + '\n')
 
 const ms = (value: number): string => value.toFixed(2)
@@ -170,6 +178,21 @@ tenths, fitted over the last eight tenths (V8's heap headroom swings while the f
 | held polls | p50 ms | p99 ms | max ms | RSS per poll KiB | heap per poll KiB |
 | --- | --- | --- | --- | --- | --- |
 ${push.map((row) => `| ${row.heldPolls} | ${ms(row.latencyP50Ms)} | ${ms(row.latencyP99Ms)} | ${ms(row.latencyMaxMs)} | ${kib(row.rssPerPollBytes)} | ${kib(row.heapPerPollBytes)} |`).join('\n')}
+
+## Relay
+
+One connection through the relay (punchline's server in its own process, limits lifted; both peers attached with the SDK's
+\`attachRelay\`) against a direct loopback TCP connection, ${RELAY_BENCH_MIB} MiB per direction and trial, median of ${RELAY_BENCH_TRIALS} trials; both ends
+in the benchmark's process, which does the same work in both cases (64 KiB writes with backpressure, count what arrives).
+Server CPU: user + system time of the server process over every relayed trial, per MiB relayed.
+
+| connection | one way MB/s | both ways MB/s (sum) |
+| --- | --- | --- |
+| direct loopback | ${relay.direct.oneWayMBps.toFixed(0)} | ${relay.direct.bothWaysMBps.toFixed(0)} |
+| a bare forwarder (stream.pipe, own process) | ${relay.piped.oneWayMBps.toFixed(0)} | ${relay.piped.bothWaysMBps.toFixed(0)} |
+| through the relay | ${relay.relayed.oneWayMBps.toFixed(0)} (${(relay.ratioOneWay * 100).toFixed(0)}% of direct) | ${relay.relayed.bothWaysMBps.toFixed(0)} (${(relay.ratioBothWays * 100).toFixed(0)}%) |
+
+Server CPU per relayed MiB: ${relay.serverCpuMsPerMiB.toFixed(2)} ms (${relay.serverCores.toFixed(2)} cores while relaying); the bare forwarder's: ${relay.pipeCpuMsPerMiB.toFixed(2)} ms.
 
 ## Time to an authenticated connection (NAT laboratory)
 

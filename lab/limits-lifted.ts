@@ -11,7 +11,10 @@ export const LIMITS_LIFTED = {
   introductionsPerTarget: 1_000_000,
   introductionsPerPair: 1_000_000,
   introductionsPerAddressAndTarget: 1_000_000,
-  maxConnectionsPerAddress: 10_000_000
+  maxConnectionsPerAddress: 10_000_000,
+  relayMaxPerPeer: 1_000_000,
+  relayMaxTotal: 10_000_000,
+  relayBytesPerSecond: 2 ** 40
 } as const
 
 /** The same, as flags of `punchline serve`. */

@@ -37,10 +37,15 @@ export const ERRORS = {
   REPORT_EXISTS: { code: 'PUNCH_ERR_REPORT_EXISTS', status: 409, retryable: false, message: 'Peer "%s" has already reported the outcome of introduction "%s"' },
   PEER_ID_RESERVED: { code: 'PUNCH_ERR_PEER_ID_RESERVED', status: 409, retryable: false, message: 'Peer id "%s" is bound to another key until %s; register with that key, or choose another id' },
   PEER_ID_TAKEN: { code: 'PUNCH_ERR_PEER_ID_TAKEN', status: 409, retryable: false, message: 'Peer id "%s" is registered and live; send its bearer token to renew it, or choose another id' },
+  RELAY_DISABLED: { code: 'PUNCH_ERR_RELAY_DISABLED', status: 403, retryable: false, message: 'This server does not relay connections (--relay off)' },
+  RELAY_ATTACHED: { code: 'PUNCH_ERR_RELAY_ATTACHED', status: 409, retryable: false, message: 'Peer "%s" has already attached to the relay of introduction "%s": each side attaches once per introduction' },
+  RELAY_ENDED: { code: 'PUNCH_ERR_RELAY_ENDED', status: 410, retryable: false, message: 'The relay of introduction "%s" ended (%s) before peer "%s" attached; ask for a new introduction' },
+  UPGRADE_REQUIRED: { code: 'PUNCH_ERR_UPGRADE_REQUIRED', status: 426, retryable: false, message: 'The relay is reached by an HTTP/1.1 upgrade: send "Connection: Upgrade" and "Upgrade: %s"' },
   RATE_LIMITED: { code: 'PUNCH_ERR_RATE_LIMITED', status: 429, retryable: true, message: 'Too many requests from this %s: at most %s a minute; retry in %s s' },
   INBOX_FULL: { code: 'PUNCH_ERR_INBOX_FULL', status: 429, retryable: true, message: 'Peer "%s" already has %s introductions waiting; try again later' },
   TOO_MANY_REGISTRATIONS: { code: 'PUNCH_ERR_TOO_MANY_REGISTRATIONS', status: 429, retryable: true, message: 'Address %s already has %s live registrations; try again later' },
   INTRODUCTIONS_LIMITED: { code: 'PUNCH_ERR_INTRODUCTIONS_LIMITED', status: 429, retryable: true, message: 'Too many introductions to peer "%s" %s: at most %s a minute; retry in %s s' },
+  RELAY_LIMITED: { code: 'PUNCH_ERR_RELAY_LIMITED', status: 429, retryable: true, message: 'Too many relayed connections %s: at most %s at once; retry in %s s' },
   INTERNAL: { code: 'PUNCH_ERR_INTERNAL', status: 500, retryable: true, message: 'Internal server error' },
   UNAVAILABLE: { code: 'PUNCH_ERR_UNAVAILABLE', status: 503, retryable: true, message: 'The server cannot serve this request right now: %s' }
 } as const satisfies Record<string, ErrorSpec>

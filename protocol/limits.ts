@@ -18,3 +18,9 @@ export const REPORT_RETENTION_SECONDS = 7 * 24 * 3600
 export const STATS_WINDOW_DEFAULT_SECONDS = 24 * 3600
 /** Bytes of an introduction's secret (before base64url). */
 export const SECRET_BYTES = 32
+/**
+ * TCP keepalive on both ends of a relayed connection, ms: the same period as
+ * the tunnel's HTTP/2 PING, well under the idle timeouts of NATs and
+ * firewalls on the way to the server (a relayed connection may sit idle).
+ */
+export const RELAY_KEEPALIVE_MS = 25_000

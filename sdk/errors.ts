@@ -151,3 +151,26 @@ export class PeerKeyChangedError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_PEER_KEY_CHANGED'
   override name = 'PeerKeyChangedError'
 }
+
+/**
+ * The server refused to attach this side to an introduction's relay, before
+ * any byte was relayed: `status` and the server's `serverCode` say why
+ * (`PUNCH_ERR_RELAY_LIMITED`: retry after `retryAfterMs`; `PUNCH_ERR_RELAY_DISABLED`,
+ * `PUNCH_ERR_NOT_A_PARTICIPANT`, `PUNCH_ERR_RELAY_ENDED`: not with this
+ * server or introduction). 429 and 5xx are retryable.
+ */
+export class RelayRefusedError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_RELAY_REFUSED'
+  override name = 'RelayRefusedError'
+  override readonly retryable: boolean
+  constructor (
+    message: string,
+    readonly status: number,
+    readonly serverCode: ErrorCode | UnknownServerCode,
+    readonly field?: string,
+    readonly retryAfterMs?: number
+  ) {
+    super(message)
+    this.retryable = isRetryableStatus(status)
+  }
+}

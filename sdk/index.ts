@@ -12,8 +12,9 @@ export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
-  PunchPreemptedError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, type UnknownServerCode
+  PunchPreemptedError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, RelayRefusedError, type UnknownServerCode
 } from './errors.js'
+export { attachRelay, RELAY_ATTACH_TIMEOUT_MS, type AttachRelayOptions } from './relay/attach.js'
 export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
 export { identityOf, type Identity, type IdentityKey } from './identity/identity.js'
 export { identityFile, defaultIdentityFile, defaultKnownPeersFile } from './identity/identity-file.js'

@@ -6,32 +6,30 @@
 // the same peer arrives. Every answer is bounded in size and checked against
 // the protocol's schema before anything uses it: the server is not trusted.
 import { sign } from 'node:crypto'
-import { isIP, type Socket } from 'node:net'
-import { connect as tlsConnect, type TLSSocket } from 'node:tls'
-import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
+import type { Socket } from 'node:net'
+import { Client, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
-import { ChallengeResponse, ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, registrationMessage, type Endpoint, type PunchReportBody } from '@punchline/protocol'
-import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
+import { ChallengeResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, type Endpoint, type PunchReportBody, registrationMessage } from '@punchline/protocol'
+import { ERRORS } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
 import type { Identity } from './identity/identity.js'
-import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError, ServerUntrustedError, type UnknownServerCode } from './errors.js'
+import { AbortedError, InvalidResponseError, PeerUnknownError, ServerRejectedError, ServerUnreachableError } from './errors.js'
+import { parseJson, reachFailure, refusalOf, serverConnector, type CertificateAuthorities } from './server-connection.js'
+
+export { MAX_RETRY_AFTER_MS } from './server-connection.js'
 
 /** A request other than a long-poll gets this long for its answer. */
 export const REQUEST_TIMEOUT_MS = 10_000
 /** Extra time a long-poll may take beyond its wait before it counts as lost. */
 const POLL_GRACE_MS = 10_000
-/** A Retry-After longer than this is not believed: the SDK waits this long at most. */
-export const MAX_RETRY_AFTER_MS = 5 * 60_000
 /**
  * The largest answer read from the server. The largest valid one, a poll
  * with 100 introductions of peers with 8 private endpoints each, is about
  * 150 KiB.
  */
 export const MAX_RESPONSE_BYTES = 512 * 1024
-/** How much of a server's error message goes into an error's message. */
-const MAX_ERROR_MESSAGE = 300
 
 export interface RendezvousClientOptions {
   server: string
@@ -40,7 +38,7 @@ export interface RendezvousClientOptions {
   /** Sent as X-API-Key when registering, for servers that require one. */
   apiKey?: string | undefined
   /** CA certificates to trust for an https:// server instead of the system's (a private CA). */
-  ca?: string | Buffer | Array<string | Buffer> | undefined
+  ca?: CertificateAuthorities | undefined
   /** TCP keepalive of the connection to the server (0: off): it keeps P's mapping alive through long polls. */
   keepAliveMs: number
 }
@@ -70,7 +68,6 @@ const ANSWERS = {
   introduction: answer('an introduction', Introduction),
   inbox: answer('an inbox', Inbox),
   report: answer('a punch report', PunchReport),
-  error: answer('an error body', ErrorResponse),
   none: { name: 'no content', check: (value: unknown): value is undefined => value === undefined }
 }
 
@@ -86,11 +83,6 @@ interface Call<T> {
   /** A long-poll: others may be pipelined behind it. */
   poll?: boolean
 }
-
-/** Errors of TLS handshakes with a server that was reached: not "unreachable", but "not trusted". */
-const TLS_REFUSALS = new WeakSet<Error>()
-
-const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
 /**
  * Makes every close of `outer` (the TCP socket, or the TLS socket over it)
@@ -112,13 +104,6 @@ function closeWithReset (outer: Socket, tcp: Socket): Socket {
   return outer
 }
 
-/** Retry-After in seconds (RFC 9110 also allows a date, which the server never sends), bounded. */
-function retryAfterMs (header: string | string[] | undefined): number | undefined {
-  const seconds = Number(Array.isArray(header) ? header[0] : header)
-  if (header === undefined || !Number.isFinite(seconds) || seconds < 0) return undefined
-  return Math.min(seconds * 1000, MAX_RETRY_AFTER_MS)
-}
-
 /** The body as text, or an InvalidResponseError once it grows past MAX_RESPONSE_BYTES. */
 async function boundedText (body: Dispatcher.ResponseData['body'], what: string): Promise<string> {
   const chunks: Buffer[] = []
@@ -134,15 +119,6 @@ async function boundedText (body: Dispatcher.ResponseData['body'], what: string)
   return Buffer.concat(chunks).toString('utf8')
 }
 
-function parseJson (text: string): unknown {
-  if (text === '') return undefined
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return Symbol('not JSON')
-  }
-}
-
 export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
@@ -151,36 +127,21 @@ export class RendezvousClient {
   constructor ({ server, local, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
-    const secure = this.server.protocol === 'https:'
     this.#client = new Client(this.server.origin, {
       pipelining: 4,
       keepAliveTimeout: 60_000,
       headersTimeout: 0, // per request, below
       bodyTimeout: 0,
-      connect: (options, callback) => {
-        const host = options.hostname.replace(/^\[|\]$/g, '')
-        const tcp = sockets.dial(local, { address: host, port: Number(options.port) })
-        if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
-        let socket: Socket | TLSSocket = tcp
-        if (secure) {
-          // SNI carries names only (RFC 6066): an IP literal is checked against the certificate without it.
-          const servername = options.servername ?? (isIP(host) === 0 ? host : undefined)
-          socket = tlsConnect({ socket: tcp, host, ...(servername !== undefined ? { servername } : {}), ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
-        }
-        const ready = secure ? 'secureConnect' : 'connect'
-        let reached = false
-        tcp.once('connect', () => { reached = true })
-        const onError = (error: Error): void => {
-          // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
-          if (secure && reached) TLS_REFUSALS.add(error)
-          callback(error, null)
-        }
-        socket.once('error', onError)
-        socket.once(ready, () => {
-          socket.off('error', onError)
-          callback(null, closeWithReset(socket, tcp))
-        })
-      }
+      connect: serverConnector({
+        secure: this.server.protocol === 'https:',
+        ca,
+        dial: (host, port) => {
+          const tcp = sockets.dial(local, { address: host, port })
+          if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
+          return tcp
+        },
+        connected: closeWithReset
+      })
     })
   }
 
@@ -207,24 +168,15 @@ export class RendezvousClient {
     } catch (error) {
       if (signal?.aborted === true) throw new AbortedError(`${what} aborted`)
       if (timeout.aborted) throw new ServerUnreachableError(`${what}: no answer from ${this.server.origin} within ${timeoutMs} ms`)
-      const code = (error as NodeJS.ErrnoException).code ?? ''
-      if (TLS_REFUSALS.has(error as Error)) {
-        throw new ServerUntrustedError(`${this.server.origin}: its TLS certificate cannot be verified (${code || (error as Error).message}); for a private CA, pass its certificate as "ca" (punchline: --ca FILE)`)
-      }
-      if (NETWORK_FAILURES.has(code) || error instanceof undiciErrors.UndiciError) {
-        throw new ServerUnreachableError(`${what}: ${this.server.origin} unreachable (${code || (error as Error).message})`)
-      }
-      throw error
+      throw reachFailure(error, what, this.server.origin) ?? error
     }
     const text = await boundedText(response.body, what)
-    const parsed = parseJson(text)
     if (response.statusCode >= 400) {
-      const problem = ANSWERS.error.check(parsed) ? parsed : undefined
-      const serverCode: ErrorCode | UnknownServerCode = problem !== undefined && isErrorCode(problem.code) ? problem.code : `HTTP_${response.statusCode}`
-      const message = `${what}: ${response.statusCode} ${serverCode}: ${(problem?.message ?? text).slice(0, MAX_ERROR_MESSAGE)}`
+      const { message, serverCode, field, retryAfterMs } = refusalOf(what, response.statusCode, text, response.headers[RETRY_AFTER_HEADER])
       if (serverCode === ERRORS.PEER_NOT_FOUND.code) throw new PeerUnknownError(message)
-      throw new ServerRejectedError(message, response.statusCode, serverCode, problem?.field, retryAfterMs(response.headers[RETRY_AFTER_HEADER]))
+      throw new ServerRejectedError(message, response.statusCode, serverCode, field, retryAfterMs)
     }
+    const parsed = parseJson(text)
     if (!expect.check(parsed)) throw new InvalidResponseError(`${what}: the server's ${response.statusCode} answer is not ${expect.name} of the protocol`)
     return parsed
   }

@@ -20,11 +20,13 @@ import shutdown from './plugins/shutdown.js'
 import rateLimits from './plugins/rate-limits.js'
 import connectionLimits from './plugins/connection-limits.js'
 import metricsToken from './plugins/metrics-token.js'
+import relayPlugin from './plugins/relay.js'
 import health from './routes/health.js'
 import peers from './routes/v1/peers.js'
 import challenges from './routes/v1/challenges.js'
 import introductions from './routes/v1/introductions.js'
 import stats from './routes/v1/stats.js'
+import relay from './routes/v1/relay.js'
 
 /** How often Node checks connections against the header and request timeouts. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000
@@ -50,7 +52,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     introductionTtlSeconds, sweepIntervalSeconds, bodyLimitBytes, maxPendingIntroductions, maxRegistrationsPerAddress,
     rateLimitPerAddress, rateLimitPerPeer, apiKeys, headersTimeoutSeconds, requestTimeoutSeconds, maxPollWaitSeconds,
     introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, maxConnections, maxConnectionsPerAddress,
-    ipv6PrefixLength, metricsToken: deploymentMetricsToken, livenessWriteIntervalSeconds, idReservationDays
+    ipv6PrefixLength, metricsToken: deploymentMetricsToken, livenessWriteIntervalSeconds, idReservationDays,
+    relay: relaySwitch, relayMaxPerPeer, relayMaxTotal, relayBytesPerSecond, relayIdleTimeoutSeconds, relayMaxLifetimeSeconds, relayPeerWaitSeconds
   } = withDefaults(options)
 
   const handleError = errorHandler(bodyLimitBytes)
@@ -83,6 +86,16 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(rendezvous, { introductionTtlSeconds, maxPendingIntroductions, maxRegistrationsPerAddress, ipv6PrefixLength, livenessWriteIntervalSeconds, idReservationDays, now })
   await app.register(authentication)
   await app.register(apiKeysPlugin, { apiKeys })
+  await app.register(relayPlugin, {
+    enabled: relaySwitch === 'on',
+    maxPerPeer: relayMaxPerPeer,
+    maxTotal: relayMaxTotal,
+    bytesPerSecond: relayBytesPerSecond,
+    idleTimeoutSeconds: relayIdleTimeoutSeconds,
+    maxLifetimeSeconds: relayMaxLifetimeSeconds,
+    peerWaitSeconds: relayPeerWaitSeconds,
+    now
+  })
   await app.register(metrics)
   await app.register(sweeper, { sweepIntervalSeconds })
 
@@ -91,5 +104,6 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(peers, { prefix: API_PREFIX, maxPollWaitSeconds })
   await app.register(introductions, { prefix: API_PREFIX })
   await app.register(stats, { prefix: API_PREFIX })
+  await app.register(relay, { prefix: API_PREFIX })
   return app
 }

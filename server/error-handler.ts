@@ -33,6 +33,11 @@ function toPunchError (error: FastifyError & { field?: string }, bodyLimit: numb
   return new errors.INTERNAL()
 }
 
+/** The code from the error table an error is answered with. */
+export function punchCodeOf (error: FastifyError): string {
+  return toPunchError(error, 0).code
+}
+
 export function errorHandler (bodyLimit: number) {
   return async function handleError (this: unknown, error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<ErrorBody> {
     const punch = toPunchError(error, bodyLimit)

@@ -30,6 +30,43 @@ type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSet
 
 const integer = (declared: Omit<IntegerSetting, 'kind'>): IntegerSetting => ({ kind: 'integer', ...declared })
 
+export const RELAY_SWITCHES = ['on', 'off'] as const
+/*
+ * The relay's bounds. It carries the connections of pairs that cannot punch
+ * (a NAT with a new port per connection): whole tunnels for as long as they
+ * run, unlike go-libp2p's circuit relay v2, whose default "limited" relay
+ * only bridges the hole-punching exchange (2 min, 128 KiB per direction).
+ * So the defaults bound a rate and a lifetime, not a total, and leave room
+ * for the way the SDK uses it (a tunnel, plus a few raw connections).
+ */
+/** A peer rarely needs more: `punchline forward` keeps at most 2 tunnels, each one relayed connection. */
+const RELAY_MAX_PER_PEER = 8
+/** Each holds at most ~256 KiB of buffers (128 KiB measured per direction whose reader stalls): 256 MiB in all at worst. */
+const RELAY_MAX_TOTAL = 1024
+/**
+ * 1 MiB/s (8 Mbit/s) each way: interactive sessions, SSH and a video call fit;
+ * bulk transfers belong on a direct path. At the total bound that is still
+ * more than one server's uplink, which then shares itself out by TCP.
+ */
+const RELAY_BYTES_PER_SECOND = 1024 * 1024
+/**
+ * 5 min without a byte either way. A tunnel PINGs every 25 s, so only an
+ * abandoned connection (or a silent raw one) goes; TCP keepalive carries no bytes.
+ */
+const RELAY_IDLE_TIMEOUT_SECONDS = 300
+/**
+ * A day: a relayed connection outlives the registrations that attached it,
+ * and this bounds by how much, without cutting a working session often.
+ */
+const RELAY_MAX_LIFETIME_SECONDS = 24 * 3600
+/**
+ * A side waits this long for the other: peers fall back to the relay when
+ * their own punch gives up, and the two learn of an introduction up to a
+ * poll round trip apart, one perhaps at once, the other after a whole 10 s
+ * punch timeout.
+ */
+const RELAY_PEER_WAIT_SECONDS = 20
+
 export const SETTINGS = {
   host: { kind: 'text', flag: 'host', env: 'PUNCHLINE_HOST', metavar: 'HOST', default: '::', help: 'address to listen on ("::" is every interface, IPv4 and IPv6); use 127.0.0.1 for this machine only' },
   port: integer({ flag: 'port', env: 'PUNCHLINE_PORT', metavar: 'PORT', default: 8080, min: 0, max: 65535, help: 'TCP port (0: any free port)' }),
@@ -56,7 +93,14 @@ export const SETTINGS = {
   metricsToken: { kind: 'secret', flag: 'metrics-token', env: 'PUNCHLINE_METRICS_TOKEN', metavar: 'TOKEN', default: undefined, help: `when set, /metrics and /v1/stats/* need it as "Authorization: Bearer TOKEN" (at least ${MIN_API_KEY_LENGTH} printable characters)` },
   livenessWriteIntervalSeconds: integer({ flag: 'liveness-write-interval', env: 'PUNCHLINE_LIVENESS_WRITE_INTERVAL', metavar: 'S', default: 5, min: 1, max: 10, help: 'seconds between writes of peers\' liveness and observed endpoints, kept in memory meanwhile; a crash shortens registrations by at most this (under the 15 s shortest TTL)' }),
   idReservationDays: integer({ flag: 'id-reservation-days', env: 'PUNCHLINE_ID_RESERVATION_DAYS', metavar: 'DAYS', default: 30, min: 0, max: 3650, help: 'days an id registered with a key stays reserved for that key after its registration ends (0: freed at once)' }),
-  maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` })
+  maxPollWaitSeconds: integer({ flag: 'max-poll-wait', env: 'PUNCHLINE_MAX_POLL_WAIT', metavar: 'S', default: POLL_WAIT_SECONDS.max, min: 1, max: POLL_WAIT_SECONDS.max, help: `longest a long-poll is held (1-${POLL_WAIT_SECONDS.max}); a longer wait is answered, empty, at this bound` }),
+  relay: { kind: 'choice', flag: 'relay', env: 'PUNCHLINE_RELAY', metavar: 'on|off', default: 'on', choices: RELAY_SWITCHES, help: 'relay the connections of peers that cannot punch, on this port (off: 403 PUNCH_ERR_RELAY_DISABLED)' } satisfies ChoiceSetting<typeof RELAY_SWITCHES[number]>,
+  relayMaxPerPeer: integer({ flag: 'relay-max-per-peer', env: 'PUNCHLINE_RELAY_MAX_PER_PEER', metavar: 'N', default: RELAY_MAX_PER_PEER, min: 1, max: 1_000_000, help: 'relayed connections one peer has at once (attached, waiting or spliced); more get 429 PUNCH_ERR_RELAY_LIMITED' }),
+  relayMaxTotal: integer({ flag: 'relay-max-total', env: 'PUNCHLINE_RELAY_MAX_TOTAL', metavar: 'N', default: RELAY_MAX_TOTAL, min: 1, max: 10_000_000, help: 'relayed connections at once, in total; more get 429 PUNCH_ERR_RELAY_LIMITED' }),
+  relayBytesPerSecond: integer({ flag: 'relay-rate', env: 'PUNCHLINE_RELAY_RATE', metavar: 'BYTES', default: RELAY_BYTES_PER_SECOND, min: 1024, max: 2 ** 40, help: 'bytes a second each relayed connection carries in each direction; a faster sender is slowed (TCP backpressure), never cut' }),
+  relayIdleTimeoutSeconds: integer({ flag: 'relay-idle-timeout', env: 'PUNCHLINE_RELAY_IDLE_TIMEOUT', metavar: 'S', default: RELAY_IDLE_TIMEOUT_SECONDS, min: 1, max: 7 * 24 * 3600, help: 'seconds a relayed connection may carry no byte either way; then both sides are reset' }),
+  relayMaxLifetimeSeconds: integer({ flag: 'relay-max-lifetime', env: 'PUNCHLINE_RELAY_MAX_LIFETIME', metavar: 'S', default: RELAY_MAX_LIFETIME_SECONDS, min: 1, max: 30 * 24 * 3600, help: 'seconds a relayed connection may last; then both sides are reset' }),
+  relayPeerWaitSeconds: integer({ flag: 'relay-peer-wait', env: 'PUNCHLINE_RELAY_PEER_WAIT', metavar: 'S', default: RELAY_PEER_WAIT_SECONDS, min: 1, max: 600, help: 'seconds the first side of a relayed connection waits for the second; then it is disconnected' })
 } as const satisfies Record<string, Setting>
 
 export type SettingName = keyof typeof SETTINGS

@@ -64,9 +64,11 @@ const ERROR_DESCRIPTIONS = {
   403: 'The token does not belong to this peer or introduction',
   404: 'Not found',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Request body too large',
   414: 'A path segment is too long',
   415: 'Unsupported Content-Type',
+  426: 'This route is reached by an HTTP/1.1 Upgrade (the Upgrade header says to which protocol)',
   429: 'A limit was reached; retry after the Retry-After header\'s seconds',
   500: 'The server failed; retry',
   503: 'Temporarily unavailable; retry after the Retry-After header\'s seconds when given'
@@ -75,11 +77,16 @@ type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
 /** What every operation can answer: a malformed URL (400) and a failure of the server (500). */
 const ALWAYS = [400, 500] as const
 
+/** The error body's schema, documented as one status's answer. */
+export function errorResponse (description: string): typeof ErrorResponse {
+  return Type.Object(ErrorResponse.properties, { additionalProperties: false, description })
+}
+
 /** Response schemas for the error statuses a route can answer with (400 and 500 always). */
 export function errorResponses<S extends ErrorStatus> (...statuses: S[]): Record<S | typeof ALWAYS[number], typeof ErrorResponse> {
   return Object.fromEntries([...new Set([...ALWAYS, ...statuses])].sort().map((status) => [
     status,
-    Type.Object(ErrorResponse.properties, { additionalProperties: false, description: ERROR_DESCRIPTIONS[status] })
+    errorResponse(ERROR_DESCRIPTIONS[status])
   ])) as Record<S | typeof ALWAYS[number], typeof ErrorResponse>
 }
 

@@ -4,8 +4,8 @@ import { Type, type Static } from 'typebox'
 import { REPORT_RETENTION_SECONDS, STATS_WINDOW_DEFAULT_SECONDS } from '../limits.js'
 import { Timestamp } from './common.js'
 
-const Via = Type.Enum(['connect', 'accept'], { description: 'Our dial completed (connect) or the peer\'s reached our listener (accept)' })
-const Path = Type.Enum(['public', 'private'], { description: 'The peer\'s public (NAT) endpoint or a private (LAN) one' })
+const Via = Type.Enum(['connect', 'accept', 'relay'], { description: 'Our dial completed (connect), the peer\'s reached our listener (accept), or the server relays the connection (relay)' })
+const Path = Type.Enum(['public', 'private', 'relay'], { description: 'The peer\'s public (NAT) endpoint, a private (LAN) one, or the server\'s relay (relay: then `via` is `relay` too)' })
 const ElapsedMs = Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'From receiving the introduction to the outcome, ms' })
 const Dials = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Dials made (each sends SYNs)' })
 const DeprecatedAttempts = Type.With(Dials, { deprecated: true, description: 'Deprecated name of `dials`: send `dials`' })
@@ -21,7 +21,7 @@ export const ConnectedReport = Type.Object({
   elapsedMs: ElapsedMs,
   dials: Type.Optional(Dials),
   attempts: Type.Optional(DeprecatedAttempts)
-}, { additionalProperties: false, description: 'The punch connected. `dials` is required (or, deprecated, `attempts`).' })
+}, { additionalProperties: false, description: 'The punch connected, directly or through the relay (`via` and `path` both `relay`). `dials` is required (or, deprecated, `attempts`).' })
 
 export const FailedReport = Type.Object({
   outcome: Type.Literal('failed'),
@@ -70,17 +70,24 @@ export const PunchStats = Type.Object({
   windowSeconds: Type.Integer(),
   since: Timestamp,
   reports: Type.Integer({ minimum: 0, description: 'Reports in the window (each peer of an introduction reports its own punch)' }),
-  connected: Type.Integer({ minimum: 0 }),
+  connected: Type.Integer({ minimum: 0, description: 'direct + relayed' }),
+  direct: Type.Integer({ minimum: 0, description: 'Connected by punching (public or private path)' }),
+  relayed: Type.Integer({ minimum: 0, description: 'Connected through the server\'s relay' }),
   failed: Type.Integer({ minimum: 0 }),
   successRate: Type.With(Nullable(Type.Number({ minimum: 0, maximum: 1 })), { description: 'connected / reports; null without reports' }),
+  directRate: Type.With(Nullable(Type.Number({ minimum: 0, maximum: 1 })), { description: 'direct / reports: how often punching alone worked; null without reports' }),
   byVia: Counts('Connected punches by via'),
   byPath: Counts('Connected punches by path'),
   failures: Counts('Failed punches by error code'),
   elapsedMs: Type.Object({
     median: Nullable(Type.Integer()),
     p95: Nullable(Type.Integer())
-  }, { additionalProperties: false, description: 'Time to the authenticated connection of connected punches' }),
-  dialsMedian: Type.With(Nullable(Type.Integer()), { description: 'Median dials of connected punches' }),
+  }, { additionalProperties: false, description: 'Time to the authenticated connection of direct connections' }),
+  relayedElapsedMs: Type.Object({
+    median: Nullable(Type.Integer()),
+    p95: Nullable(Type.Integer())
+  }, { additionalProperties: false, description: 'Time to the authenticated connection of relayed connections (the punch\'s head start included)' }),
+  dialsMedian: Type.With(Nullable(Type.Integer()), { description: 'Median dials of direct connections' }),
   attemptsMedian: Type.With(Nullable(Type.Integer()), { deprecated: true, description: 'Deprecated: the same as `dialsMedian`' })
 }, { additionalProperties: false })
 export type PunchStats = Static<typeof PunchStats>

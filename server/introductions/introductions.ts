@@ -27,6 +27,14 @@ export function roleOf (row: IntroductionRow, peerId: string): Role | null {
   return null
 }
 
+/** The caller's side of an introduction: 404 when there is none, 403 when the caller is not one of its peers. */
+export function sideOf (row: IntroductionRow | null, introductionId: string, peerId: string): { row: IntroductionRow, role: Role } {
+  if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
+  const role = roleOf(row, peerId)
+  if (role === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
+  return { row, role }
+}
+
 /** The introduction as one side sees it: itself as `self`, the other as `peer`. */
 export function introductionView (row: IntroductionRow, role: Role): Introduction {
   const initiator = {

@@ -1,7 +1,9 @@
 // Bearer-token authentication. `authenticate` (an onRequest hook) resolves the
 // token to a live registration, refreshes it and releases the peer's held
 // long-poll; `requirePeer` (a preHandler)
-// lets a peer act only on its own /peers/{peerId} resources.
+// lets a peer act only on its own /peers/{peerId} resources. A route that
+// peers reach on a connection of its own (the relay) neither moves their
+// observed endpoint nor releases their poll.
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
@@ -20,6 +22,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route holds a long-poll. */
     holdsPoll?: boolean
+    /**
+     * Peers call the route on a connection of its own, not on their one
+     * connection from the punch port: its source is not their NAT mapping,
+     * and no request of theirs waits behind their poll.
+     */
+    ownConnection?: boolean
   }
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -51,11 +59,12 @@ export default fp(async function authentication (app) {
   app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request)
     if (token === undefined) throw new errors.TOKEN_MISSING()
-    const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
+    const ownConnection = request.routeOptions.config.ownConnection === true
+    const registration = await app.registrations.authenticate(token, ownConnection ? undefined : observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
     // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
-    app.inboxWaiters.release(registration.peerId)
+    if (!ownConnection) app.inboxWaiters.release(registration.peerId)
     if (request.routeOptions.config.holdsPoll === true) {
       // Taken in the same tick as the release above: every later request of the peer releases this poll.
       const ticket = app.inboxWaiters.enter(registration.peerId)

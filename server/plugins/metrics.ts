@@ -1,14 +1,16 @@
 // Prometheus metrics at /metrics (fastify-metrics on prom-client): request
 // latency per route, the process's own metrics, and the rendezvous domain's —
 // live registrations, introductions created/delivered/expired, held polls,
-// limit rejections and punch outcome reports. Each app has its own registry,
-// so apps in one process (tests) never share counters.
+// limit rejections and punch outcome reports — and the relay's: relayed
+// connections open, their buffers, bytes relayed, refusals and endings. Each
+// app has its own registry, so apps in one process (tests) never share counters.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 // A CommonJS module whose plugin is its `default` export.
 import fastifyMetrics from 'fastify-metrics'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { PunchReportBody } from '@punchline/protocol'
+import { END_REASONS, type Direction } from '../relay/relayed-connection.js'
 
 export const METRICS_PATH = '/metrics'
 /** Error statuses that mean "a limit said no": the error handler counts them by code. */
@@ -40,7 +42,27 @@ function domainMetrics (registry: Registry, app: FastifyInstance) {
       help: 'Long-polls being held open',
       registers,
       collect () { this.set(app.inboxWaiters.size) }
-    })
+    }),
+    relayedConnections: new Gauge({
+      name: 'punchline_relayed_connections',
+      help: 'Relayed connections open: waiting (one side attached) or spliced (both)',
+      labelNames: ['phase'],
+      registers,
+      collect () {
+        const { waiting, spliced } = app.relays.counts()
+        this.set({ phase: 'waiting' }, waiting)
+        this.set({ phase: 'spliced' }, spliced)
+      }
+    }),
+    relayBuffered: new Gauge({
+      name: 'punchline_relay_buffered_bytes',
+      help: 'Bytes held in the socket buffers of relayed connections (bounded by backpressure)',
+      registers,
+      collect () { this.set(app.relays.bufferedBytes()) }
+    }),
+    relayedBytes: new Counter({ name: 'punchline_relayed_bytes_total', help: 'Bytes relayed, by direction', labelNames: ['direction'], registers }),
+    relayRefusals: new Counter({ name: 'punchline_relay_refusals_total', help: 'Attaches to the relay refused, by error code', labelNames: ['code'], registers }),
+    relayedConnectionsEnded: new Counter({ name: 'punchline_relayed_connections_ended_total', help: 'Relayed connections ended, by reason: closed, reset, idle, lifetime, unpaired, shutdown', labelNames: ['reason'], registers })
   }
 }
 
@@ -67,6 +89,13 @@ export default fp(async function metrics (app) {
     }
   })
   const domain = domainMetrics(registry, app)
+  const directions: Direction[] = ['initiator_to_target', 'target_to_initiator']
+  const bytesBy = Object.fromEntries(directions.map((direction) => [direction, domain.relayedBytes.labels({ direction })])) as Record<Direction, ReturnType<typeof domain.relayedBytes.labels>>
+  for (const reason of END_REASONS) domain.relayedConnectionsEnded.inc({ reason }, 0)
+  app.relays.observer = {
+    relayed: (direction, bytes) => { bytesBy[direction].inc(bytes) },
+    ended: (reason) => { domain.relayedConnectionsEnded.inc({ reason }) }
+  }
   app.decorate('punchMetrics', {
     ...domain,
     recordReport: (report: PunchReportBody) => {
@@ -75,4 +104,4 @@ export default fp(async function metrics (app) {
       domain.punchElapsed.observe({ outcome: report.outcome }, report.elapsedMs / 1000)
     }
   })
-}, { name: 'metrics', dependencies: ['rendezvous', 'metrics-token'] })
+}, { name: 'metrics', dependencies: ['rendezvous', 'metrics-token', 'relay'] })

@@ -20,6 +20,7 @@ export default fp(async function openapi (app) {
       tags: [
         { name: 'peers', description: 'Registrations' },
         { name: 'introductions', description: 'Introductions, the long-polled inbox, and punch outcome reports' },
+        { name: 'relay', description: 'The relay: the two peers of an introduction joined through the server when they cannot punch' },
         { name: 'stats', description: 'Punch success statistics from the peers\' reports (also in Prometheus form at /metrics)' },
         { name: 'health', description: 'Liveness and readiness' }
       ],

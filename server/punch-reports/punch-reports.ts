@@ -26,8 +26,15 @@ export function reportView (row: Omit<PunchReportRow, 'seq'>): PunchReport {
   }
 }
 
-/** What the schema cannot say: the dials are required, under their name or the deprecated one. */
+/**
+ * What the schema cannot say: the dials are required, under their name or the
+ * deprecated one; a relayed connection is relayed by both its via and its path.
+ */
 function checkConsistent (body: PunchReportBody): void {
+  if (body.outcome === 'connected' && (body.via === 'relay') !== (body.path === 'relay')) {
+    const field = body.via === 'relay' ? 'body/path' : 'body/via'
+    throw atField(new errors.VALIDATION(`${field} must be "relay" when the other of via and path is: a connection is relayed or direct`), field)
+  }
   if (body.dials === undefined && body.attempts === undefined) throw atField(new errors.VALIDATION('body/dials is required'), 'body/dials')
   if (body.dials !== undefined && body.attempts !== undefined && body.dials !== body.attempts) {
     throw atField(new errors.VALIDATION('body/attempts is the deprecated name of body/dials and must equal it; send dials only'), 'body/attempts')

@@ -4,7 +4,8 @@
 // histograms (time to connect, dials). Percentiles come from the histograms:
 // exact below 32, within ±3% above (16 bins per doubling). Every label is from
 // a closed set (outcome, via, path, the protocol's failure codes), so a
-// bucket stays small whatever peers report.
+// bucket stays small whatever peers report. A connection through the relay
+// (path "relay") is counted apart from direct ones, with its own times.
 import { REPORT_RETENTION_SECONDS, type PunchStats } from '@punchline/protocol'
 
 /** Bins per doubling of a value: a bin is 1/16 of its lower edge wide, so its midpoint is within ±1/32 (~3%). */
@@ -48,13 +49,22 @@ function add<K> (counts: Map<K, number>, key: K, n = 1): void {
 
 interface Bucket {
   connected: number
+  relayed: number
   failed: number
   byVia: Map<string, number>
   byPath: Map<string, number>
   failures: Map<string, number>
-  /** Of connected punches only. */
+  /** Of direct connections only. */
   elapsed: Map<number, number>
   dials: Map<number, number>
+  /** Of relayed connections. */
+  relayedElapsed: Map<number, number>
+}
+
+const HISTOGRAMS = ['byVia', 'byPath', 'failures', 'elapsed', 'dials', 'relayedElapsed'] as const
+
+function emptyBucket (): Bucket {
+  return { connected: 0, relayed: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map(), relayedElapsed: new Map() }
 }
 
 /** What one report adds to the statistics. */
@@ -76,15 +86,20 @@ export class PunchStatistics {
     const minute = Math.floor(report.createdAt.getTime() / MINUTE_MS)
     let bucket = this.#buckets.get(minute)
     if (bucket === undefined) {
-      bucket = { connected: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map() }
+      bucket = emptyBucket()
       this.#buckets.set(minute, bucket)
     }
     if (report.outcome === 'connected') {
       bucket.connected++
       add(bucket.byVia, report.via ?? 'unknown')
       add(bucket.byPath, report.path ?? 'unknown')
-      add(bucket.elapsed, binOf(report.elapsedMs))
-      add(bucket.dials, binOf(report.dials))
+      if (report.path === 'relay') {
+        bucket.relayed++
+        add(bucket.relayedElapsed, binOf(report.elapsedMs))
+      } else {
+        add(bucket.elapsed, binOf(report.elapsedMs))
+        add(bucket.dials, binOf(report.dials))
+      }
     } else {
       bucket.failed++
       add(bucket.failures, report.errorCode ?? 'unknown')
@@ -102,28 +117,34 @@ export class PunchStatistics {
     this.prune(now)
     const since = new Date(now.getTime() - windowSeconds * 1000)
     const first = Math.floor(since.getTime() / MINUTE_MS)
-    const total: Bucket = { connected: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map() }
+    const total = emptyBucket()
     for (const [minute, bucket] of this.#buckets) {
       if (minute < first) continue
       total.connected += bucket.connected
+      total.relayed += bucket.relayed
       total.failed += bucket.failed
-      for (const key of ['byVia', 'byPath', 'failures', 'elapsed', 'dials'] as const) {
+      for (const key of HISTOGRAMS) {
         for (const [label, n] of bucket[key] as Map<string | number, number>) add(total[key] as Map<string | number, number>, label, n)
       }
     }
     const reports = total.connected + total.failed
-    const dialsMedian = quantile(total.dials, total.connected, 0.5)
+    const direct = total.connected - total.relayed
+    const dialsMedian = quantile(total.dials, direct, 0.5)
     return {
       windowSeconds,
       since: since.toISOString(),
       reports,
       connected: total.connected,
+      direct,
+      relayed: total.relayed,
       failed: total.failed,
       successRate: reports === 0 ? null : total.connected / reports,
+      directRate: reports === 0 ? null : direct / reports,
       byVia: Object.fromEntries(total.byVia),
       byPath: Object.fromEntries(total.byPath),
       failures: Object.fromEntries(total.failures),
-      elapsedMs: { median: quantile(total.elapsed, total.connected, 0.5), p95: quantile(total.elapsed, total.connected, 0.95) },
+      elapsedMs: { median: quantile(total.elapsed, direct, 0.5), p95: quantile(total.elapsed, direct, 0.95) },
+      relayedElapsedMs: { median: quantile(total.relayedElapsed, total.relayed, 0.5), p95: quantile(total.relayedElapsed, total.relayed, 0.95) },
       dialsMedian,
       attemptsMedian: dialsMedian
     }

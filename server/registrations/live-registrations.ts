@@ -58,11 +58,12 @@ export class LiveRegistrations {
 
   /**
    * The live registration of a token digest, refreshed: its expiry moves on
-   * and its public endpoint follows the connection. Read from the database
+   * and its public endpoint follows the connection (when one is given: a
+   * request on a connection of its own is not from the peer's mapping). Read from the database
    * only when this instance does not hold it, or holds it expired (another
    * instance may have kept it alive).
    */
-  async authenticate (tokenHash: string, publicEndpoint: Endpoint): Promise<RegistrationRow | null> {
+  async authenticate (tokenHash: string, publicEndpoint: Endpoint | undefined): Promise<RegistrationRow | null> {
     const now = this.#options.now()
     let entry = this.#byToken.get(tokenHash)
     if (entry === undefined || entry.row.expiresAt <= now) {
@@ -79,7 +80,7 @@ export class LiveRegistrations {
     row.refreshedAt = now
     row.expiresAt = new Date(now.getTime() + row.ttlSeconds * 1000)
     entry.dirty = true
-    if (!sameEndpoint({ address: row.publicAddress, port: row.publicPort }, publicEndpoint)) {
+    if (publicEndpoint !== undefined && !sameEndpoint({ address: row.publicAddress, port: row.publicPort }, publicEndpoint)) {
       row.publicAddress = publicEndpoint.address
       row.addressKey = addressKey(publicEndpoint.address, this.#options.ipv6PrefixLength)
       row.publicPort = publicEndpoint.port

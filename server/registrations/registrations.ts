@@ -261,7 +261,7 @@ export class Registrations {
   }
 
   /** The live registration a token belongs to, refreshed (see LiveRegistrations.authenticate). */
-  async authenticate (token: string, publicEndpoint: Endpoint): Promise<RegistrationRow | null> {
+  async authenticate (token: string, publicEndpoint: Endpoint | undefined): Promise<RegistrationRow | null> {
     if (!isWellFormedToken(token)) return null
     return await this.#live.authenticate(hashToken(token), publicEndpoint)
   }

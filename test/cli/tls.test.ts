@@ -4,7 +4,6 @@
 // token and the introduction's secret in a plain-HTTP session and neither in
 // a TLS one. SIGHUP gives new connections a renewed certificate while a held
 // poll lives on. Certificates come from Debian's openssl command.
-import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, connect, type AddressInfo, type Server } from 'node:net'
@@ -14,27 +13,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, type PunchedConnection } from '../../sdk/index.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
 import { tempDir } from '../helpers.js'
+import { certificates, openssl } from '../certificates.js'
 import { exitOf, run } from './run.js'
-
-let openssl: string | undefined
-try {
-  openssl = execFileSync('openssl', ['version'], { encoding: 'utf8' })
-} catch {}
-if (openssl === undefined) console.warn('TLS tests skipped: they make certificates with openssl (apt-get install openssl)')
 
 const closing: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => { for (const close of closing.splice(0).reverse()) await close() })
-
-/** A CA and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`. */
-function certificates (dir: string, name = 'server'): { ca: string, cert: string, key: string } {
-  const file = (suffix: string): string => path.join(dir, `${name}.${suffix}`)
-  const ssl = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }) }
-  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1', '-subj', `/CN=${name} test CA`])
-  ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('key'), '-out', file('csr'), '-subj', '/CN=127.0.0.1'])
-  writeFileSync(file('ext'), 'subjectAltName=IP:127.0.0.1\n')
-  ssl(['x509', '-req', '-in', file('csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('pem'), '-days', '1', '-extfile', file('ext')])
-  return { ca: file('ca.pem'), cert: file('pem'), key: file('key') }
-}
 
 /** A TCP relay to `port` that keeps every byte it passes, both ways. */
 async function recordingRelay (port: number): Promise<{ port: number, bytes: () => Buffer }> {

@@ -25,6 +25,7 @@ describe('openapi/openapi.json', () => {
       'DELETE /v1/peers/{peerId}',
       'GET /health',
       'GET /v1/introductions/{introductionId}',
+      'GET /v1/introductions/{introductionId}/relay',
       'GET /v1/peers/{peerId}',
       'GET /v1/peers/{peerId}/inbox',
       'GET /v1/stats/punches',
@@ -48,7 +49,8 @@ describe('openapi/openapi.json', () => {
       expect(operation.tags?.length, where).toBeGreaterThan(0)
       expect(operation.summary, where).toEqual(expect.any(String))
       const statuses = Object.keys(operation.responses)
-      expect(statuses.some((status) => status.startsWith('2')), `${where}: a 2xx response`).toBe(true)
+      // The relay's success is the switch to its protocol.
+      expect(statuses.some((status) => status.startsWith('2') || status === '101'), `${where}: a 2xx (or 101) response`).toBe(true)
       expect(statuses.some((status) => status.startsWith('4') || status.startsWith('5')), `${where}: an error response`).toBe(true)
       for (const status of statuses.filter((status) => /^[45]/.test(status))) {
         expect(operation.responses[status].content['application/json'].schema.required, `${where} ${status}`).toEqual(expect.arrayContaining(['code', 'message', 'statusCode']))

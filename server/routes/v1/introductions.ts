@@ -1,19 +1,10 @@
 // /v1/introductions: ask to be introduced to a peer, and read an introduction
 // one is part of. Storing an introduction wakes the target's held long-poll.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errors } from '../../errors.js'
 import { caller } from '../../plugins/authentication.js'
-import { introductionView, roleOf, type IntroductionRow, type Role } from '../../introductions/introductions.js'
+import { introductionView, sideOf } from '../../introductions/introductions.js'
 import { bearerAuth, errorResponses, IntroduceBody, Introduction, IntroductionParams, PunchReport, PunchReportBody } from '@punchline/protocol'
 import { reportView } from '../../punch-reports/punch-reports.js'
-
-/** The caller's side of an introduction: 404 when there is none, 403 when the caller is not one of its peers. */
-function sideOf (row: IntroductionRow | null, introductionId: string, peerId: string): { row: IntroductionRow, role: Role } {
-  if (row === null) throw new errors.INTRODUCTION_NOT_FOUND(introductionId)
-  const role = roleOf(row, peerId)
-  if (role === null) throw new errors.NOT_A_PARTICIPANT(peerId, introductionId)
-  return { row, role }
-}
 
 const introductions: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/introductions', {

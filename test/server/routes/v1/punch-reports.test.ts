@@ -77,7 +77,10 @@ describe('punch outcome reports', () => {
       [{ outcome: 'failed', elapsedMs: 1 }, 'body/dials'],
       [{ ...connected, attempts: 5 }, 'body/attempts'],
       [{ outcome: 'failed', elapsedMs: 1, dials: 1, errorCode: 'timeout' }, 'body/errorCode'],
-      [{ ...connected, extra: true }, 'body/extra']
+      [{ ...connected, extra: true }, 'body/extra'],
+      // A connection is relayed or direct: via and path say "relay" together or not at all.
+      [{ ...connected, via: 'relay' }, 'body/path'],
+      [{ ...connected, path: 'relay' }, 'body/via']
     ]
     for (const [payload, field] of cases) {
       const response = await report(alice, id, payload)
@@ -99,6 +102,11 @@ describe('punch outcome reports', () => {
       const id = await introduce(alice, 'bob')
       expect((await report(bob, id, { outcome: 'connected', via, path, elapsedMs, dials: elapsedMs / 100 })).statusCode).toBe(201)
     }
+    // Two connections through the relay, after long punches: counted apart, with their own times.
+    for (const elapsedMs of [10_000, 12_000]) {
+      const id = await introduce(alice, 'bob')
+      expect((await report(alice, id, { outcome: 'connected', via: 'relay', path: 'relay', elapsedMs, dials: 900 })).statusCode).toBe(201)
+    }
     const failed = await introduce(bob, 'alice')
     await report(alice, failed, { outcome: 'failed', elapsedMs: 10_000, dials: 12, errorCode: 'PUNCH_ERR_AUTHENTICATION_FAILED' })
 
@@ -106,39 +114,46 @@ describe('punch outcome reports', () => {
     // Times are counted in histograms: exact below 32 ms, within 1/32 above.
     expect(Math.abs(day.elapsedMs.median - 200)).toBeLessThanOrEqual(200 / 32)
     expect(Math.abs(day.elapsedMs.p95 - 300)).toBeLessThanOrEqual(300 / 32)
+    expect(Math.abs(day.relayedElapsedMs.median - 12_000)).toBeLessThanOrEqual(12_000 / 32)
     expect(day).toEqual({
       windowSeconds: 86400,
       since: new Date(clock.getTime() - 86400_000).toISOString(),
-      reports: 4,
-      connected: 3,
+      reports: 6,
+      connected: 5,
+      direct: 3,
+      relayed: 2,
       failed: 1,
-      successRate: 0.75,
-      byVia: { connect: 1, accept: 2 },
-      byPath: { public: 2, private: 1 },
+      successRate: 5 / 6,
+      directRate: 0.5,
+      byVia: { connect: 1, accept: 2, relay: 2 },
+      byPath: { public: 2, private: 1, relay: 2 },
       failures: { PUNCH_ERR_AUTHENTICATION_FAILED: 1 },
       elapsedMs: { median: day.elapsedMs.median, p95: day.elapsedMs.p95 },
+      relayedElapsedMs: { median: day.relayedElapsedMs.median, p95: day.relayedElapsedMs.median },
+      // Of direct connections only: the relayed ones' 900 dials would make it 900.
       dialsMedian: 2,
       attemptsMedian: 2
     })
     const week = (await app.inject({ url: '/v1/stats/punches?windowSeconds=604800' })).json()
-    expect(week).toMatchObject({ reports: 4 }) // the eight-day-old report is outside the longest window
+    expect(week).toMatchObject({ reports: 6 }) // the eight-day-old report is outside the longest window
     const month = await app.inject({ url: '/v1/stats/punches?windowSeconds=2592000' })
     expect(month.json()).toMatchObject({ statusCode: 400, code: 'PUNCH_ERR_VALIDATION', field: 'querystring/windowSeconds' })
 
     await app.sweepExpired()
     const rows = await app.prisma.punchReport.count()
-    expect(rows).toBe(4)
+    expect(rows).toBe(6)
 
     const metrics = (await app.inject({ url: '/metrics' })).body
     expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="accept",path="public"} 1')
     expect(metrics).toContain('punchline_punch_reports_total{outcome="failed",via="none",path="none"} 2')
-    expect(metrics).toContain('punchline_punch_elapsed_seconds_count{outcome="connected"} 3')
+    expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="relay",path="relay"} 2')
+    expect(metrics).toContain('punchline_punch_elapsed_seconds_count{outcome="connected"} 5')
   })
 
   it('answers empty statistics before any report', async () => {
     await setup()
     expect((await app.inject({ url: '/v1/stats/punches?windowSeconds=60' })).json()).toMatchObject({
-      windowSeconds: 60, reports: 0, connected: 0, failed: 0, successRate: null, elapsedMs: { median: null, p95: null }, dialsMedian: null, attemptsMedian: null
+      windowSeconds: 60, reports: 0, connected: 0, direct: 0, relayed: 0, failed: 0, successRate: null, directRate: null, elapsedMs: { median: null, p95: null }, relayedElapsedMs: { median: null, p95: null }, dialsMedian: null, attemptsMedian: null
     })
   })
 })
