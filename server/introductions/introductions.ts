@@ -14,7 +14,8 @@ import type { Notifications } from '../db/notifications.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
 import type { LiveRegistrations } from '../registrations/live-registrations.js'
 import { InboxHeads } from './inbox-heads.js'
-import { POLL_BATCH_MAX, type Introduction } from '@punchline/protocol'
+import { mappingOf } from '../registrations/mapping.js'
+import { MAPPINGS, POLL_BATCH_MAX, mappingPairOf, type Introduction, type Mapping, type MappingPair } from '@punchline/protocol'
 
 export type { IntroductionRow }
 export type Role = Introduction['role']
@@ -27,17 +28,29 @@ export function roleOf (row: IntroductionRow, peerId: string): Role | null {
   return null
 }
 
+/** A mapping as stored in an introduction (a value of the protocol's, or unknown). */
+function storedMapping (value: string): Mapping {
+  return (MAPPINGS as readonly string[]).includes(value) ? value as Mapping : 'unknown'
+}
+
+/** The pair of mappings of an introduction, e.g. "independent+dependent": what its outcome reports are counted under. */
+export function mappingPairOfIntroduction (row: Pick<IntroductionRow, 'initiatorMapping' | 'targetMapping'>): MappingPair {
+  return mappingPairOf(storedMapping(row.initiatorMapping), storedMapping(row.targetMapping))
+}
+
 /** The introduction as one side sees it: itself as `self`, the other as `peer`. */
 export function introductionView (row: IntroductionRow, role: Role): Introduction {
   const initiator = {
     id: row.initiatorId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.initiatorPublicAddress, publicPort: row.initiatorPublicPort }),
-    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints })
+    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints }),
+    mapping: storedMapping(row.initiatorMapping)
   }
   const target = {
     id: row.targetId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.targetPublicAddress, publicPort: row.targetPublicPort }),
-    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints })
+    privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints }),
+    mapping: storedMapping(row.targetMapping)
   }
   return {
     id: row.id,
@@ -57,13 +70,13 @@ export function introductionView (row: IntroductionRow, role: Role): Introductio
 function insertIntroductions (d: Dialect, rows: Array<Omit<IntroductionRow, 'seq'>>): Prisma.Sql {
   const values = rows.map((row) => Prisma.sql`(${text(d, row.id)}, ${text(d, row.secret)}, ${text(d, row.initiatorId)}, ${text(d, row.initiatorPublicAddress)}, ${integer(d, row.initiatorPublicPort)},
     ${text(d, row.initiatorPrivateEndpoints)}, ${text(d, row.targetId)}, ${text(d, row.targetPublicAddress)}, ${integer(d, row.targetPublicPort)}, ${text(d, row.targetPrivateEndpoints)},
-    ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
+    ${text(d, row.initiatorMapping)}, ${text(d, row.targetMapping)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
   return Prisma.sql`INSERT INTO "Introduction" ("id", "secret", "initiatorId", "initiatorPublicAddress", "initiatorPublicPort", "initiatorPrivateEndpoints",
-    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "createdAt", "expiresAt")
+    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "initiatorMapping", "targetMapping", "createdAt", "expiresAt")
     VALUES ${Prisma.join(values)} RETURNING "seq", "id"`
 }
 
-type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints'>
+type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'mapping' | 'mappingAddress' | 'mappingPort'>
 
 interface IntroduceWrite {
   initiator: Initiator
@@ -113,9 +126,9 @@ export class Introductions {
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
   async introduce (initiator: RegistrationRow, targetId: string): Promise<IntroductionRow> {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
-    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints } = initiator
+    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, mapping, mappingAddress, mappingPort } = initiator
     try {
-      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints }, targetId })
+      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, mapping, mappingAddress, mappingPort }, targetId })
       this.heads.raise(row.targetId, row.seq)
       return row
     } catch (error) {
@@ -135,7 +148,7 @@ export class Introductions {
     }
     const targets = new Map<string, RegistrationRow>()
     for (const row of await tx.registration.findMany({ where: { peerId: { in: targetIds } } })) {
-      // This instance may hold a newer expiry and endpoint than it has written.
+      // This instance may hold a newer expiry and endpoint than it has written (mapping verdicts are committed, and so read here).
       const held = this.#live.peer(row.peerId)
       targets.set(row.peerId, held !== undefined && held.tokenHash === row.tokenHash && held.expiresAt > row.expiresAt ? { ...row, expiresAt: held.expiresAt, publicAddress: held.publicAddress, publicPort: held.publicPort } : row)
     }
@@ -175,6 +188,8 @@ export class Introductions {
         targetPublicAddress: target.publicAddress,
         targetPublicPort: target.publicPort,
         targetPrivateEndpoints: target.privateEndpoints,
+        initiatorMapping: mappingOf(initiator),
+        targetMapping: mappingOf(target),
         createdAt: now,
         expiresAt: new Date(now.getTime() + this.#ttlSeconds * 1000)
       })

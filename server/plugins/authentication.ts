@@ -1,6 +1,6 @@
 // Bearer-token authentication. `authenticate` (an onRequest hook) resolves the
 // token to a live registration, refreshes it and releases the peer's held
-// long-poll; `requirePeer` (a preHandler)
+// long-poll (the mapping probe only resolves it); `requirePeer` (a preHandler)
 // lets a peer act only on its own /peers/{peerId} resources.
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -51,11 +51,14 @@ export default fp(async function authentication (app) {
   app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request)
     if (token === undefined) throw new errors.TOKEN_MISSING()
-    const registration = await app.registrations.authenticate(token, observedEndpoint(request.socket))
+    // The mapping probe comes over a connection of its own, to the mapping port, maybe of another instance:
+    // it neither moves the observed endpoint nor refreshes (see LiveRegistrations.resolve), nor waits behind a poll.
+    const probe = request.routeOptions.config.mappingProbe === true
+    const registration = probe ? await app.registrations.resolve(token) : await app.registrations.authenticate(token, observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
     // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
-    app.inboxWaiters.release(registration.peerId)
+    if (!probe) app.inboxWaiters.release(registration.peerId)
     if (request.routeOptions.config.holdsPoll === true) {
       // Taken in the same tick as the release above: every later request of the peer releases this poll.
       const ticket = app.inboxWaiters.enter(registration.peerId)

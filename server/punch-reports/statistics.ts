@@ -3,8 +3,8 @@
 // had reports (at most a week of them), each with its counts and two
 // histograms (time to connect, dials). Percentiles come from the histograms:
 // exact below 32, within ±3% above (16 bins per doubling). Every label is from
-// a closed set (outcome, via, path, the protocol's failure codes), so a
-// bucket stays small whatever peers report.
+// a closed set (outcome, via, path, the protocol's failure codes, the six
+// pairs of mappings), so a bucket stays small whatever peers report.
 import { REPORT_RETENTION_SECONDS, type PunchStats } from '@punchline/protocol'
 
 /** Bins per doubling of a value: a bin is 1/16 of its lower edge wide, so its midpoint is within ±1/32 (~3%). */
@@ -46,12 +46,25 @@ function add<K> (counts: Map<K, number>, key: K, n = 1): void {
   counts.set(key, (counts.get(key) ?? 0) + n)
 }
 
+function emptyBucket (): Bucket {
+  return { connected: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), byMappings: new Map(), elapsed: new Map(), dials: new Map() }
+}
+
+function addOutcomes (byMappings: Bucket['byMappings'], pair: string, connected: number, failed: number): void {
+  const counts = byMappings.get(pair) ?? { connected: 0, failed: 0 }
+  counts.connected += connected
+  counts.failed += failed
+  byMappings.set(pair, counts)
+}
+
 interface Bucket {
   connected: number
   failed: number
   byVia: Map<string, number>
   byPath: Map<string, number>
   failures: Map<string, number>
+  /** Reports by the introduction's pair of mappings: connected and failed. */
+  byMappings: Map<string, { connected: number, failed: number }>
   /** Of connected punches only. */
   elapsed: Map<number, number>
   dials: Map<number, number>
@@ -63,6 +76,8 @@ export interface Counted {
   via: string | null
   path: string | null
   errorCode: string | null
+  /** The introduction's pair of mappings, e.g. "independent+dependent". */
+  mappings: string
   elapsedMs: number
   dials: number
   createdAt: Date
@@ -76,9 +91,10 @@ export class PunchStatistics {
     const minute = Math.floor(report.createdAt.getTime() / MINUTE_MS)
     let bucket = this.#buckets.get(minute)
     if (bucket === undefined) {
-      bucket = { connected: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map() }
+      bucket = emptyBucket()
       this.#buckets.set(minute, bucket)
     }
+    addOutcomes(bucket.byMappings, report.mappings, report.outcome === 'connected' ? 1 : 0, report.outcome === 'connected' ? 0 : 1)
     if (report.outcome === 'connected') {
       bucket.connected++
       add(bucket.byVia, report.via ?? 'unknown')
@@ -102,7 +118,7 @@ export class PunchStatistics {
     this.prune(now)
     const since = new Date(now.getTime() - windowSeconds * 1000)
     const first = Math.floor(since.getTime() / MINUTE_MS)
-    const total: Bucket = { connected: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map() }
+    const total = emptyBucket()
     for (const [minute, bucket] of this.#buckets) {
       if (minute < first) continue
       total.connected += bucket.connected
@@ -110,6 +126,7 @@ export class PunchStatistics {
       for (const key of ['byVia', 'byPath', 'failures', 'elapsed', 'dials'] as const) {
         for (const [label, n] of bucket[key] as Map<string | number, number>) add(total[key] as Map<string | number, number>, label, n)
       }
+      for (const [pair, { connected, failed }] of bucket.byMappings) addOutcomes(total.byMappings, pair, connected, failed)
     }
     const reports = total.connected + total.failed
     const dialsMedian = quantile(total.dials, total.connected, 0.5)
@@ -123,6 +140,7 @@ export class PunchStatistics {
       byVia: Object.fromEntries(total.byVia),
       byPath: Object.fromEntries(total.byPath),
       failures: Object.fromEntries(total.failures),
+      byMappings: Object.fromEntries([...total.byMappings].map(([pair, { connected, failed }]) => [pair, { reports: connected + failed, connected, failed }])),
       elapsedMs: { median: quantile(total.elapsed, total.connected, 0.5), p95: quantile(total.elapsed, total.connected, 0.95) },
       dialsMedian,
       attemptsMedian: dialsMedian
