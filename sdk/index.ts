@@ -14,7 +14,8 @@ export {
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
   PunchPreemptedError, ServerUntrustedError, type UnknownServerCode
 } from './errors.js'
-export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
+export type { Endpoint, Introduction, ErrorCode, Mapping, MappingPair } from '@punchline/protocol'
+export { mappingPairOf } from '@punchline/protocol'
 export { Exposure, type ExposeOptions } from './tunnel/expose.js'
 export { Forwarder, type ForwardOptions } from './tunnel/forward.js'
 export type { ServiceAddress } from './tunnel/tunnel.js'

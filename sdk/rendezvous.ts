@@ -3,14 +3,17 @@
 // mapping of that port. Two connections from one port to one server cannot
 // coexist (same address pair), so other requests are pipelined behind the
 // held long-poll; the server answers the poll at once when another request of
-// the same peer arrives. Every answer is bounded in size and checked against
-// the protocol's schema before anything uses it: the server is not trusted.
+// the same peer arrives. The mapping probe is the one request sent over a
+// connection of its own, from the same port, to the server's mapping port at
+// the address the API connection reached. Every answer is bounded in size and
+// checked against the protocol's schema before anything uses it: the server
+// is not trusted.
 import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
-import { ErrorResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, type Endpoint, type PunchReportBody } from '@punchline/protocol'
+import { ErrorResponse, Inbox, Introduction, MappingObservation, PunchReport, Registration, RegistrationWithToken, type Endpoint, type PunchReportBody } from '@punchline/protocol'
 import { ERRORS, isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
@@ -61,14 +64,18 @@ function answer<S extends TSchema> (name: string, schema: S): Answer<Static<S>> 
 
 const ANSWERS = {
   registration: answer('a registration', RegistrationWithToken),
+  registrationView: answer('a registration', Registration),
   introduction: answer('an introduction', Introduction),
   inbox: answer('an inbox', Inbox),
   report: answer('a punch report', PunchReport),
+  mapping: answer('a mapping observation', MappingObservation),
   error: answer('an error body', ErrorResponse),
   none: { name: 'no content', check: (value: unknown): value is undefined => value === undefined }
 }
 
 interface Call<T> {
+  /** The API connection's client, unless given. */
+  dispatcher?: Dispatcher
   method: Dispatcher.HttpMethod
   path: string
   expect: Answer<T>
@@ -95,13 +102,22 @@ const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 
  */
 function closeWithReset (outer: Socket, tcp: Socket): Socket {
   const destroy = outer.destroy.bind(outer)
-  let resetting = false
+  let state: 'open' | 'scheduled' | 'resetting' = 'open'
   outer.destroy = (error?: Error): Socket => {
-    // A failed connect has nothing to reset, and its error must reach undici.
-    if (resetting || tcp.connecting || tcp.destroyed || outer.destroyed) return destroy(error)
-    resetting = true
-    tcp.resetAndDestroy()
-    return destroy(error)
+    if (state === 'resetting') return destroy(error) // the reset's own destroy, below
+    if (state === 'scheduled') return outer // a second close while the reset is on its way: it is still a reset
+    // A failed connect has nothing to reset, and its error must reach undici; a connection shut down cannot be reset.
+    if (tcp.connecting || tcp.destroyed || outer.destroyed || tcp.writableEnded) return destroy(error)
+    state = 'scheduled'
+    // Not within the caller's call: undici destroys a socket from inside its parser (an answer that says
+    // "Connection: close"), and the end that a reset makes a TLS socket emit at once would enter the parser
+    // again, which fails an assertion of undici's and leaves the request hanging, deaf to its abort signal.
+    process.nextTick(() => {
+      state = 'resetting'
+      if (!tcp.destroyed) tcp.resetAndDestroy()
+      destroy(error)
+    })
+    return outer
   }
   return outer
 }
@@ -141,49 +157,77 @@ export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
   readonly #apiKey: string | undefined
+  readonly #local: LocalAddress
+  readonly #sockets: PortSockets
+  readonly #ca: RendezvousClientOptions['ca']
+  /** The address the API connection reached: where the mapping probe goes, whatever else the name resolves to. */
+  #reached: string | undefined
+  #connections = 0
 
   constructor ({ server, local, sockets, apiKey, ca }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
-    const secure = this.server.protocol === 'https:'
+    this.#local = local
+    this.#sockets = sockets
+    this.#ca = ca
     this.#client = new Client(this.server.origin, {
       pipelining: 4,
       keepAliveTimeout: 60_000,
       headersTimeout: 0, // per request, below
       bodyTimeout: 0,
-      connect: (options, callback) => {
-        const host = options.hostname.replace(/^\[|\]$/g, '')
-        const tcp = sockets.dial(local, { address: host, port: Number(options.port) })
-        let socket: Socket | TLSSocket = tcp
-        if (secure) {
-          // SNI carries names only (RFC 6066): an IP literal is checked against the certificate without it.
-          const servername = options.servername ?? (isIP(host) === 0 ? host : undefined)
-          socket = tlsConnect({ socket: tcp, host, ...(servername !== undefined ? { servername } : {}), ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
-        }
-        const ready = secure ? 'secureConnect' : 'connect'
-        let reached = false
-        tcp.once('connect', () => { reached = true })
-        const onError = (error: Error): void => {
-          // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
-          if (secure && reached) TLS_REFUSALS.add(error)
-          callback(error, null)
-        }
-        socket.once('error', onError)
-        socket.once(ready, () => {
-          socket.off('error', onError)
-          callback(null, closeWithReset(socket, tcp))
-        })
-      }
+      connect: this.#connector((tcp) => {
+        this.#reached = tcp.remoteAddress
+        this.#connections++
+      })
     })
   }
 
-  async #call<T> ({ method, path, expect, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call<T>): Promise<T> {
+  /** Connections to the API made so far: a new one may leave the NAT through a new mapping. */
+  get connections (): number {
+    return this.#connections
+  }
+
+  /**
+   * undici's connect: TCP from the punch port (TLS over it for https://,
+   * checked against the server's name), closed with a reset. `address`, when
+   * given, is dialed instead of the name's address.
+   */
+  #connector (onConnected: (tcp: Socket) => void, address?: string): Client.Options['connect'] {
+    const secure = this.server.protocol === 'https:'
+    const ca = this.#ca
+    return (options, callback) => {
+      const host = options.hostname.replace(/^\[|\]$/g, '')
+      const tcp = this.#sockets.dial(this.#local, { address: address ?? host, port: Number(options.port) })
+      let socket: Socket | TLSSocket = tcp
+      if (secure) {
+        // SNI carries names only (RFC 6066): an IP literal is checked against the certificate without it.
+        const servername = options.servername ?? (isIP(host) === 0 ? host : undefined)
+        socket = tlsConnect({ socket: tcp, host, ...(servername !== undefined ? { servername } : {}), ...(ca !== undefined ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
+      }
+      const ready = secure ? 'secureConnect' : 'connect'
+      let reached = false
+      tcp.once('connect', () => { reached = true })
+      const onError = (error: Error): void => {
+        // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
+        if (secure && reached) TLS_REFUSALS.add(error)
+        callback(error, null)
+      }
+      socket.once('error', onError)
+      socket.once(ready, () => {
+        socket.off('error', onError)
+        onConnected(tcp)
+        callback(null, closeWithReset(socket, tcp))
+      })
+    }
+  }
+
+  async #call<T> ({ dispatcher = this.#client, method, path, expect, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const what = `${method} ${path}`
     let response: Dispatcher.ResponseData
     try {
-      response = await this.#client.request({
+      response = await dispatcher.request({
         method,
         path,
         headers: {
@@ -228,6 +272,12 @@ export class RendezvousClient {
     return registration
   }
 
+  async getRegistration (peerId: string, token: string, signal?: AbortSignal): Promise<Registration> {
+    const registration = await this.#call({ method: 'GET', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, expect: ANSWERS.registrationView, token, signal })
+    if (registration.id !== peerId) throw new InvalidResponseError(`the server answered for "${registration.id}", not "${peerId}"`)
+    return registration
+  }
+
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {
     const introduction = await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions`, expect: ANSWERS.introduction, token, body: { target }, signal })
     if (introduction.peer.id !== target || introduction.role !== 'initiator') throw new InvalidResponseError(`the server introduced us to "${introduction.peer.id}" as ${introduction.role}, not to "${target}" as initiator`)
@@ -241,6 +291,26 @@ export class RendezvousClient {
   async poll (peerId: string, token: string, after: number, waitSeconds: number, signal?: AbortSignal): Promise<Inbox> {
     const path = `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/inbox?after=${after}&wait=${waitSeconds}`
     return await this.#call({ method: 'GET', path, expect: ANSWERS.inbox, token, signal, poll: true, timeoutMs: waitSeconds * 1000 + POLL_GRACE_MS })
+  }
+
+  /**
+   * The mapping probe: one request over a connection of its own from the
+   * punch port to `port` of the address the API connection reached (never to
+   * another address, whatever the server says), closed as soon as it is
+   * answered. Only after a request on the API connection was answered: until
+   * then there is no address, and nothing for the server to compare with.
+   */
+  async probeMapping (peerId: string, token: string, port: number, { timeoutMs, signal }: { timeoutMs: number, signal?: AbortSignal | undefined }): Promise<Static<typeof MappingObservation>> {
+    const address = this.#reached
+    if (address === undefined) throw new ServerUnreachableError('no connection to the server yet: nothing to compare a mapping probe with')
+    const origin = new URL(this.server.origin)
+    origin.port = String(port)
+    const client = new Client(origin.origin, { pipelining: 0, headersTimeout: 0, bodyTimeout: 0, connect: this.#connector(() => {}, address) })
+    try {
+      return await this.#call({ dispatcher: client, method: 'POST', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/mapping`, expect: ANSWERS.mapping, token, timeoutMs, signal })
+    } finally {
+      await client.destroy()
+    }
   }
 
   async deregister (peerId: string, token: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {

@@ -134,3 +134,8 @@ export async function requestFrom (url: string, { method = 'GET', headers = {}, 
     request.end(body !== undefined ? JSON.stringify(body) : undefined)
   })
 }
+
+/** Handles of a kind this process holds now (TCPSocketWrap, TCPServerWrap, Timeout): what a leak test counts. */
+export function handles (type: string): number {
+  return process.getActiveResourcesInfo().filter((name) => name === type).length
+}

@@ -25,7 +25,7 @@ async function serverDouble (poll: Answer, introduce?: Answer, register?: Answer
     } else if (request.method === 'POST' && request.url === '/v1/peers') {
       const now = new Date().toISOString()
       response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
+        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
       }))
     } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
       polls.push(performance.now())
@@ -95,7 +95,7 @@ describe('the SDK\'s errors', () => {
 describe('answers from a lying or broken server', () => {
   const registered = (response: ServerResponse): void => {
     const now = new Date().toISOString()
-    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
+    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
   }
 
   it('refuses an answer that is too big, not JSON, or not the protocol\'s schema, with PUNCH_ERR_INVALID_RESPONSE', async () => {
@@ -118,8 +118,8 @@ describe('answers from a lying or broken server', () => {
       id: '5d7ad9a2-1c8e-4f5b-9a55-6a0b8f6f9d11',
       secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA',
       role: 'target',
-      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [] },
-      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })) },
+      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], mapping: 'unknown' },
+      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })), mapping: 'unknown' },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + 30_000).toISOString()
     })
