@@ -45,6 +45,8 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'rate-limited': return `the rendezvous server asks to wait (${event.message}); retrying in ${event.retryInMs} ms`
     case 'registration-lost': return `registration lost (${event.message}); retrying in ${event.retryInMs} ms`
     case 'idle-gap-warning': return `warning: ${event.message}`
+    case 'mapping': return `NAT mapping ${event.mapping}: the server saw ${endpointLabel(event.publicEndpoint)} on its API port and ${endpointLabel(event.probeEndpoint)} on its mapping port`
+    case 'mapping-unknown': return `NAT mapping unknown: ${event.message}`
     case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
     case 'dial':
     case 'dial-failed':

@@ -58,13 +58,13 @@ export interface LabSpec {
 
 /**
  * host-a behind NAT a (LAN 10.0.1.0/24) and host-b behind NAT b (10.0.2.0/24).
- * `lateMs` delays the server's frames to NAT b; `mappingOfA` sets NAT a's port mapping.
+ * `lateMs` delays the server's frames to NAT b; `mappingOfA` and `mappingOfB` set the NATs' port mappings.
  */
-export function twoNats (unsolicited: NatSpec['unsolicited'], delayMs: number, { lateMs, mappingOfA }: { lateMs?: number, mappingOfA?: NatSpec['mapping'] } = {}): LabSpec {
+export function twoNats (unsolicited: NatSpec['unsolicited'], delayMs: number, { lateMs, mappingOfA, mappingOfB }: { lateMs?: number, mappingOfA?: NatSpec['mapping'], mappingOfB?: NatSpec['mapping'] } = {}): LabSpec {
   return {
     nats: [
       { name: 'a', unsolicited, delayMs, lan: '10.0.1', ...(mappingOfA !== undefined ? { mapping: mappingOfA } : {}) },
-      { name: 'b', unsolicited, delayMs, lan: '10.0.2', ...(lateMs !== undefined ? { serverExtraDelayMs: lateMs } : {}) }
+      { name: 'b', unsolicited, delayMs, lan: '10.0.2', ...(lateMs !== undefined ? { serverExtraDelayMs: lateMs } : {}), ...(mappingOfB !== undefined ? { mapping: mappingOfB } : {}) }
     ],
     hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }]
   }

@@ -15,7 +15,8 @@ export {
   PunchPreemptedError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, RelayRefusedError, type UnknownServerCode
 } from './errors.js'
 export { attachRelay, RELAY_ATTACH_TIMEOUT_MS, type AttachRelayOptions } from './relay/attach.js'
-export type { Endpoint, Introduction, ErrorCode } from '@punchline/protocol'
+export type { Endpoint, Introduction, ErrorCode, Mapping, MappingPair } from '@punchline/protocol'
+export { mappingPairOf } from '@punchline/protocol'
 export { identityOf, type Identity, type IdentityKey } from './identity/identity.js'
 export { identityFile, defaultIdentityFile, defaultKnownPeersFile } from './identity/identity-file.js'
 export { KnownPeers } from './identity/known-peers.js'

@@ -6,7 +6,7 @@
 import { EventEmitter, on } from 'node:events'
 import type { AddressInfo, Server } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type PunchFailureCode, type PunchReportBody } from '@punchline/protocol'
+import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type Mapping, type PunchFailureCode, type PunchReportBody } from '@punchline/protocol'
 import { MAX_PRIVATE_ENDPOINTS, POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
 import { isReportableAddress } from '@punchline/protocol/addresses'
 import { AcceptRouter } from './accept-router.js'
@@ -217,6 +217,17 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** This peer's endpoint as the rendezvous server observes it (its NAT's mapping of P). */
   get publicEndpoint (): Endpoint {
     return this.#session.registration.publicEndpoint
+  }
+
+  /**
+   * How this peer's NAT maps P, as the server last judged it from the mapping
+   * probe: `unknown` until the first probe is answered (see the `mapping`
+   * trace event). Each introduction carries both peers' mappings as the server
+   * knew them when it made it (`introduction.self.mapping`, `.peer.mapping`):
+   * the same on both sides, which is what a choice of strategy must rest on.
+   */
+  get mapping (): Mapping {
+    return this.#session.mapping
   }
 
   /** Asks the server to introduce us to `target` and punches; resolves with the authenticated connection. */

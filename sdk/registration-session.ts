@@ -2,13 +2,16 @@
 // hold a long-poll for introductions (handing each new one over once), and
 // ride out trouble — re-register with the same id when the server forgot us
 // (401), wait what the server asks when it says "not now" (429/503 with
-// Retry-After), and back off with full jitter while it is unreachable.
+// Retry-After), and back off with full jitter while it is unreachable. It
+// also has the server judge our NAT's mapping (./mapping-probe.ts), in the
+// background: after registering, and on new server connections.
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Endpoint, Introduction, PunchReportBody } from '@punchline/protocol'
+import type { Endpoint, Introduction, Mapping, PunchReportBody } from '@punchline/protocol'
 import { ServerRejectedError } from './errors.js'
 import type { RendezvousClient } from './rendezvous.js'
 import type { Identity } from './identity/identity.js'
 import type { SessionEvent } from './trace.js'
+import { MappingProber } from './mapping-probe.js'
 
 /** Reconnecting to an unreachable server backs off from this ... */
 export const RECONNECT_BASE_MS = 250
@@ -16,6 +19,13 @@ export const RECONNECT_BASE_MS = 250
 export const RECONNECT_MAX_MS = 10_000
 /** Requests the session makes on the side (deregistering, outcome reports) get this long. */
 const SIDE_REQUEST_TIMEOUT_MS = 2000
+/**
+ * An introduction asked for while a probe is under way waits for it this
+ * long at most, so that the introduction (made by the server, identical on
+ * both sides) carries our mapping: a `connect()` right after `open()` is the
+ * common case. Longer only while the mapping port does not answer.
+ */
+export const MAPPING_WAIT_BEFORE_INTRODUCING_MS = 2000
 
 export interface Registered {
   id: string
@@ -49,17 +59,30 @@ export class RegistrationSession {
   #registration: Registered | undefined
   #cursor = 0
   #polling: Promise<void> | undefined
+  readonly #prober: MappingProber
 
   constructor (options: SessionOptions) {
     this.#options = options
     this.#client = options.client
     this.#random = options.random ?? Math.random
+    this.#prober = new MappingProber({
+      client: options.client,
+      credentials: () => this.registration,
+      onPublicEndpoint: (endpoint) => { this.registration.publicEndpoint = endpoint },
+      onEvent: options.onEvent,
+      signal: this.#stopping.signal
+    })
   }
 
   /** The current registration; only after start() resolved. */
   get registration (): Registered {
     if (this.#registration === undefined) throw new Error('not registered yet')
     return this.#registration
+  }
+
+  /** Our NAT's mapping as the server last judged it: `unknown` until a probe says otherwise. */
+  get mapping (): Mapping {
+    return this.#prober.mapping
   }
 
   /** Registers (failing as the server or the network does), then keeps polling until stop(). */
@@ -70,6 +93,7 @@ export class RegistrationSession {
 
   /** Asks the server to introduce us to `target`; registers again first if the server forgot us. */
   async introduce (target: string, signal?: AbortSignal): Promise<Introduction> {
+    await this.#prober.settled(MAPPING_WAIT_BEFORE_INTRODUCING_MS)
     return await this.#withToken(async (token) => await this.#client.introduce(token, target, signal))
   }
 
@@ -84,6 +108,7 @@ export class RegistrationSession {
     if (deregister && registration !== undefined) await this.#client.deregister(registration.id, registration.token, SIDE_REQUEST_TIMEOUT_MS).catch(() => {})
     this.#stopping.abort()
     await this.#polling
+    await this.#prober.stopped()
     await this.#client.close()
   }
 
@@ -94,7 +119,9 @@ export class RegistrationSession {
     this.#registration = { id: registration.id, token: registration.token, publicEndpoint: registration.publicEndpoint }
     this.#cursor = 0
     this.#options.onEvent({ type: 'registered', id: registration.id, publicEndpoint: registration.publicEndpoint, privateEndpoints: registration.privateEndpoints, localPort: this.#options.localPort })
+    this.#prober.registered(registration)
   }
+
 
   async #withToken<T> (call: (token: string) => Promise<T>): Promise<T> {
     try {
@@ -116,6 +143,7 @@ export class RegistrationSession {
         failures = 0
         this.#cursor = inbox.cursor
         for (const introduction of inbox.introductions) this.#handOver(introduction)
+        this.#prober.answered() // a new server connection (after an outage, say) may leave through a new mapping
       } catch (error) {
         if (signal.aborted) return
         try {

@@ -3,14 +3,17 @@
 // mapping of that port. Two connections from one port to one server cannot
 // coexist (same address pair), so other requests are pipelined behind the
 // held long-poll; the server answers the poll at once when another request of
-// the same peer arrives. Every answer is bounded in size and checked against
-// the protocol's schema before anything uses it: the server is not trusted.
+// the same peer arrives. The mapping probe is the one request sent over a
+// connection of its own, from the same port, to the server's mapping port at
+// the address the API connection reached. Every answer is bounded in size and
+// checked against the protocol's schema before anything uses it: the server
+// is not trusted.
 import { sign } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { Client, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
-import { ChallengeResponse, Inbox, Introduction, PunchReport, RegistrationWithToken, type Endpoint, type PunchReportBody, registrationMessage } from '@punchline/protocol'
+import { ChallengeResponse, Inbox, Introduction, MappingObservation, PunchReport, Registration, RegistrationWithToken, type Endpoint, type PunchReportBody, registrationMessage } from '@punchline/protocol'
 import { ERRORS } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
@@ -68,10 +71,14 @@ const ANSWERS = {
   introduction: answer('an introduction', Introduction),
   inbox: answer('an inbox', Inbox),
   report: answer('a punch report', PunchReport),
+  registrationView: answer('a registration', Registration),
+  mapping: answer('a mapping observation', MappingObservation),
   none: { name: 'no content', check: (value: unknown): value is undefined => value === undefined }
 }
 
 interface Call<T> {
+  /** The API connection's client, unless given. */
+  dispatcher?: Dispatcher
   method: Dispatcher.HttpMethod
   path: string
   expect: Answer<T>
@@ -93,13 +100,22 @@ interface Call<T> {
  */
 function closeWithReset (outer: Socket, tcp: Socket): Socket {
   const destroy = outer.destroy.bind(outer)
-  let resetting = false
+  let state: 'open' | 'scheduled' | 'resetting' = 'open'
   outer.destroy = (error?: Error): Socket => {
-    // A failed connect has nothing to reset, and its error must reach undici.
-    if (resetting || tcp.connecting || tcp.destroyed || outer.destroyed) return destroy(error)
-    resetting = true
-    tcp.resetAndDestroy()
-    return destroy(error)
+    if (state === 'resetting') return destroy(error) // the reset's own destroy, below
+    if (state === 'scheduled') return outer // a second close while the reset is on its way: it is still a reset
+    // A failed connect has nothing to reset, and its error must reach undici; a connection shut down cannot be reset.
+    if (tcp.connecting || tcp.destroyed || outer.destroyed || tcp.writableEnded) return destroy(error)
+    state = 'scheduled'
+    // Not within the caller's call: undici destroys a socket from inside its parser (an answer that says
+    // "Connection: close"), and the end that a reset makes a TLS socket emit at once would enter the parser
+    // again, which fails an assertion of undici's and leaves the request hanging, deaf to its abort signal.
+    process.nextTick(() => {
+      state = 'resetting'
+      if (!tcp.destroyed) tcp.resetAndDestroy()
+      destroy(error)
+    })
+    return outer
   }
   return outer
 }
@@ -123,35 +139,67 @@ export class RendezvousClient {
   readonly server: URL
   readonly #client: Client
   readonly #apiKey: string | undefined
+  readonly #local: LocalAddress
+  readonly #sockets: PortSockets
+  readonly #ca: RendezvousClientOptions['ca']
+  readonly #keepAliveMs: number
+  /** The address the API connection reached: where the mapping probe goes, whatever else the name resolves to. */
+  #reached: string | undefined
+  #connections = 0
 
   constructor ({ server, local, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
+    this.#local = local
+    this.#sockets = sockets
+    this.#ca = ca
+    this.#keepAliveMs = keepAliveMs
     this.#client = new Client(this.server.origin, {
       pipelining: 4,
       keepAliveTimeout: 60_000,
       headersTimeout: 0, // per request, below
       bodyTimeout: 0,
-      connect: serverConnector({
-        secure: this.server.protocol === 'https:',
-        ca,
-        dial: (host, port) => {
-          const tcp = sockets.dial(local, { address: host, port })
-          if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
-          return tcp
-        },
-        connected: closeWithReset
+      connect: this.#connector((tcp) => {
+        this.#reached = tcp.remoteAddress
+        this.#connections++
       })
     })
   }
 
-  async #call<T> ({ method, path, expect, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call<T>): Promise<T> {
+  /** Connections to the API made so far: a new one may leave the NAT through a new mapping. */
+  get connections (): number {
+    return this.#connections
+  }
+
+  /**
+   * undici's connect: TCP from the punch port with keepalive (TLS over it
+   * for https://, checked against the server's name), closed with a reset. `address`, when
+   * given, is dialed instead of the name's address.
+   */
+  #connector (onConnected: (tcp: Socket) => void, address?: string): Client.Options['connect'] {
+    const keepAliveMs = this.#keepAliveMs
+    return serverConnector({
+      secure: this.server.protocol === 'https:',
+      ca: this.#ca,
+      dial: (host, port) => {
+        const tcp = this.#sockets.dial(this.#local, { address: address ?? host, port })
+        if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
+        return tcp
+      },
+      connected: (socket, tcp) => {
+        onConnected(tcp)
+        return closeWithReset(socket, tcp)
+      }
+    })
+  }
+
+  async #call<T> ({ dispatcher = this.#client, method, path, expect, token, apiKey, body, timeoutMs = REQUEST_TIMEOUT_MS, signal, poll = false }: Call<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const what = `${method} ${path}`
     let response: Dispatcher.ResponseData
     try {
-      response = await this.#client.request({
+      response = await dispatcher.request({
         method,
         path,
         headers: {
@@ -195,6 +243,12 @@ export class RendezvousClient {
     return registration
   }
 
+  async getRegistration (peerId: string, token: string, signal?: AbortSignal): Promise<Registration> {
+    const registration = await this.#call({ method: 'GET', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, expect: ANSWERS.registrationView, token, signal })
+    if (registration.id !== peerId) throw new InvalidResponseError(`the server answered for "${registration.id}", not "${peerId}"`)
+    return registration
+  }
+
   async introduce (token: string, target: string, signal?: AbortSignal): Promise<Introduction> {
     const introduction = await this.#call({ method: 'POST', path: `${API_PREFIX}/introductions`, expect: ANSWERS.introduction, token, body: { target }, signal })
     if (introduction.peer.id !== target || introduction.role !== 'initiator') throw new InvalidResponseError(`the server introduced us to "${introduction.peer.id}" as ${introduction.role}, not to "${target}" as initiator`)
@@ -208,6 +262,26 @@ export class RendezvousClient {
   async poll (peerId: string, token: string, after: number, waitSeconds: number, signal?: AbortSignal): Promise<Inbox> {
     const path = `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/inbox?after=${after}&wait=${waitSeconds}`
     return await this.#call({ method: 'GET', path, expect: ANSWERS.inbox, token, signal, poll: true, timeoutMs: waitSeconds * 1000 + POLL_GRACE_MS })
+  }
+
+  /**
+   * The mapping probe: one request over a connection of its own from the
+   * punch port to `port` of the address the API connection reached (never to
+   * another address, whatever the server says), closed as soon as it is
+   * answered. Only after a request on the API connection was answered: until
+   * then there is no address, and nothing for the server to compare with.
+   */
+  async probeMapping (peerId: string, token: string, port: number, { timeoutMs, signal }: { timeoutMs: number, signal?: AbortSignal | undefined }): Promise<Static<typeof MappingObservation>> {
+    const address = this.#reached
+    if (address === undefined) throw new ServerUnreachableError('no connection to the server yet: nothing to compare a mapping probe with')
+    const origin = new URL(this.server.origin)
+    origin.port = String(port)
+    const client = new Client(origin.origin, { pipelining: 0, headersTimeout: 0, bodyTimeout: 0, connect: this.#connector(() => {}, address) })
+    try {
+      return await this.#call({ dispatcher: client, method: 'POST', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/mapping`, expect: ANSWERS.mapping, token, timeoutMs, signal })
+    } finally {
+      await client.destroy()
+    }
   }
 
   async deregister (peerId: string, token: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {

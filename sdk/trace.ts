@@ -2,7 +2,7 @@
 // registration session's life, the peer's decisions, and the tunnels of
 // port forwarding. Give `onTrace` when opening a Peer, Exposure or Forwarder
 // to see all of them from the first; the `trace` event carries the same.
-import type { Endpoint, Introduction } from '@punchline/protocol'
+import type { Endpoint, Introduction, Mapping } from '@punchline/protocol'
 import type { Path } from './punch/candidates.js'
 
 /** connect(): our dial completed (simultaneous open included); accept(): the peer's dial reached our listener. */
@@ -61,7 +61,7 @@ export type PunchEvent = PunchEventBase & (
   }
 )
 
-/** The registration with the rendezvous server: registered, and why it is retrying. */
+/** The registration with the rendezvous server: registered, why it is retrying, and the NAT's mapping. */
 export type SessionEvent =
   | { type: 'registered', id: string, publicEndpoint: Endpoint, privateEndpoints: Endpoint[], localPort: number }
   | { type: 'server-unreachable', message: string, retryInMs: number }
@@ -70,6 +70,14 @@ export type SessionEvent =
   | { type: 'registration-lost', message: string, retryInMs: number }
   /** A setting leaves a connection silent longer than NATs are known to remember it (see keepAliveMs). */
   | { type: 'idle-gap-warning', connection: 'server' | 'punched', idleGapMs: number, message: string }
+  /**
+   * The server's verdict on our NAT's mapping, from the probe sent from the
+   * punch port to its mapping port: where it saw the API connection and the
+   * probe come from. Introductions made from now on carry it.
+   */
+  | { type: 'mapping', mapping: Mapping, publicEndpoint: Endpoint, probeEndpoint: Endpoint, elapsedMs: number }
+  /** No verdict from this probe: the server has no mapping port, or the probe failed (the mapping stays what the server last said). */
+  | { type: 'mapping-unknown', reason: 'not-offered' | 'probe-failed', message: string }
 
 /**
  * Why an introduction is not punched: the peer is not allowed, too many

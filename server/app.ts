@@ -19,6 +19,7 @@ import metrics from './plugins/metrics.js'
 import shutdown from './plugins/shutdown.js'
 import rateLimits from './plugins/rate-limits.js'
 import connectionLimits from './plugins/connection-limits.js'
+import mappingPort from './plugins/mapping-port.js'
 import metricsToken from './plugins/metrics-token.js'
 import relayPlugin from './plugins/relay.js'
 import health from './routes/health.js'
@@ -80,6 +81,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(shutdown)
   await app.register(connectionLimits, { maxConnections, maxConnectionsPerAddress, ipv6PrefixLength })
   await app.register(rateLimits, { perAddress: rateLimitPerAddress, perPeer: rateLimitPerPeer, introductionsPerTarget, introductionsPerPair, introductionsPerAddressAndTarget, ipv6PrefixLength })
+  await app.register(mappingPort, { https, headersTimeoutMs: headersTimeoutSeconds * 1000, requestTimeoutMs: requestTimeoutSeconds * 1000, connectionsCheckingIntervalMs: TIMEOUT_CHECK_INTERVAL_MS })
   await app.register(metricsToken, { metricsToken: deploymentMetricsToken })
   await app.register(openapi)
   await app.register(database, { databasePath })

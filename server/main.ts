@@ -23,8 +23,32 @@ function readTls (config: ServerConfig): { key: Buffer, cert: Buffer } | undefin
   return { key: readFileSync(config.tlsKey), cert: readFileSync(config.tlsCert) }
 }
 
+/**
+ * Listens on the mapping port its setting asks for, on the API's host.
+ * `next` is the API port's neighbour (as STUN's alternate port is 3479 beside
+ * 3478), any free port beside an ephemeral API port, and it gives way: when
+ * that port is taken the server runs without it and says so. A port asked for
+ * by number must be had.
+ */
+async function listenMappingPort (app: FastifyInstance, host: string, config: ServerConfig): Promise<number | undefined> {
+  const setting = config.mappingPort
+  if (setting === 'off') return undefined
+  const port = setting !== 'next' ? setting : config.port === 0 ? 0 : config.port + 1
+  const without = (why: string): undefined => {
+    app.log.warn({ mappingPort: port }, `no mapping port: ${why}; peers' mappings stay "unknown" (choose one with --mapping-port)`)
+    return undefined
+  }
+  if (port > 65535) return without(`--port ${config.port} has no next port`)
+  try {
+    return await app.mappingPort.listen(host, port)
+  } catch (error) {
+    if (setting !== 'next' || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+    return without(`port ${port}, the next one after --port, is taken`)
+  }
+}
+
 export async function startServer (config: ServerConfig): Promise<FastifyInstance> {
-  const { host: _host, port: _port, logLevel, tlsCert: _cert, tlsKey: _key, ...settings } = config
+  const { host: _host, port: _port, mappingPort: _mappingPort, logLevel, tlsCert: _cert, tlsKey: _key, ...settings } = config
   const https = readTls(config)
   const app = await buildApp({ ...settings, https, logger: { level: logLevel } })
   if (https !== undefined) reloadTlsOnSignal(app, config)
@@ -38,10 +62,18 @@ export async function startServer (config: ServerConfig): Promise<FastifyInstanc
     host = fallback
     await app.listen({ host, port: config.port })
   }
+  let mappingPort: number | undefined
+  try {
+    mappingPort = await listenMappingPort(app, host, config)
+  } catch (error) {
+    await app.close()
+    throw error
+  }
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const url = `${https !== undefined ? 'https' : 'http'}://${urlHost(host)}:${port}`
-  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, tls: https !== undefined, database: describeLocation(config.databasePath), apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port}: API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
+  const mapping = mappingPort === undefined ? 'no mapping port' : `mapping port ${mappingPort}`
+  app.log.info({ url, docs: `${url}${DOCS_PREFIX}`, host, port, mappingPort: mappingPort ?? null, tls: https !== undefined, database: describeLocation(config.databasePath), apiKeys: config.apiKeys.length }, `punchline listening on ${host} port ${port} (${mapping}): API ${url}/v1, Swagger UI ${url}${DOCS_PREFIX}`)
   return app
 }
 
@@ -69,7 +101,9 @@ export function closeOnSignals (app: FastifyInstance): void {
 function reloadTlsOnSignal (app: FastifyInstance, config: ServerConfig): void {
   const onHangUp = (): void => {
     try {
-      (app.server as HttpsServer).setSecureContext(readTls(config)!)
+      const tls = readTls(config)!
+      ;(app.server as HttpsServer).setSecureContext(tls)
+      ;(app.mappingPort.server as HttpsServer).setSecureContext(tls)
       app.log.info({ cert: config.tlsCert }, 'reloaded the TLS certificate')
     } catch (error) {
       app.log.error({ err: error, cert: config.tlsCert }, 'could not reload the TLS certificate; keeping the one in use')

@@ -26,7 +26,12 @@ interface KeyListSetting extends Declared { kind: 'keys', default: readonly stri
 interface FileSetting extends Declared { kind: 'file', default: undefined }
 /** A secret of the deployment, none by default: at least MIN_API_KEY_LENGTH printable characters. */
 interface SecretSetting extends Declared { kind: 'secret', default: undefined }
-type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSetting | FileSetting | SecretSetting
+/** A second listening port: a port number (0: any free port), or one of the keywords. */
+interface PortChoiceSetting extends Declared { kind: 'port-choice', default: typeof PORT_KEYWORDS[number], keywords: typeof PORT_KEYWORDS }
+type Setting = IntegerSetting | TextSetting | ChoiceSetting<string> | KeyListSetting | FileSetting | SecretSetting | PortChoiceSetting
+
+/** `next`: the port after --port (any free port when --port is 0); `off`: none. */
+export const PORT_KEYWORDS = ['next', 'off'] as const
 
 const integer = (declared: Omit<IntegerSetting, 'kind'>): IntegerSetting => ({ kind: 'integer', ...declared })
 
@@ -70,6 +75,15 @@ const RELAY_PEER_WAIT_SECONDS = 20
 export const SETTINGS = {
   host: { kind: 'text', flag: 'host', env: 'PUNCHLINE_HOST', metavar: 'HOST', default: '::', help: 'address to listen on ("::" is every interface, IPv4 and IPv6); use 127.0.0.1 for this machine only' },
   port: integer({ flag: 'port', env: 'PUNCHLINE_PORT', metavar: 'PORT', default: 8080, min: 0, max: 65535, help: 'TCP port (0: any free port)' }),
+  mappingPort: {
+    kind: 'port-choice',
+    flag: 'mapping-port',
+    env: 'PUNCHLINE_MAPPING_PORT',
+    metavar: 'PORT|next|off',
+    default: 'next',
+    keywords: PORT_KEYWORDS,
+    help: 'second TCP port, on the same address, where peers probe their NAT\'s mapping (endpoint-independent or not); "next": --port + 1, run without it (logged) if that port is taken; "off": none (mappings stay unknown); 0: any free port'
+  } satisfies PortChoiceSetting,
   databasePath: { kind: 'text', flag: 'db', env: 'PUNCHLINE_DB', metavar: 'FILE|URL', default: './data/punchline.db', help: 'SQLite database file, created and migrated if missing (relative to the working directory), or postgresql://USER@HOST/DB for several instances on one database (migrated at start)' },
   logLevel: { kind: 'choice', flag: 'log-level', env: 'PUNCHLINE_LOG_LEVEL', metavar: 'LEVEL', default: 'info', choices: LOG_LEVELS, help: `${LOG_LEVELS.join('|')} (JSON lines on stdout)` } satisfies ChoiceSetting<LogLevel>,
   introductionTtlSeconds: integer({ flag: 'introduction-ttl', env: 'PUNCHLINE_INTRODUCTION_TTL', metavar: 'S', default: 30, min: 5, max: 3600, help: 'seconds an introduction stays deliverable' }),
@@ -104,10 +118,10 @@ export const SETTINGS = {
 } as const satisfies Record<string, Setting>
 
 export type SettingName = keyof typeof SETTINGS
-type ValueOf<S> = S extends IntegerSetting ? number : S extends ChoiceSetting<infer C> ? C : S extends KeyListSetting ? string[] : S extends FileSetting | SecretSetting ? string | undefined : string
+type ValueOf<S> = S extends PortChoiceSetting ? number | typeof PORT_KEYWORDS[number] : S extends IntegerSetting ? number : S extends ChoiceSetting<infer C> ? C : S extends KeyListSetting ? string[] : S extends FileSetting | SecretSetting ? string | undefined : string
 export type ServerConfig = { [Name in SettingName]: ValueOf<(typeof SETTINGS)[Name]> }
 /** The settings that shape the app (the rest say where it listens and logs). */
-export type AppSettings = Omit<ServerConfig, 'host' | 'port' | 'databasePath' | 'logLevel' | 'tlsCert' | 'tlsKey'>
+export type AppSettings = Omit<ServerConfig, 'host' | 'port' | 'mappingPort' | 'databasePath' | 'logLevel' | 'tlsCert' | 'tlsKey'>
 
 export class ConfigError extends Error {
   readonly code = 'PUNCH_ERR_CONFIG'
@@ -124,6 +138,7 @@ function parse (setting: Setting, raw: string): unknown {
   switch (setting.kind) {
     case 'integer': return Number(raw.trim() === '' ? NaN : raw)
     case 'keys': return raw.split(',').map((key) => key.trim()).filter(Boolean)
+    case 'port-choice': return (setting.keywords as readonly string[]).includes(raw.trim()) ? raw.trim() : Number(raw.trim() === '' ? NaN : raw)
     default: return raw
   }
 }
@@ -137,6 +152,10 @@ function problemWith (setting: Setting, value: unknown): string | undefined {
         : `must be an integer from ${setting.min} to ${setting.max}`
     case 'choice':
       return setting.choices.includes(value as string) ? undefined : `must be one of ${setting.choices.join(', ')}`
+    case 'port-choice':
+      return (setting.keywords as readonly unknown[]).includes(value) || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535)
+        ? undefined
+        : `must be a port from 0 to 65535, ${setting.keywords.map((keyword) => `"${keyword}"`).join(' or ')}`
     case 'keys':
       return Array.isArray(value) && value.every((key) => typeof key === 'string' && key.length >= MIN_API_KEY_LENGTH && /^[\x21-\x7e]+$/.test(key))
         ? undefined
@@ -155,6 +174,9 @@ function checkTogether (config: Partial<ServerConfig>): void {
   const request = config.requestTimeoutSeconds ?? SETTINGS.requestTimeoutSeconds.default
   if (headers > request) {
     throw new ConfigError(`${label(SETTINGS.headersTimeoutSeconds)} (${headers}) must not be longer than ${label(SETTINGS.requestTimeoutSeconds)} (${request})`)
+  }
+  if (typeof config.mappingPort === 'number' && config.mappingPort !== 0 && config.mappingPort === (config.port ?? SETTINGS.port.default)) {
+    throw new ConfigError(`${label(SETTINGS.mappingPort)} (${config.mappingPort}) must not be ${label(SETTINGS.port)}: the mapping is seen from a second port`)
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError(`${label(SETTINGS.tlsCert)} and ${label(SETTINGS.tlsKey)} go together: give both or neither`)

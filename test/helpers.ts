@@ -4,6 +4,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { afterAll } from 'vitest'
 import { buildApp, type AppOptions } from '../server/app.js'
@@ -98,4 +99,57 @@ export async function registerWithKeyOverHttp (baseUrl: string, body: { id: stri
   const { challenge } = await (await fetch(`${baseUrl}/v1/challenges`, { method: 'POST' })).json() as { challenge: string }
   const signature = sign(null, registrationMessage(challenge, body.id, publicKey), privateKey).toString('base64url')
   return { ...await registerOverHttp(baseUrl, { ...body, proof: { publicKey, challenge, signature } }), privateKey, publicKey }
+}
+
+/** Makes the app's mapping port listen on an ephemeral loopback port; returns the port. */
+export async function listenMappingOnLoopback (app: FastifyInstance): Promise<number> {
+  return await app.mappingPort.listen('127.0.0.1', 0)
+}
+
+export interface AnswerFrom {
+  status: number
+  headers: IncomingHttpHeaders
+  body: any
+  /** The local port the request was sent from. */
+  localPort: number
+}
+
+/**
+ * One HTTP request over a connection of its own, from a chosen local address
+ * and port (0: any): what the server observes as the source is up to the
+ * test. The request says "Connection: close", so the server closes first and
+ * TIME_WAIT stays on its side: the local port can send again at once.
+ */
+export async function requestFrom (url: string, { method = 'GET', headers = {}, body, localPort = 0, localAddress = '127.0.0.1' }: { method?: string, headers?: Record<string, string>, body?: unknown, localPort?: number, localAddress?: string } = {}): Promise<AnswerFrom> {
+  const target = new URL(url)
+  return await new Promise((resolve, reject) => {
+    const request = httpRequest({
+      host: target.hostname,
+      port: Number(target.port),
+      path: `${target.pathname}${target.search}`,
+      method,
+      agent: false,
+      localAddress,
+      localPort,
+      headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }
+    }, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => { response.socket?.end() })
+      const socket = response.socket
+      const port = socket.localPort ?? localPort
+      // Answered once the connection is gone: the next request from this port may reach the same server port.
+      socket.once('close', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text === '' ? undefined : JSON.parse(text), localPort: port })
+      })
+    })
+    request.on('error', reject)
+    request.end(body !== undefined ? JSON.stringify(body) : undefined)
+  })
+}
+
+/** Handles of a kind this process holds now (TCPSocketWrap, TCPServerWrap, Timeout): what a leak test counts. */
+export function handles (type: string): number {
+  return process.getActiveResourcesInfo().filter((name) => name === type).length
 }

@@ -4,6 +4,7 @@
 import { Type, type Static } from 'typebox'
 import { MAX_PEER_ID_LENGTH, MAX_PRIVATE_ENDPOINTS, PEER_ID_PATTERN } from '../limits.js'
 import { KEY_TEXT_PATTERN } from '../identity.js'
+import { MAPPINGS, MAPPING_PAIRS } from '../mapping.js'
 
 export const PeerId = Type.String({
   pattern: PEER_ID_PATTERN,
@@ -38,13 +39,28 @@ export const PublicKey = Type.String({
   description: 'An Ed25519 public key: its raw 32 bytes, base64url (43 characters)',
   examples: ['11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo']
 })
+export const Mapping = Type.Enum(MAPPINGS, {
+  description: 'How the peer\'s NAT maps its punch port, as the server observed it from two of its ports (the API port and the mapping port, ' +
+    'both reached from the same local port): `independent` when both saw the same public address and port (the port other peers can punch to), ' +
+    '`dependent` when they saw different ones (a new public port per destination: "symmetric" NATs, `MASQUERADE --random-fully`), ' +
+    '`unknown` when the peer has not probed from its current public address (or the server has no mapping port)',
+  examples: ['independent']
+})
+export type Mapping = Static<typeof Mapping>
+
+export const MappingPair = Type.Enum(MAPPING_PAIRS, {
+  description: 'The mappings of an introduction\'s two peers, in the order independent, dependent, unknown (e.g. `independent+dependent`): ' +
+    'the server\'s observations when the introduction was made'
+})
+export type MappingPair = Static<typeof MappingPair>
 
 /** A peer and where it can be reached: what a registration records and an introduction hands out. */
 export const PeerEndpoints = Type.Object({
   id: PeerId,
   publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as the server observed it' }),
   privateEndpoints: PrivateEndpoints,
-  publicKey: Type.Union([PublicKey, Type.Null()], { description: 'The Ed25519 public key the peer proved it holds when it registered (its id is bound to it), or null for a peer that registered without one' })
+  publicKey: Type.Union([PublicKey, Type.Null()], { description: 'The Ed25519 public key the peer proved it holds when it registered (its id is bound to it), or null for a peer that registered without one' }),
+  mapping: Mapping
 }, { additionalProperties: false })
 export type PeerEndpoints = Static<typeof PeerEndpoints>
 
@@ -68,6 +84,7 @@ const ERROR_DESCRIPTIONS = {
   413: 'Request body too large',
   414: 'A path segment is too long',
   415: 'Unsupported Content-Type',
+  421: 'Sent to the wrong port: mapping probes are answered on the mapping port only',
   426: 'This route is reached by an HTTP/1.1 Upgrade (the Upgrade header says to which protocol)',
   429: 'A limit was reached; retry after the Retry-After header\'s seconds',
   500: 'The server failed; retry',

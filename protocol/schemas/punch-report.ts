@@ -2,7 +2,7 @@
 // introduction ended) and of the success statistics built from them.
 import { Type, type Static } from 'typebox'
 import { REPORT_RETENTION_SECONDS, STATS_WINDOW_DEFAULT_SECONDS } from '../limits.js'
-import { Timestamp } from './common.js'
+import { MappingPair, Timestamp } from './common.js'
 
 const Via = Type.Enum(['connect', 'accept', 'relay'], { description: 'Our dial completed (connect), the peer\'s reached our listener (accept), or the server relays the connection (relay)' })
 const Path = Type.Enum(['public', 'private', 'relay'], { description: 'The peer\'s public (NAT) endpoint, a private (LAN) one, or the server\'s relay (relay: then `via` is `relay` too)' })
@@ -50,6 +50,7 @@ export const PunchReport = Type.Object({
   dials: Dials,
   attempts: Type.With(Dials, { deprecated: true, description: 'Deprecated: the same as `dials`' }),
   errorCode: Type.Optional(Type.Enum(PUNCH_FAILURE_CODES)),
+  mappings: MappingPair,
   createdAt: Timestamp
 }, { additionalProperties: false })
 export type PunchReport = Static<typeof PunchReport>
@@ -79,6 +80,14 @@ export const PunchStats = Type.Object({
   byVia: Counts('Connected punches by via'),
   byPath: Counts('Connected punches by path'),
   failures: Counts('Failed punches by error code'),
+  byMappings: Type.Record(Type.String(), Type.Object({
+    reports: Type.Integer({ minimum: 0 }),
+    connected: Type.Integer({ minimum: 0 }),
+    failed: Type.Integer({ minimum: 0 })
+  }, { additionalProperties: false }), {
+    description: 'Reports by the mappings of the introduction\'s two peers as the server observed them (`independent+dependent`: ' +
+      'one side each), from the six labels of MappingPair; pairs without reports are left out'
+  }),
   elapsedMs: Type.Object({
     median: Nullable(Type.Integer()),
     p95: Nullable(Type.Integer())

@@ -2,7 +2,7 @@
 // reported private endpoints and liveness.
 import { Type, type Static } from 'typebox'
 import { TTL_SECONDS } from '../limits.js'
-import { PeerEndpoints, PeerId, PrivateEndpoints, Timestamp } from './common.js'
+import { Endpoint, Mapping, PeerEndpoints, PeerId, PrivateEndpoints, Timestamp } from './common.js'
 import { KeyProof } from './identity.js'
 
 const TtlSeconds = Type.Integer({
@@ -33,11 +33,22 @@ export type UpdateRegistrationBody = Static<typeof UpdateRegistrationBody>
 export const PeerParams = Type.Object({ peerId: PeerId }, { additionalProperties: false })
 export type PeerParams = Static<typeof PeerParams>
 
+/** Where a peer sends its mapping probe. */
+export const MappingProbeOffer = Type.Object({
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The server\'s mapping port, on the same address as the API', examples: [8081] })
+}, {
+  additionalProperties: false,
+  description: 'Where to send the mapping probe (`POST /v1/peers/{peerId}/mapping`): this port of the address the registration\'s connection reached, ' +
+    'from the same local port as that connection. Absent when the server has no mapping port (then `mapping` stays `unknown`).'
+})
+export type MappingProbeOffer = Static<typeof MappingProbeOffer>
+
 export const Registration = Type.Object({
   ...PeerEndpoints.properties,
   ttlSeconds: TtlSeconds,
   createdAt: Timestamp,
-  expiresAt: Timestamp
+  expiresAt: Timestamp,
+  mappingProbe: Type.Optional(MappingProbeOffer)
 }, { additionalProperties: false })
 export type Registration = Static<typeof Registration>
 
@@ -46,3 +57,11 @@ export const RegistrationWithToken = Type.Object({
   token: Type.String({ description: 'Bearer token for this registration. Shown only here: keep it secret.' })
 }, { additionalProperties: false })
 export type RegistrationWithToken = Static<typeof RegistrationWithToken>
+
+/** What the server observed of a mapping probe, and what it concluded. */
+export const MappingObservation = Type.Object({
+  mapping: Mapping,
+  publicEndpoint: Type.With(Endpoint, { description: 'The registration\'s public endpoint: the source of the peer\'s connection to the API port' }),
+  probeEndpoint: Type.With(Endpoint, { description: 'The source of this request\'s connection, to the mapping port' })
+}, { additionalProperties: false })
+export type MappingObservation = Static<typeof MappingObservation>

@@ -1,6 +1,7 @@
 // What one instance tells the others sharing its PostgreSQL database, over
 // LISTEN/NOTIFY: an introduction was stored (its target's poll may be held
-// elsewhere), or a registration changed (drop it from token caches). Notices
+// elsewhere), a registration changed (drop it from token caches), or a
+// registration's mapping was judged (take the verdict). Notices
 // are sent inside the transaction that made the change, so they go out exactly
 // when it commits. Prisma cannot LISTEN (its pg adapter hands out pooled
 // connections per query), so the listener is a dedicated `pg` connection.
@@ -9,6 +10,7 @@ import pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import { Prisma } from '../generated/prisma/client.js'
 import type { IntroductionRow } from '../introductions/introductions.js'
+import type { MappingRecord } from '../registrations/mapping.js'
 
 export const CHANNEL = 'punchline'
 /** Reconnecting the listener backs off from the first to the last delay. */
@@ -19,6 +21,8 @@ export const MAX_PAYLOAD_BYTES = 7999
 export type Notice =
   | { kind: 'introduction', row: IntroductionRow }
   | { kind: 'registration', peerId: string }
+  /** A mapping probe was judged: instances holding this incarnation of the peer take the verdict. */
+  | { kind: 'mapping', peerId: string, tokenHash: string, record: MappingRecord }
 
 export interface NoticeHandlers {
   notice: (notice: Notice) => void

@@ -14,7 +14,8 @@ import type { Notifications } from '../db/notifications.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
 import type { LiveRegistrations } from '../registrations/live-registrations.js'
 import { InboxHeads } from './inbox-heads.js'
-import { POLL_BATCH_MAX, type Introduction } from '@punchline/protocol'
+import { mappingOf } from '../registrations/mapping.js'
+import { MAPPINGS, POLL_BATCH_MAX, mappingPairOf, type Introduction, type Mapping, type MappingPair } from '@punchline/protocol'
 
 export type { IntroductionRow }
 export type Role = Introduction['role']
@@ -35,19 +36,31 @@ export function sideOf (row: IntroductionRow | null, introductionId: string, pee
   return { row, role }
 }
 
+/** A mapping as stored in an introduction (a value of the protocol's, or unknown). */
+function storedMapping (value: string): Mapping {
+  return (MAPPINGS as readonly string[]).includes(value) ? value as Mapping : 'unknown'
+}
+
+/** The pair of mappings of an introduction, e.g. "independent+dependent": what its outcome reports are counted under. */
+export function mappingPairOfIntroduction (row: Pick<IntroductionRow, 'initiatorMapping' | 'targetMapping'>): MappingPair {
+  return mappingPairOf(storedMapping(row.initiatorMapping), storedMapping(row.targetMapping))
+}
+
 /** The introduction as one side sees it: itself as `self`, the other as `peer`. */
 export function introductionView (row: IntroductionRow, role: Role): Introduction {
   const initiator = {
     id: row.initiatorId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.initiatorPublicAddress, publicPort: row.initiatorPublicPort }),
     privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints }),
-    publicKey: row.initiatorPublicKey
+    publicKey: row.initiatorPublicKey,
+    mapping: storedMapping(row.initiatorMapping)
   }
   const target = {
     id: row.targetId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.targetPublicAddress, publicPort: row.targetPublicPort }),
     privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints }),
-    publicKey: row.targetPublicKey
+    publicKey: row.targetPublicKey,
+    mapping: storedMapping(row.targetMapping)
   }
   return {
     id: row.id,
@@ -68,13 +81,13 @@ function insertIntroductions (d: Dialect, rows: Array<Omit<IntroductionRow, 'seq
   const key = (value: string | null): Prisma.Sql | null => value === null ? null : text(d, value)
   const values = rows.map((row) => Prisma.sql`(${text(d, row.id)}, ${text(d, row.secret)}, ${text(d, row.initiatorId)}, ${text(d, row.initiatorPublicAddress)}, ${integer(d, row.initiatorPublicPort)},
     ${text(d, row.initiatorPrivateEndpoints)}, ${key(row.initiatorPublicKey)}, ${text(d, row.targetId)}, ${text(d, row.targetPublicAddress)}, ${integer(d, row.targetPublicPort)}, ${text(d, row.targetPrivateEndpoints)},
-    ${key(row.targetPublicKey)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
+    ${key(row.targetPublicKey)}, ${text(d, row.initiatorMapping)}, ${text(d, row.targetMapping)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
   return Prisma.sql`INSERT INTO "Introduction" ("id", "secret", "initiatorId", "initiatorPublicAddress", "initiatorPublicPort", "initiatorPrivateEndpoints", "initiatorPublicKey",
-    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "targetPublicKey", "createdAt", "expiresAt")
+    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "targetPublicKey", "initiatorMapping", "targetMapping", "createdAt", "expiresAt")
     VALUES ${Prisma.join(values)} RETURNING "seq", "id"`
 }
 
-type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey'>
+type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey' | 'mapping' | 'mappingAddress' | 'mappingPort'>
 
 interface IntroduceWrite {
   initiator: Initiator
@@ -124,9 +137,9 @@ export class Introductions {
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
   async introduce (initiator: RegistrationRow, targetId: string): Promise<IntroductionRow> {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
-    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey } = initiator
+    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort } = initiator
     try {
-      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey }, targetId })
+      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort }, targetId })
       this.heads.raise(row.targetId, row.seq)
       return row
     } catch (error) {
@@ -146,7 +159,7 @@ export class Introductions {
     }
     const targets = new Map<string, RegistrationRow>()
     for (const row of await tx.registration.findMany({ where: { peerId: { in: targetIds } } })) {
-      // This instance may hold a newer expiry and endpoint than it has written.
+      // This instance may hold a newer expiry and endpoint than it has written (mapping verdicts are committed, and so read here).
       const held = this.#live.peer(row.peerId)
       targets.set(row.peerId, held !== undefined && held.tokenHash === row.tokenHash && held.expiresAt > row.expiresAt ? { ...row, expiresAt: held.expiresAt, publicAddress: held.publicAddress, publicPort: held.publicPort } : row)
     }
@@ -188,6 +201,8 @@ export class Introductions {
         targetPublicPort: target.publicPort,
         targetPrivateEndpoints: target.privateEndpoints,
         targetPublicKey: target.publicKey,
+        initiatorMapping: mappingOf(initiator),
+        targetMapping: mappingOf(target),
         createdAt: now,
         expiresAt: new Date(now.getTime() + this.#ttlSeconds * 1000)
       })

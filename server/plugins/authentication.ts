@@ -1,6 +1,6 @@
 // Bearer-token authentication. `authenticate` (an onRequest hook) resolves the
 // token to a live registration, refreshes it and releases the peer's held
-// long-poll; `requirePeer` (a preHandler)
+// long-poll (the mapping probe only resolves it); `requirePeer` (a preHandler)
 // lets a peer act only on its own /peers/{peerId} resources. A route that
 // peers reach on a connection of its own (the relay) neither moves their
 // observed endpoint nor releases their poll.
@@ -59,12 +59,16 @@ export default fp(async function authentication (app) {
   app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request)
     if (token === undefined) throw new errors.TOKEN_MISSING()
+    // The mapping probe comes over a connection of its own, to the mapping port, maybe of another instance:
+    // it neither moves the observed endpoint nor refreshes (see LiveRegistrations.resolve), nor waits behind a poll.
+    // The relay also comes over a connection of its own: it refreshes, but neither moves the endpoint nor ends the poll.
+    const probe = request.routeOptions.config.mappingProbe === true
     const ownConnection = request.routeOptions.config.ownConnection === true
-    const registration = await app.registrations.authenticate(token, ownConnection ? undefined : observedEndpoint(request.socket))
+    const registration = probe ? await app.registrations.resolve(token) : await app.registrations.authenticate(token, ownConnection ? undefined : observedEndpoint(request.socket))
     if (registration === null) throw new errors.TOKEN_INVALID()
     request.registration = registration
     // One connection per peer: a pipelined request waits behind a held poll, so end the poll.
-    if (!ownConnection) app.inboxWaiters.release(registration.peerId)
+    if (!probe && !ownConnection) app.inboxWaiters.release(registration.peerId)
     if (request.routeOptions.config.holdsPoll === true) {
       // Taken in the same tick as the release above: every later request of the peer releases this poll.
       const ticket = app.inboxWaiters.enter(registration.peerId)

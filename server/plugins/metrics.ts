@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 // A CommonJS module whose plugin is its `default` export.
 import fastifyMetrics from 'fastify-metrics'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { PunchReportBody } from '@punchline/protocol'
+import type { MappingPair, PunchReportBody } from '@punchline/protocol'
 import { END_REASONS, type Direction } from '../relay/relayed-connection.js'
 
 export const METRICS_PATH = '/metrics'
@@ -23,7 +23,7 @@ function domainMetrics (registry: Registry, app: FastifyInstance) {
     introductionsDelivered: new Counter({ name: 'punchline_introductions_delivered_total', help: 'Introductions handed to their target in a poll response (one redelivered after a lost response counts again)', registers }),
     introductionsExpired: new Counter({ name: 'punchline_introductions_expired_total', help: 'Introductions swept after expiring without their target acknowledging them', registers }),
     limitRejections: new Counter({ name: 'punchline_limit_rejections_total', help: 'Requests refused by a limit (429 rate, inbox and registration bounds; 413 body size), by error code', labelNames: ['code'], registers }),
-    punchReports: new Counter({ name: 'punchline_punch_reports_total', help: 'Punch outcomes reported by peers', labelNames: ['outcome', 'via', 'path'], registers }),
+    punchReports: new Counter({ name: 'punchline_punch_reports_total', help: 'Punch outcomes reported by peers, by the pair of mappings of the introduction', labelNames: ['outcome', 'via', 'path', 'mappings'], registers }),
     punchElapsed: new Histogram({
       name: 'punchline_punch_elapsed_seconds',
       help: 'Reported time from introduction to outcome',
@@ -67,7 +67,7 @@ function domainMetrics (registry: Registry, app: FastifyInstance) {
 }
 
 export type DomainMetrics = ReturnType<typeof domainMetrics> & {
-  recordReport: (report: PunchReportBody) => void
+  recordReport: (report: PunchReportBody, mappings: MappingPair) => void
 }
 
 declare module 'fastify' {
@@ -98,9 +98,9 @@ export default fp(async function metrics (app) {
   }
   app.decorate('punchMetrics', {
     ...domain,
-    recordReport: (report: PunchReportBody) => {
+    recordReport: (report: PunchReportBody, mappings: MappingPair) => {
       const { via, path } = report.outcome === 'connected' ? report : { via: 'none', path: 'none' }
-      domain.punchReports.inc({ outcome: report.outcome, via, path })
+      domain.punchReports.inc({ outcome: report.outcome, via, path, mappings })
       domain.punchElapsed.observe({ outcome: report.outcome }, report.elapsedMs / 1000)
     }
   })

@@ -48,6 +48,10 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
       live.forget(notice.peerId)
       return
     }
+    if (notice.kind === 'mapping') {
+      live.adoptMapping(notice.peerId, notice.tokenHash, notice.record)
+      return
+    }
     introductions?.heads.raise(notice.row.targetId, notice.row.seq)
     waiters.wake(notice.row.targetId, notice.row)
   }

@@ -8,7 +8,7 @@ import type { PrismaClient, PunchReport as PunchReportRow } from '../generated/p
 import { atField, errors, retryAfter } from '../errors.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Clock } from '../registrations/registrations.js'
-import { REPORT_RETENTION_SECONDS, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
+import { MAPPING_PAIRS, REPORT_RETENTION_SECONDS, type MappingPair, type PunchReport, type PunchReportBody, type PunchStats } from '@punchline/protocol'
 import { PunchStatistics } from './statistics.js'
 
 export function reportView (row: Omit<PunchReportRow, 'seq'>): PunchReport {
@@ -22,8 +22,14 @@ export function reportView (row: Omit<PunchReportRow, 'seq'>): PunchReport {
     dials: row.dials,
     attempts: row.dials,
     ...(row.errorCode !== null ? { errorCode: row.errorCode as NonNullable<PunchReport['errorCode']> } : {}),
+    mappings: pairLabel(row.mappings),
     createdAt: row.createdAt.toISOString()
   }
+}
+
+/** A stored pair of mappings as the protocol spells it (a row from before mappings were observed: unknown+unknown). */
+function pairLabel (stored: string): MappingPair {
+  return (MAPPING_PAIRS as readonly string[]).includes(stored) ? stored as MappingPair : 'unknown+unknown'
 }
 
 /**
@@ -116,8 +122,12 @@ export class PunchReports {
     this.#stopped = true
   }
 
-  /** Records `peerId`'s report for an introduction it is part of (checked by the caller). */
-  async record (introductionId: string, peerId: string, body: PunchReportBody): Promise<NewReport> {
+  /**
+   * Records `peerId`'s report for an introduction it is part of (checked by
+   * the caller), counted under the introduction's pair of mappings: the
+   * server's observations, not anything the peer says.
+   */
+  async record (introductionId: string, peerId: string, body: PunchReportBody, mappings: MappingPair): Promise<NewReport> {
     checkConsistent(body)
     let row: NewReport
     try {
@@ -130,6 +140,7 @@ export class PunchReports {
         elapsedMs: body.elapsedMs,
         dials: body.dials ?? body.attempts ?? 0,
         errorCode: body.outcome === 'failed' ? body.errorCode ?? null : null,
+        mappings,
         createdAt: this.#now()
       })
     } catch (error) {

@@ -3,9 +3,10 @@
 // had reports (at most a week of them), each with its counts and two
 // histograms (time to connect, dials). Percentiles come from the histograms:
 // exact below 32, within ±3% above (16 bins per doubling). Every label is from
-// a closed set (outcome, via, path, the protocol's failure codes), so a
-// bucket stays small whatever peers report. A connection through the relay
-// (path "relay") is counted apart from direct ones, with its own times.
+// a closed set (outcome, via, path, the protocol's failure codes, the six
+// pairs of mappings), so a bucket stays small whatever peers report. A
+// connection through the relay (path "relay") is counted apart from direct
+// ones, with its own times.
 import { REPORT_RETENTION_SECONDS, type PunchStats } from '@punchline/protocol'
 
 /** Bins per doubling of a value: a bin is 1/16 of its lower edge wide, so its midpoint is within ±1/32 (~3%). */
@@ -47,6 +48,13 @@ function add<K> (counts: Map<K, number>, key: K, n = 1): void {
   counts.set(key, (counts.get(key) ?? 0) + n)
 }
 
+function addOutcomes (byMappings: Bucket['byMappings'], pair: string, connected: number, failed: number): void {
+  const counts = byMappings.get(pair) ?? { connected: 0, failed: 0 }
+  counts.connected += connected
+  counts.failed += failed
+  byMappings.set(pair, counts)
+}
+
 interface Bucket {
   connected: number
   relayed: number
@@ -54,6 +62,8 @@ interface Bucket {
   byVia: Map<string, number>
   byPath: Map<string, number>
   failures: Map<string, number>
+  /** Reports by the introduction's pair of mappings: connected and failed. */
+  byMappings: Map<string, { connected: number, failed: number }>
   /** Of direct connections only. */
   elapsed: Map<number, number>
   dials: Map<number, number>
@@ -64,7 +74,7 @@ interface Bucket {
 const HISTOGRAMS = ['byVia', 'byPath', 'failures', 'elapsed', 'dials', 'relayedElapsed'] as const
 
 function emptyBucket (): Bucket {
-  return { connected: 0, relayed: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), elapsed: new Map(), dials: new Map(), relayedElapsed: new Map() }
+  return { connected: 0, relayed: 0, failed: 0, byVia: new Map(), byPath: new Map(), failures: new Map(), byMappings: new Map(), elapsed: new Map(), dials: new Map(), relayedElapsed: new Map() }
 }
 
 /** What one report adds to the statistics. */
@@ -73,6 +83,8 @@ export interface Counted {
   via: string | null
   path: string | null
   errorCode: string | null
+  /** The introduction's pair of mappings, e.g. "independent+dependent". */
+  mappings: string
   elapsedMs: number
   dials: number
   createdAt: Date
@@ -89,6 +101,7 @@ export class PunchStatistics {
       bucket = emptyBucket()
       this.#buckets.set(minute, bucket)
     }
+    addOutcomes(bucket.byMappings, report.mappings, report.outcome === 'connected' ? 1 : 0, report.outcome === 'connected' ? 0 : 1)
     if (report.outcome === 'connected') {
       bucket.connected++
       add(bucket.byVia, report.via ?? 'unknown')
@@ -126,6 +139,7 @@ export class PunchStatistics {
       for (const key of HISTOGRAMS) {
         for (const [label, n] of bucket[key] as Map<string | number, number>) add(total[key] as Map<string | number, number>, label, n)
       }
+      for (const [pair, { connected, failed }] of bucket.byMappings) addOutcomes(total.byMappings, pair, connected, failed)
     }
     const reports = total.connected + total.failed
     const direct = total.connected - total.relayed
@@ -143,6 +157,7 @@ export class PunchStatistics {
       byVia: Object.fromEntries(total.byVia),
       byPath: Object.fromEntries(total.byPath),
       failures: Object.fromEntries(total.failures),
+      byMappings: Object.fromEntries([...total.byMappings].map(([pair, { connected, failed }]) => [pair, { reports: connected + failed, connected, failed }])),
       elapsedMs: { median: quantile(total.elapsed, direct, 0.5), p95: quantile(total.elapsed, direct, 0.95) },
       relayedElapsedMs: { median: quantile(total.relayedElapsed, total.relayed, 0.5), p95: quantile(total.relayedElapsed, total.relayed, 0.95) },
       dialsMedian,

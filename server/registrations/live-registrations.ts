@@ -10,6 +10,7 @@ import type { Dialect } from '../db/database.js'
 import { greatest, integer, text, timestamp } from '../db/dialect.js'
 import { addressKey, sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '@punchline/protocol'
+import type { MappingRecord } from './mapping.js'
 
 /** A moved endpoint is written this soon, so that introductions made elsewhere carry it. */
 export const MOVE_WRITE_DELAY_MS = 50
@@ -59,24 +60,13 @@ export class LiveRegistrations {
   /**
    * The live registration of a token digest, refreshed: its expiry moves on
    * and its public endpoint follows the connection (when one is given: a
-   * request on a connection of its own is not from the peer's mapping). Read from the database
-   * only when this instance does not hold it, or holds it expired (another
-   * instance may have kept it alive).
+   * request on a connection of its own is not from the peer's mapping).
    */
   async authenticate (tokenHash: string, publicEndpoint: Endpoint | undefined): Promise<RegistrationRow | null> {
-    const now = this.#options.now()
-    let entry = this.#byToken.get(tokenHash)
-    if (entry === undefined || entry.row.expiresAt <= now) {
-      const row = await this.#load(tokenHash)
-      entry = this.#byToken.get(tokenHash) // it may have changed during the read
-      if (row === null || row.expiresAt <= now) {
-        if (entry !== undefined && entry.row.expiresAt <= now) this.#remove(entry)
-        if (entry === undefined || entry.row.expiresAt <= now) return null
-      } else if (entry === undefined || entry.row.expiresAt < row.expiresAt) {
-        entry = this.remember(row)
-      }
-    }
+    const entry = await this.#entry(tokenHash)
+    if (entry === undefined) return null
     const { row } = entry
+    const now = this.#options.now()
     row.refreshedAt = now
     row.expiresAt = new Date(now.getTime() + row.ttlSeconds * 1000)
     entry.dirty = true
@@ -87,6 +77,37 @@ export class LiveRegistrations {
       this.#soon ??= setTimeout(() => { this.#soon = undefined; void this.write() }, MOVE_WRITE_DELAY_MS)
     }
     return row
+  }
+
+  /**
+   * The live registration of a token digest as it is, neither refreshed nor
+   * moved: for requests that do not come over the peer's own connection (the
+   * mapping probe), which may reach an instance that does not hold the peer,
+   * whose write of an old copy would undo the holder's refreshes.
+   */
+  async resolve (tokenHash: string): Promise<RegistrationRow | null> {
+    return (await this.#entry(tokenHash))?.row ?? null
+  }
+
+  /**
+   * The entry of a token digest, read from the database only when this
+   * instance does not hold it, or holds it expired (another instance may have
+   * kept it alive); undefined when it is not live.
+   */
+  async #entry (tokenHash: string): Promise<Entry | undefined> {
+    const now = this.#options.now()
+    let entry = this.#byToken.get(tokenHash)
+    if (entry === undefined || entry.row.expiresAt <= now) {
+      const row = await this.#load(tokenHash)
+      entry = this.#byToken.get(tokenHash) // it may have changed during the read
+      if (row === null || row.expiresAt <= now) {
+        if (entry !== undefined && entry.row.expiresAt <= now) this.#remove(entry)
+        if (entry === undefined || entry.row.expiresAt <= now) return undefined
+      } else if (entry === undefined || entry.row.expiresAt < row.expiresAt) {
+        entry = this.remember(row)
+      }
+    }
+    return entry
   }
 
   async #load (tokenHash: string): Promise<RegistrationRow | null> {
@@ -106,6 +127,15 @@ export class LiveRegistrations {
     this.#byToken.set(row.tokenHash, entry)
     this.#byPeer.set(row.peerId, entry)
     return entry
+  }
+
+  /** Takes a mapping verdict committed for this incarnation of the peer's registration (here or by another instance). */
+  adoptMapping (peerId: string, tokenHash: string, record: MappingRecord): void {
+    const entry = this.#byPeer.get(peerId)
+    if (entry === undefined || entry.row.tokenHash !== tokenHash) return
+    entry.row.mapping = record.mapping
+    entry.row.mappingAddress = record.mappingAddress
+    entry.row.mappingPort = record.mappingPort
   }
 
   /** Drops what is held of the peer (its registration changed, here or on another instance). */

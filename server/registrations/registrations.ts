@@ -15,6 +15,7 @@ import { registrationMessage, signatureMatches, type Endpoint, type KeyProof, TT
 import type { Challenges } from './challenges.js'
 import { hashToken, isWellFormedToken, newToken, tokenMatches } from './token.js'
 import type { LiveRegistrations } from './live-registrations.js'
+import { mappingOf, nextMappingRecord, type MappingVerdict } from './mapping.js'
 
 export type { RegistrationRow }
 export type Clock = () => Date
@@ -53,6 +54,7 @@ export function registrationView (row: RegistrationRow): Registration {
     publicEndpoint: publicEndpointOf(row),
     privateEndpoints: privateEndpointsOf(row),
     publicKey: row.publicKey,
+    mapping: mappingOf(row),
     ttlSeconds: row.ttlSeconds,
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString()
@@ -80,6 +82,11 @@ interface RegisterWrite {
   token: string | undefined
   /** The key proven with this request, or null for a registration without one. */
   publicKey: string | null
+}
+
+interface MappingWrite extends MappingVerdict {
+  peerId: string
+  tokenHash: string
 }
 
 interface UpdateWrite {
@@ -116,6 +123,7 @@ export class Registrations {
   readonly #register: (write: RegisterWrite) => Promise<RegisterResult>
   readonly #update: (write: UpdateWrite) => Promise<RegistrationRow | null>
   readonly #deregister: (peerId: string) => Promise<void>
+  readonly #recordMapping: (write: MappingWrite) => Promise<void>
 
   constructor (options: RegistrationsOptions) {
     this.#prisma = options.prisma
@@ -130,6 +138,7 @@ export class Registrations {
     this.#register = options.commit.kind('register', async (tx, writes) => await this.#registerBatch(tx, writes))
     this.#update = options.commit.kind('update', async (tx, writes) => await this.#updateBatch(tx, writes))
     this.#deregister = options.commit.kind('deregister', async (tx, peerIds) => await this.#deregisterBatch(tx, peerIds))
+    this.#recordMapping = options.commit.kind('mapping', async (tx, writes) => await this.#mappingBatch(tx, writes))
   }
 
   #expiry (now: Date, ttlSeconds: number): Date {
@@ -247,7 +256,10 @@ export class Registrations {
       }
       const token = newToken()
       const ttlSeconds = write.ttlSeconds ?? TTL_SECONDS.default
-      const registration: RegistrationRow = { ...fields, peerId, tokenHash: hashToken(token), publicKey: write.publicKey, ttlSeconds, inboxCursor: 0, createdAt: now, refreshedAt: now, expiresAt: this.#expiry(now, ttlSeconds) }
+      const registration: RegistrationRow = {
+        ...fields, peerId, tokenHash: hashToken(token), publicKey: write.publicKey, ttlSeconds, inboxCursor: 0, mapping: 'unknown', mappingAddress: null, mappingPort: null,
+        createdAt: now, refreshedAt: now, expiresAt: this.#expiry(now, ttlSeconds)
+      }
       existing.set(peerId, registration) // a second write of the id in this batch finds it taken
       created.push(registration)
       outcomes.push({ value: { registration, token, created: true } })
@@ -264,6 +276,41 @@ export class Registrations {
   async authenticate (token: string, publicEndpoint: Endpoint | undefined): Promise<RegistrationRow | null> {
     if (!isWellFormedToken(token)) return null
     return await this.#live.authenticate(hashToken(token), publicEndpoint)
+  }
+
+  /** The live registration a token belongs to, as it is (see LiveRegistrations.resolve). */
+  async resolve (token: string): Promise<RegistrationRow | null> {
+    if (!isWellFormedToken(token)) return null
+    return await this.#live.resolve(hashToken(token))
+  }
+
+  /**
+   * Judges the registration's mapping from a probe that arrived from `probe`
+   * on the mapping port (see ./mapping.ts). A changed verdict is committed
+   * before the answer, and every instance holding the peer takes it at the
+   * commit, so introductions made anywhere carry it from then on.
+   */
+  async observeMapping (registration: RegistrationRow, probe: Endpoint): Promise<RegistrationRow> {
+    const record = nextMappingRecord(registration, publicEndpointOf(registration), probe)
+    if (record === undefined) return registration
+    await this.#recordMapping({ peerId: registration.peerId, tokenHash: registration.tokenHash, ...record })
+    this.#live.adoptMapping(registration.peerId, registration.tokenHash, record)
+    return { ...registration, ...record }
+  }
+
+  /** One statement for the batch; only the same incarnation (token digest) of a registration takes a verdict. */
+  async #mappingBatch (tx: Transaction, writes: MappingWrite[]): Promise<Array<Outcome<undefined>>> {
+    const d = this.#dialect
+    // A row is updated once per statement: of two verdicts for one peer in a batch, the later one.
+    const latest = [...new Map(writes.map((write) => [write.peerId, write])).values()]
+    const values = latest.map((write) => Prisma.sql`(${text(d, write.peerId)}, ${text(d, write.tokenHash)}, ${text(d, write.mapping)}, ${text(d, write.mappingAddress)}, ${integer(d, write.mappingPort)})`)
+    await tx.$executeRaw`
+      WITH v("peerId", "tokenHash", "mapping", "mappingAddress", "mappingPort") AS (VALUES ${Prisma.join(values)})
+      UPDATE "Registration" SET "mapping" = v."mapping", "mappingAddress" = v."mappingAddress", "mappingPort" = v."mappingPort"
+      FROM v
+      WHERE "Registration"."peerId" = v."peerId" AND "Registration"."tokenHash" = v."tokenHash"`
+    await this.#publish(tx, latest.map(({ peerId, tokenHash, mapping, mappingAddress, mappingPort }) => ({ kind: 'mapping', peerId, tokenHash, record: { mapping, mappingAddress, mappingPort } })))
+    return writes.map(() => ({ value: undefined }))
   }
 
   async update (peerId: string, changes: { privateEndpoints?: Endpoint[] | undefined, ttlSeconds?: number | undefined }): Promise<RegistrationRow> {

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { exitOf, listening, run } from './run.js'
-import { tempDir } from '../helpers.js'
+import { createServer, type AddressInfo } from 'node:net'
+import { requestFrom, tempDir } from '../helpers.js'
 
 describe('punchline serve', () => {
   it('starts on the embedded SQLite default, logs its URLs, serves the API and Swagger UI, and exits 0 on SIGTERM', async () => {
@@ -48,6 +49,43 @@ describe('punchline serve', () => {
     const command = await exitOf(run(['dance'], tempDir()))
     expect(command.code).toBe(2)
     expect(command.stderr).toContain('unknown command "dance"')
+  })
+
+  it('listens on a mapping port beside its port, gives way when that one is taken, and fails on a taken port asked for by number', async () => {
+    const started = run(['serve', '--host', '127.0.0.1', '--port', '0'], tempDir())
+    const entry = await listening(started) as Awaited<ReturnType<typeof listening>> & { port: number, mappingPort: number | null }
+    expect(entry.mappingPort).toEqual(expect.any(Number))
+    expect(entry.mappingPort).not.toBe(entry.port)
+    const registered = await requestFrom(`${entry.url}/v1/peers`, { method: 'POST', body: { id: 'cli', privateEndpoints: [] } })
+    expect(registered.body).toMatchObject({ mapping: 'unknown', mappingProbe: { port: entry.mappingPort } })
+    const probed = await requestFrom(`http://127.0.0.1:${entry.mappingPort!}/v1/peers/cli/mapping`, { method: 'POST', headers: { authorization: `Bearer ${registered.body.token as string}` }, localPort: registered.localPort })
+    expect(probed.body).toMatchObject({ mapping: 'independent' })
+    started.kill('SIGTERM')
+
+    // A port whose next one is taken: the server starts without a mapping port and says why.
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const takenPort = (taken.address() as AddressInfo).port
+    try {
+      const beside = run(['serve', '--host', '127.0.0.1', '--port', String(takenPort - 1)], tempDir())
+      const logged = exitOf(beside)
+      const besideEntry = await listening(beside) as Awaited<ReturnType<typeof listening>> & { mappingPort: number | null }
+      expect(besideEntry.mappingPort).toBeNull()
+      const unoffered = await requestFrom(`${besideEntry.url}/v1/peers`, { method: 'POST', body: { privateEndpoints: [] } })
+      expect(unoffered.body).not.toHaveProperty('mappingProbe')
+      beside.kill('SIGTERM')
+      expect((await logged).stdout).toContain(`no mapping port: port ${takenPort}, the next one after --port, is taken`)
+
+      const insisting = await exitOf(run(['serve', '--host', '127.0.0.1', '--port', '0', '--mapping-port', String(takenPort)], tempDir()))
+      expect(insisting.code).toBe(1)
+      expect(insisting.stderr).toContain('EADDRINUSE')
+    } finally {
+      taken.close()
+    }
+
+    const off = run(['serve', '--host', '127.0.0.1', '--port', '0', '--mapping-port', 'off'], tempDir())
+    expect((await listening(off) as unknown as { mappingPort: number | null }).mappingPort).toBeNull()
+    off.kill('SIGTERM')
   })
 
   it('prints usage with --help', async () => {

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, type PunchedConnection } from '../../sdk/index.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
-import { tempDir } from '../helpers.js'
+import { tempDir, waitFor } from '../helpers.js'
 import { certificates, openssl } from '../certificates.js'
 import { exitOf, run } from './run.js'
 
@@ -94,6 +94,8 @@ describe.skipIf(openssl === undefined)('the rendezvous server over TLS', () => {
     // A peer holds its poll across the renewal.
     const bob = await Peer.open({ server: `https://127.0.0.1:${rendezvous.port}`, ca: readFileSync(first.ca), id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 20 })
     closing.push(async () => { await bob.close() })
+    // The mapping port speaks TLS with the same certificate.
+    await waitFor(() => bob.mapping === 'independent', 5000, 'bob\'s mapping probe over TLS')
     writeFileSync(cert, readFileSync(second.cert))
     writeFileSync(key, readFileSync(second.key))
     process.kill(rendezvous.pid!, 'SIGHUP')
@@ -102,6 +104,8 @@ describe.skipIf(openssl === undefined)('the rendezvous server over TLS', () => {
     // The held poll, on the old certificate's connection, still delivers: an introduction reaches bob.
     const alice = await Peer.open({ server: `https://127.0.0.1:${rendezvous.port}`, ca: readFileSync(second.ca), id: 'alice', localAddress: '127.0.0.1', privateEndpoints: [] })
     closing.push(async () => { await alice.close() })
+    // The mapping port took the renewed certificate too: alice trusts only the second CA.
+    await waitFor(() => alice.mapping === 'independent', 5000, 'alice\'s mapping probe over TLS, after the renewal')
     const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
     const outgoing = await alice.connect('bob')
     ;(await incoming)[0].socket.destroy()

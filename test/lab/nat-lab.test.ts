@@ -5,7 +5,8 @@
 // Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, twoNats, type LabSpec } from '../../lab/lab.js'
+import { Lab, labUnavailable, type LabSpec } from '../../lab/lab.js'
+import { PUBLIC_AND_NAT, SAME_NAT, SAME_PRIVATE_ADDRESSES, droppingNats, lateTarget, oneRandomizingNat, resetNats } from '../../lab/profiles.js'
 import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from '../../lab/trial.js'
 import { quantile } from '../../lab/statistics.js'
 
@@ -51,26 +52,22 @@ interface Profile {
 const STRANGER_PORT = 47000
 const profiles: Profile[] = [
   ...[0, 20].flatMap((delayMs): Profile[] => [
-    { name: `1 reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs) },
-    { name: `2 dropping NATs, ${delayMs} ms`, spec: twoNats('drop', delayMs) },
-    { name: `5 B learns 300 ms late, reset NATs, ${delayMs} ms`, spec: twoNats('reset', delayMs, { lateMs: 300 }) }
+    { name: `1 reset NATs, ${delayMs} ms`, spec: resetNats(delayMs) },
+    { name: `2 dropping NATs, ${delayMs} ms`, spec: droppingNats(delayMs) },
+    { name: `5 B learns 300 ms late, reset NATs, ${delayMs} ms`, spec: lateTarget(delayMs) }
   ]),
   {
     name: '3 same NAT, no hairpin',
-    spec: { nats: [{ name: 'a', unsolicited: 'reset', delayMs: 0, lan: '10.0.1' }], hosts: [{ name: 'host-a', nat: 'a', address: '10.0.1.2' }, { name: 'host-b', nat: 'a', address: '10.0.1.3' }] },
+    spec: SAME_NAT,
     expectPath: 'private'
   },
   {
     name: '4 A public, B behind NAT',
-    spec: { nats: [{ name: 'b', unsolicited: 'reset', delayMs: 0, lan: '10.0.2' }], hosts: [{ name: 'host-a', nat: null }, { name: 'host-b', nat: 'b', address: '10.0.2.2' }] }
+    spec: PUBLIC_AND_NAT
   },
   {
     name: '6 same private addresses, stranger at B\'s, 20 ms',
-    spec: {
-      // With WAN delay, the stranger on the LAN always answers before the public path can connect.
-      nats: [{ name: 'a', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }, { name: 'b', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }],
-      hosts: [{ name: 'host-a', nat: 'a', address: '10.0.0.2' }, { name: 'stranger', nat: 'a', address: '10.0.0.3' }, { name: 'host-b', nat: 'b', address: '10.0.0.3' }]
-    },
+    spec: SAME_PRIVATE_ADDRESSES,
     bPort: STRANGER_PORT,
     expectPath: 'public',
     // A reached the stranger in every trial and authentication turned it away.
@@ -109,7 +106,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
 
   // What the README's troubleshooting table says of NATs that map every connection to a new port.
   it.skipIf(ONLY !== undefined && !ONLY.test('7 '))('7 a NAT with a random port per connection (--random-fully) does not punch: both sides time out and report it', async () => {
-    const lab = await Lab.create(twoNats('reset', 0, { mappingOfA: 'random' }))
+    const lab = await Lab.create(oneRandomizingNat(0))
     try {
       const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '3']
       const b = watch(lab.punchline('host-b', [...common, '--id', 'b']))

@@ -35,6 +35,7 @@ describe('openapi/openapi.json', () => {
       'POST /v1/introductions/{introductionId}/outcome',
       'POST /v1/peers',
       'POST /v1/peers/{peerId}/inbox/ack',
+      'POST /v1/peers/{peerId}/mapping',
       'POST /v1/peers/{peerId}/refresh'
     ])
   })

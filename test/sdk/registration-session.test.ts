@@ -31,7 +31,7 @@ async function serverDouble (poll: Answer, introduce?: Answer, register?: Answer
       const now = new Date().toISOString()
       const { proof } = JSON.parse(body) as { proof: { publicKey: string } }
       response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: proof.publicKey, ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
+        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: proof.publicKey, mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
       }))
     } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
       polls.push(performance.now())
@@ -104,7 +104,7 @@ describe('answers from a lying or broken server', () => {
   /** A registration of "bob" with the key the request proved, or another one. */
   const registered: Answer = (response, _count, body, publicKey = body?.proof?.publicKey ?? null) => {
     const now = new Date().toISOString()
-    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey, ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
+    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey, mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
   }
 
   it('refuses an answer that is too big, not JSON, or not the protocol\'s schema, with PUNCH_ERR_INVALID_RESPONSE', async () => {
@@ -128,8 +128,8 @@ describe('answers from a lying or broken server', () => {
       id: '5d7ad9a2-1c8e-4f5b-9a55-6a0b8f6f9d11',
       secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA',
       role: 'target',
-      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey: null },
-      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })), publicKey: null },
+      self: { id: self, publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey: null, mapping: 'unknown' },
+      peer: { id: 'mallory', publicEndpoint: { address: '127.0.0.1', port: 9 }, privateEndpoints: Array.from({ length: endpoints }, (_, n) => ({ address: '10.0.0.1', port: n + 1 })), publicKey: null, mapping: 'unknown' },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + 30_000).toISOString()
     })

@@ -16,6 +16,13 @@ describe('the settings table', () => {
     expect(resolveConfig({}, {}).apiKeys).toEqual([])
   })
 
+  it('takes the mapping port as a number or a keyword, beside --port by default', () => {
+    expect(resolveConfig({}, {}).mappingPort).toBe('next')
+    expect(resolveConfig({ mappingPort: '9001' }, {}).mappingPort).toBe(9001)
+    expect(resolveConfig({}, { PUNCHLINE_MAPPING_PORT: 'off' }).mappingPort).toBe('off')
+    expect(resolveConfig({ port: '0', mappingPort: '0' }, {}).mappingPort).toBe(0)
+  })
+
   it('takes environment variables, and flags over them', () => {
     const env = { PUNCHLINE_HOST: '127.0.0.1', PUNCHLINE_PORT: '9000', PUNCHLINE_DB: '/var/lib/p.db', PUNCHLINE_INTRODUCTION_TTL: '45' }
     expect(resolveConfig({}, env, '/x')).toMatchObject({ host: '127.0.0.1', port: 9000, databasePath: '/var/lib/p.db', introductionTtlSeconds: 45 })
@@ -30,7 +37,10 @@ describe('the settings table', () => {
     [{ bodyLimitBytes: '10' }, /--body-limit .* from 1024/],
     [{ apiKeys: 'short' }, /--api-keys \(PUNCHLINE_API_KEYS\) takes comma-separated keys of at least 16/],
     [{ maxPendingIntroductions: '0' }, /--max-pending-introductions .* from 1/],
-    [{ headersTimeoutSeconds: '40' }, /--headers-timeout \(PUNCHLINE_HEADERS_TIMEOUT\) \(40\) must not be longer than --request-timeout/]
+    [{ headersTimeoutSeconds: '40' }, /--headers-timeout \(PUNCHLINE_HEADERS_TIMEOUT\) \(40\) must not be longer than --request-timeout/],
+    [{ mappingPort: 'sometimes' }, /--mapping-port \(PUNCHLINE_MAPPING_PORT\) must be a port from 0 to 65535, "next" or "off", got "sometimes"/],
+    [{ mappingPort: '65536' }, /--mapping-port .* got "65536"/],
+    [{ port: '9000', mappingPort: '9000' }, /--mapping-port \(PUNCHLINE_MAPPING_PORT\) \(9000\) must not be --port/]
   ])('refuses %o with a precise message', (flags, message) => {
     expect(() => resolveConfig(flags, {})).toThrow(ConfigError)
     expect(() => resolveConfig(flags, {})).toThrow(message)

@@ -2,7 +2,7 @@
 // one is part of. Storing an introduction wakes the target's held long-poll.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { caller } from '../../plugins/authentication.js'
-import { introductionView, sideOf } from '../../introductions/introductions.js'
+import { introductionView, mappingPairOfIntroduction, sideOf } from '../../introductions/introductions.js'
 import { bearerAuth, errorResponses, IntroduceBody, Introduction, IntroductionParams, PunchReport, PunchReportBody } from '@punchline/protocol'
 import { reportView } from '../../punch-reports/punch-reports.js'
 
@@ -51,7 +51,7 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'reportOutcome',
       summary: 'Report how the caller\'s punch for an introduction ended',
       description: 'Each peer of an introduction may report once (409 after that). Reports feed the success statistics ' +
-        '(`GET /v1/stats/punches`, and `/metrics`) and are kept for 7 days. An introduction can be reported until it is swept, ' +
+        '(`GET /v1/stats/punches`, and `/metrics`), counted under the pair of mappings the introduction carries, and are kept for 7 days. An introduction can be reported until it is swept, ' +
         'shortly after it expires. `via` and `path` are required for `connected` and refused for `failed`.',
       security: bearerAuth,
       params: IntroductionParams,
@@ -61,9 +61,10 @@ const introductions: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { introductionId } = request.params
     const peerId = caller(request).peerId
-    sideOf(await app.introductions.find(introductionId), introductionId, peerId)
-    const report = await app.punchReports.record(introductionId, peerId, request.body)
-    app.punchMetrics.recordReport(request.body)
+    const { row } = sideOf(await app.introductions.find(introductionId), introductionId, peerId)
+    const mappings = mappingPairOfIntroduction(row)
+    const report = await app.punchReports.record(introductionId, peerId, request.body, mappings)
+    app.punchMetrics.recordReport(request.body, mappings)
     reply.code(201)
     return reportView(report)
   })

@@ -4,14 +4,21 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { checkPrivateEndpoints, observedEndpoint } from '../../endpoint.js'
 import { bearerToken, caller } from '../../plugins/authentication.js'
 import { introductionView } from '../../introductions/introductions.js'
-import { registrationView } from '../../registrations/registrations.js'
-import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody } from '@punchline/protocol'
+import { publicEndpointOf, registrationView, type RegistrationRow } from '../../registrations/registrations.js'
+import { mappingOf } from '../../registrations/mapping.js'
+import { errors } from '../../errors.js'
+import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, MappingObservation, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody, type Registration as RegistrationView } from '@punchline/protocol'
 
 /** Why a poll's wait ended without an arrival; one value, as abort() without a reason builds a DOMException (and its stack) per poll. */
 const WAIT_OVER = new Error('poll wait over')
 
 const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (app, { maxPollWaitSeconds }) => {
   const self = { onRequest: app.authenticate, preHandler: app.requirePeer }
+  /** A registration as its peer reads it: with where to probe its mapping, while the mapping port listens. */
+  const view = (row: RegistrationRow): RegistrationView => {
+    const port = app.mappingPort.port
+    return { ...registrationView(row), ...(port !== undefined ? { mappingProbe: { port } } : {}) }
+  }
 
   app.post('/peers', {
     onRequest: app.requireApiKey,
@@ -38,7 +45,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     // A renewal or a takeover: the polls of what was there before answer now.
     app.inboxWaiters.release(registration.peerId)
     reply.code(created ? 201 : 200)
-    return { ...registrationView(registration), token }
+    return { ...view(registration), token }
   })
 
   app.get('/peers/:peerId', {
@@ -51,7 +58,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       params: PeerParams,
       response: { 200: Registration, ...errorResponses(401, 403, 414, 429) }
     }
-  }, async (request) => registrationView(caller(request)))
+  }, async (request) => view(caller(request)))
 
   app.post('/peers/:peerId/refresh', {
     ...self,
@@ -64,7 +71,33 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       params: PeerParams,
       response: { 200: Registration, ...errorResponses(401, 403, 414, 429) }
     }
-  }, async (request) => registrationView(caller(request)))
+  }, async (request) => view(caller(request)))
+
+  app.post('/peers/:peerId/mapping', {
+    ...self,
+    config: { mappingProbe: true },
+    schema: {
+      tags: ['peers'],
+      operationId: 'probeMapping',
+      summary: 'Probe the NAT\'s mapping (on the mapping port only)',
+      description: 'Send this to the mapping port (`mappingProbe.port` of the registration), on the address the registration\'s connection reached, ' +
+        'from the same local port as that connection, over a connection of its own. The server compares the source it sees here with the ' +
+        'registration\'s public endpoint: the same address and port make the mapping `independent`, another one `dependent`. ' +
+        'A `dependent` verdict is not raised again by probing the same public endpoint. The verdict is in the registration and in every ' +
+        'introduction made afterwards. Neither refreshes the registration nor moves its public endpoint. Answered 421 on the API port.',
+      security: bearerAuth,
+      params: PeerParams,
+      response: { 200: MappingObservation, ...errorResponses(401, 403, 414, 421, 429) }
+    }
+  }, async (request) => {
+    if (!app.mappingPort.received(request)) {
+      const port = app.mappingPort.port
+      throw new errors.MAPPING_PORT_ONLY(port === undefined ? 'which this server does not have' : `port ${port}`)
+    }
+    const probeEndpoint = observedEndpoint(request.socket)
+    const registration = await app.registrations.observeMapping(caller(request), probeEndpoint)
+    return { mapping: mappingOf(registration), publicEndpoint: publicEndpointOf(registration), probeEndpoint }
+  })
 
   app.patch('/peers/:peerId', {
     ...self,
@@ -79,7 +112,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     }
   }, async (request) => {
     checkPrivateEndpoints(request.body.privateEndpoints)
-    return registrationView(await app.registrations.update(request.params.peerId, request.body))
+    return view(await app.registrations.update(request.params.peerId, request.body))
   })
 
   app.delete('/peers/:peerId', {

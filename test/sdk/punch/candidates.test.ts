@@ -8,8 +8,8 @@ const endpoint = (text: string): { address: string, port: number } => {
   return { address: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) }
 }
 const introduction = (self: { pub: string, priv: string[] }, peer: { pub: string, priv: string[] }) => ({
-  self: { id: 'a', publicEndpoint: endpoint(self.pub), privateEndpoints: self.priv.map(endpoint), publicKey: null },
-  peer: { id: 'b', publicEndpoint: endpoint(peer.pub), privateEndpoints: peer.priv.map(endpoint), publicKey: null }
+  self: { id: 'a', publicEndpoint: endpoint(self.pub), privateEndpoints: self.priv.map(endpoint), publicKey: null, mapping: 'unknown' as const },
+  peer: { id: 'b', publicEndpoint: endpoint(peer.pub), privateEndpoints: peer.priv.map(endpoint), publicKey: null, mapping: 'unknown' as const }
 })
 /** A host on 10.0.1.0/24 whose server is somewhere on the internet. */
 const onLan: NetworkView = { subnets: [{ address: '10.0.1.2', prefix: 24 }], serverOnLoopback: false }

@@ -55,7 +55,7 @@ function introductions (a: Side, b: Side, options: { secretB?: string, addressOf
   const id = randomUUID()
   const secret = randomBytes(32).toString('base64url')
   const now = new Date().toISOString()
-  const endpoints = (s: Side, address = '127.0.0.1'): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address, port: s.port }, privateEndpoints: [], publicKey: s.identity.key })
+  const endpoints = (s: Side, address = '127.0.0.1'): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address, port: s.port }, privateEndpoints: [], publicKey: s.identity.key, mapping: 'unknown' })
   const forA: Introduction = { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b), createdAt: now, expiresAt: now }
   const forB: Introduction = { id, secret: options.secretB ?? secret, role: 'target', self: endpoints(b), peer: endpoints(a, options.addressOfA), createdAt: now, expiresAt: now }
   return [forA, forB]

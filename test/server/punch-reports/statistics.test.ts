@@ -13,7 +13,7 @@ import { openDatabase } from '../../../server/db/database.js'
 import { tempDir } from '../../helpers.js'
 
 const at = (iso: string): Date => new Date(iso)
-const connected = (elapsedMs: number, dials: number, createdAt: Date) => ({ outcome: 'connected', via: 'connect', path: 'public', errorCode: null, elapsedMs, dials, createdAt })
+const connected = (elapsedMs: number, dials: number, createdAt: Date, mappings = 'independent+independent') => ({ outcome: 'connected', via: 'connect', path: 'public', errorCode: null, mappings, elapsedMs, dials, createdAt })
 
 describe('the histograms', () => {
   it('give every value back exactly below 32, and within 1/32 of it above', () => {
@@ -43,12 +43,33 @@ describe('PunchStatistics', () => {
   it('counts to the minute inside the window, and forgets what is older than a week', () => {
     const statistics = new PunchStatistics()
     statistics.add(connected(100, 1, at('2026-11-20T09:00:00Z'))) // over a week before "now"
-    statistics.add({ outcome: 'failed', via: null, path: null, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT', elapsedMs: 10_000, dials: 40, createdAt: at('2026-11-27T09:58:30Z') })
+    statistics.add({ outcome: 'failed', via: null, path: null, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT', mappings: 'independent+dependent', elapsedMs: 10_000, dials: 40, createdAt: at('2026-11-27T09:58:30Z') })
     statistics.add(connected(200, 2, at('2026-11-27T09:59:59Z')))
     const now = at('2026-11-27T10:00:10Z')
     expect(statistics.stats(60, now)).toMatchObject({ reports: 1, connected: 1, failed: 0 }) // since 09:59:10: the 09:59 minute only
     expect(statistics.stats(120, now)).toMatchObject({ reports: 2, connected: 1, failed: 1, failures: { PUNCH_ERR_PUNCH_TIMEOUT: 1 }, successRate: 0.5 })
     expect(statistics.stats(604_800, now)).toMatchObject({ reports: 2 }) // the week-old one is gone
+  })
+
+  it('breaks reports down by the pair of mappings, within the window', () => {
+    const statistics = new PunchStatistics()
+    const failed = (mappings: string, createdAt: Date) => ({ outcome: 'failed', via: null, path: null, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT', mappings, elapsedMs: 10_000, dials: 900, createdAt })
+    statistics.add(connected(30, 2, at('2026-11-27T09:50:00Z')))
+    statistics.add(connected(40, 2, at('2026-11-27T09:59:00Z')))
+    statistics.add(failed('independent+dependent', at('2026-11-27T09:59:00Z')))
+    statistics.add(failed('independent+dependent', at('2026-11-27T09:59:30Z')))
+    statistics.add(connected(900, 300, at('2026-11-27T09:59:30Z'), 'independent+dependent'))
+    statistics.add(failed('dependent+dependent', at('2026-11-27T09:40:00Z')))
+    const now = at('2026-11-27T10:00:10Z')
+    expect(statistics.stats(3600, now).byMappings).toEqual({
+      'independent+independent': { reports: 2, connected: 2, failed: 0 },
+      'independent+dependent': { reports: 3, connected: 1, failed: 2 },
+      'dependent+dependent': { reports: 1, connected: 0, failed: 1 }
+    })
+    expect(statistics.stats(120, now).byMappings).toEqual({
+      'independent+independent': { reports: 1, connected: 1, failed: 0 },
+      'independent+dependent': { reports: 3, connected: 1, failed: 2 }
+    })
   })
 })
 

@@ -33,7 +33,8 @@ describe('punch outcome reports', () => {
     const id = await introduce(alice, 'bob')
     const first = await report(alice, id, connected)
     expect(first.statusCode).toBe(201)
-    expect(first.json()).toEqual({ introductionId: id, peerId: 'alice', ...connected, attempts: connected.dials, createdAt: clock.toISOString() })
+    // Neither peer probed its mapping: the report is counted under unknown+unknown.
+    expect(first.json()).toEqual({ introductionId: id, peerId: 'alice', ...connected, attempts: connected.dials, mappings: 'unknown+unknown', createdAt: clock.toISOString() })
     expect((await report(bob, id, { outcome: 'failed', elapsedMs: 10_000, dials: 30, errorCode: 'PUNCH_ERR_PUNCH_TIMEOUT' })).statusCode).toBe(201)
 
     const again = await report(alice, id, connected)
@@ -128,6 +129,7 @@ describe('punch outcome reports', () => {
       byVia: { connect: 1, accept: 2, relay: 2 },
       byPath: { public: 2, private: 1, relay: 2 },
       failures: { PUNCH_ERR_AUTHENTICATION_FAILED: 1 },
+      byMappings: { 'unknown+unknown': { reports: 4, connected: 3, failed: 1 } },
       elapsedMs: { median: day.elapsedMs.median, p95: day.elapsedMs.p95 },
       relayedElapsedMs: { median: day.relayedElapsedMs.median, p95: day.relayedElapsedMs.median },
       // Of direct connections only: the relayed ones' 900 dials would make it 900.
@@ -144,16 +146,16 @@ describe('punch outcome reports', () => {
     expect(rows).toBe(6)
 
     const metrics = (await app.inject({ url: '/metrics' })).body
-    expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="accept",path="public"} 1')
-    expect(metrics).toContain('punchline_punch_reports_total{outcome="failed",via="none",path="none"} 2')
-    expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="relay",path="relay"} 2')
+    expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="accept",path="public",mappings="unknown+unknown"} 1')
+    expect(metrics).toContain('punchline_punch_reports_total{outcome="failed",via="none",path="none",mappings="unknown+unknown"} 2')
+    expect(metrics).toContain('punchline_punch_reports_total{outcome="connected",via="relay",path="relay",mappings="unknown+unknown"} 2')
     expect(metrics).toContain('punchline_punch_elapsed_seconds_count{outcome="connected"} 5')
   })
 
   it('answers empty statistics before any report', async () => {
     await setup()
     expect((await app.inject({ url: '/v1/stats/punches?windowSeconds=60' })).json()).toMatchObject({
-      windowSeconds: 60, reports: 0, connected: 0, direct: 0, relayed: 0, failed: 0, successRate: null, directRate: null, elapsedMs: { median: null, p95: null }, relayedElapsedMs: { median: null, p95: null }, dialsMedian: null, attemptsMedian: null
+      windowSeconds: 60, reports: 0, connected: 0, direct: 0, relayed: 0, failed: 0, successRate: null, directRate: null, byMappings: {}, elapsedMs: { median: null, p95: null }, relayedElapsedMs: { median: null, p95: null }, dialsMedian: null, attemptsMedian: null
     })
   })
 })

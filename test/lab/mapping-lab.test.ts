@@ -1,0 +1,104 @@
+// Mapping detection across real Linux NATs, for every profile of the
+// laboratory and for a pair behind two randomizing NATs: `punchline peer`
+// processes register and probe the server's mapping port (8081, beside 8080)
+// from their punch port, through iptables MASQUERADE (endpoint-independent)
+// or MASQUERADE --random-fully (a new random port per connection:
+// endpoint-dependent). Each peer's own `mapping` event must say what its NAT
+// does, and the server must count both punch reports under the pair (which it
+// takes from the introduction, not from the peers): connected for the
+// punchable profiles, failed for the randomizing ones.
+// Needs root; elsewhere the suite is skipped with the reason.
+import { afterAll, describe, expect, it } from 'vitest'
+import { Lab, labUnavailable, type LabSpec } from '../../lab/lab.js'
+import { watch } from '../../lab/trial.js'
+import { PUBLIC_AND_NAT, SAME_NAT, SAME_PRIVATE_ADDRESSES, droppingNats, lateTarget, oneRandomizingNat, resetNats, twoRandomizingNats } from '../../lab/profiles.js'
+import { mappingPairOf, type Mapping } from '@punchline/protocol'
+
+const unavailable = labUnavailable()
+if (unavailable !== undefined) console.warn(`NAT laboratory (mapping) skipped: ${unavailable}`)
+
+/** How long a punch of a pair that cannot punch is given before both sides report it failed. */
+const HOPELESS_PUNCH_SECONDS = 3
+
+interface Profile {
+  name: string
+  spec: LabSpec
+  /** Whether the pair punches (all but the randomizing ones). */
+  connects: boolean
+}
+
+const profiles: Profile[] = [
+  { name: '1 reset NATs', spec: resetNats(0), connects: true },
+  { name: '2 dropping NATs', spec: droppingNats(0), connects: true },
+  { name: '3 same NAT, no hairpin', spec: SAME_NAT, connects: true },
+  { name: '4 A public, B behind NAT', spec: PUBLIC_AND_NAT, connects: true },
+  { name: '5 B learns 300 ms late', spec: lateTarget(0), connects: true },
+  { name: '6 same private addresses, 20 ms', spec: SAME_PRIVATE_ADDRESSES, connects: true },
+  { name: '7 A behind --random-fully', spec: oneRandomizingNat(0), connects: false },
+  { name: '8 both behind --random-fully', spec: twoRandomizingNats(0), connects: false }
+]
+
+/** What a host's NAT does, from the lab's own description: the answer the probe must find. */
+function expectedMapping (spec: LabSpec, host: string): Mapping {
+  const nat = spec.hosts.find((candidate) => candidate.name === host)!.nat
+  if (nat === null) return 'independent' // no NAT: the server sees the host's own port from both of its ports
+  return spec.nats.find((candidate) => candidate.name === nat)!.mapping === 'random' ? 'dependent' : 'independent'
+}
+
+const summary: string[] = []
+afterAll(() => {
+  if (summary.length === 0) return
+  console.log(['NAT laboratory: mapping detection', '| profile | A | B | reports counted under |', '| --- | --- | --- | --- |', ...summary].join('\n'))
+})
+
+describe.skipIf(unavailable !== undefined)('NAT laboratory: mapping detection', () => {
+  for (const profile of profiles) {
+    it(`${profile.name}: A ${expectedMapping(profile.spec, 'host-a')}, B ${expectedMapping(profile.spec, 'host-b')}`, async () => {
+      const lab = await Lab.create(profile.spec)
+      try {
+        const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', profile.connects ? '10' : String(HOPELESS_PUNCH_SECONDS)]
+        const bProcess = lab.punchline('host-b', [...common, '--id', 'b'])
+        const b = watch(bProcess)
+        // B's verdict first, so that the introduction is sure to carry it.
+        const bMapping = await Promise.race([
+          b.event('mapping'),
+          b.event('mapping-unknown').then((event) => { throw new Error(`B has no mapping verdict: ${JSON.stringify(event)}`) })
+        ])
+        const aProcess = lab.punchline('host-a', [...common, '--id', 'a', '--connect', 'b'])
+        const a = watch(aProcess)
+        aProcess.stdin!.end('from a\n')
+        bProcess.stdin!.end('from b\n')
+        const aRun = await a.done
+        const aMapping = aRun.events.find((event) => event.event === 'mapping')
+
+        for (const [host, seen] of [['host-a', aMapping], ['host-b', bMapping]] as const) {
+          const expected = expectedMapping(profile.spec, host)
+          expect(seen, `${host}'s mapping event`).toMatchObject({ mapping: expected })
+          // What the server saw from its two ports: one port twice, or two ports of one address.
+          expect(seen!.probeEndpoint.address).toBe(seen!.publicEndpoint.address)
+          if (expected === 'independent') expect(seen!.probeEndpoint.port).toBe(seen!.publicEndpoint.port)
+          else expect(seen!.probeEndpoint.port).not.toBe(seen!.publicEndpoint.port)
+        }
+        // A's introduction waited for A's verdict.
+        const order = aRun.events.map((event) => event.event)
+        expect(order.indexOf('mapping')).toBeLessThan(order.indexOf('introduced'))
+        if (profile.connects) {
+          expect(aRun.code, 'A punches and exits 0').toBe(0)
+          expect(aRun.stdout).toBe('from b\n')
+        } else {
+          expect(aRun.code, 'A fails to punch').toBe(1)
+          expect(aRun.events.find((event) => event.event === 'error')).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+          await b.event('failed')
+        }
+        await b.event('outcome-reported')
+
+        const pair = mappingPairOf(expectedMapping(profile.spec, 'host-a'), expectedMapping(profile.spec, 'host-b'))
+        const stats = JSON.parse(lab.run('host-b', process.execPath, ['-e', `fetch('${lab.serverUrl}/v1/stats/punches').then((r) => r.text()).then(console.log)`]))
+        expect(stats.byMappings).toEqual({ [pair]: { reports: 2, connected: profile.connects ? 2 : 0, failed: profile.connects ? 0 : 2 } })
+        summary.push(`| ${profile.name} | ${aMapping!.mapping as string} (${aMapping!.publicEndpoint.port as number} / ${aMapping!.probeEndpoint.port as number}) | ${bMapping.mapping as string} (${bMapping.publicEndpoint.port as number} / ${bMapping.probeEndpoint.port as number}) | ${pair}: ${profile.connects ? 'connected 2' : 'failed 2'} |`)
+      } finally {
+        await lab.destroy()
+      }
+    }, 90_000)
+  }
+})
