@@ -241,11 +241,16 @@ export class Lab {
    * known-peers files), in the lab's data folder.
    */
   spawn (namespace: string, command: string, args: string[]): ChildProcess {
-    const env = { ...process.env, XDG_CONFIG_HOME: path.join(this.#dataDir, 'config', namespace) }
+    const env = { ...process.env, XDG_CONFIG_HOME: this.configDir(namespace) }
     const child = spawn('ip', ['netns', 'exec', this.namespace(namespace), command, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
     this.#processes.add(child)
     child.once('exit', () => this.#processes.delete(child))
     return child
+  }
+
+  /** The config folder (XDG_CONFIG_HOME) of a namespace's programs. */
+  configDir (namespace: string): string {
+    return path.join(this.#dataDir, 'config', namespace)
   }
 
   /** `punchline <args>` in a namespace, from the build. */

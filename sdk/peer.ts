@@ -301,10 +301,6 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Punches an introduction once a slot is free (PunchBusy or PunchWaitEnded
-   * when none comes), for no longer than `deadline`, and reports the outcome.
-   */
-  /**
    * The key the introduced peer must prove: pinned (expectKey, peerKeys),
    * else recorded (known-peers file), else the introduction's. An
    * introduction naming another key than the pinned or recorded one, or
@@ -323,6 +319,10 @@ export class Peer extends EventEmitter<PeerEvents> {
     return peerKeyOf(key)
   }
 
+  /**
+   * Punches an introduction once a slot is free (PunchBusy or PunchWaitEnded
+   * when none comes), for no longer than `deadline`, and reports the outcome.
+   */
   async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline, expectKey?: string): Promise<PunchedConnection> {
     const peerId = introduction.peer.id
     const peerKey = this.#peerKeyFor(introduction, expectKey)

@@ -412,6 +412,11 @@ export class Punch {
         this.#fail(error as Error)
         return
       }
+      // Destroyed (aborted, preempted, the peer closed) while TLS ran: the punch has failed already.
+      if (this.phase === 'failed') {
+        socket.destroy()
+        return
+      }
     }
     this.#phase = 'connected'
     socket.on('error', ignoreUnhandledError)

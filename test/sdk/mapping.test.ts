@@ -139,13 +139,16 @@ async function serverDouble (mappingPort: MappingPortDouble): Promise<{ url: str
     offered = (probeServer.address() as AddressInfo).port
     closing.push(async () => { (probeServer as Server & { closeAllConnections?: () => void }).closeAllConnections?.(); probeServer.close() })
   }
-  const api = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
-    request.resume()
+  const api = createHttpServer(async (request: IncomingMessage, response: ServerResponse) => {
+    let body = ''
+    for await (const chunk of request) body += String(chunk)
     const json = (status: number, body: unknown): void => { response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
-    if (request.method === 'POST' && request.url === '/v1/peers') {
+    if (request.method === 'POST' && request.url === '/v1/challenges') {
+      json(201, { challenge: 'c'.repeat(43), expiresAt: new Date().toISOString() })
+    } else if (request.method === 'POST' && request.url === '/v1/peers') {
       const now = new Date()
       json(201, {
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], mapping: 'unknown',
+        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: (JSON.parse(body) as { proof: { publicKey: string } }).proof.publicKey, mapping: 'unknown',
         ...(offered !== undefined ? { mappingProbe: { port: offered } } : {}),
         ttlSeconds: 90, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + 90_000).toISOString(), token: `pl_${'a'.repeat(43)}`
       })
