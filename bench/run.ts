@@ -12,6 +12,7 @@ import { IDLE_MEASURED_SECONDS, IDLE_WAIT_SECONDS, measureIdle } from './idle.js
 import { measurePostgres } from './postgres.js'
 import { measureSecurity } from './security.js'
 import { measureRelay, RELAY_BENCH_MIB, RELAY_BENCH_TRIALS } from './relay.js'
+import { measureEncryption, ENCRYPTION_BENCH_MIB, ENCRYPTION_BENCH_TRIALS } from './encryption.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const log = (line: string): void => { console.error(`bench: ${line}`) }
@@ -29,6 +30,7 @@ const postgres = await measurePostgres(log, helloWorld)
 const lab = await measureLab(log)
 const security = await measureSecurity(log)
 const relay = await measureRelay(log)
+const encryption = await measureEncryption(log)
 
 const atScale = push.find((result) => result.heldPolls === 10_000)!
 const perPollBytes = atScale.rssPerPollBytes // RSS holds the heap and the native side of each connection
@@ -91,6 +93,18 @@ const goals = [
     met: relay.ratioOneWay >= 0.5 && relay.ratioBothWays >= 0.5
   },
   {
+    name: 'end-to-end encryption (TLS 1.3) against the same punched connection unencrypted, loopback, same run',
+    target: 'encrypted >= 70% of unencrypted (costs <= 30%)',
+    measured: `${encryption.connection.encrypted.toFixed(0)} MB/s encrypted, ${encryption.connection.plain.toFixed(0)} MB/s plain: ${(encryption.connection.ratio * 100).toFixed(0)}%`,
+    met: encryption.connection.ratio >= 0.7
+  },
+  {
+    name: 'an HTTP download through the encrypted tunnel (forward/expose) at least as fast as before encryption',
+    target: '>= 250 MB/s (the unencrypted tunnel measured before issue 12; the bare download and the unencrypted tunnel measured in the same run)',
+    measured: `${encryption.download.tunnelEncrypted.toFixed(0)} MB/s encrypted, ${encryption.download.tunnelPlain.toFixed(0)} MB/s unencrypted, ${encryption.download.bare.toFixed(0)} MB/s without the tunnel`,
+    met: encryption.download.tunnelEncrypted >= 250
+  },
+  {
     name: 'median time to authenticated connection within one round trip of the floor',
     target: 'median - floor <= peer round trip, every profile with WAN delay',
     measured: Array.isArray(lab) ? labRows.map((row) => `${row.profile}: +${row.aboveFloorMs.toFixed(0)} ms (RTT ${row.rttMs})`).join('; ') : `not measured: ${lab.skipped}`,
@@ -105,7 +119,7 @@ const machine = {
   os: `${os.type()} ${os.release()}`,
   node: process.version
 }
-const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, security, relay, goals }
+const results = { date: new Date().toISOString(), machine, load: os.loadavg(), durationSeconds: Math.round((Date.now() - started) / 1000), throughput, idle, push, postgres, lab, security, relay, encryption, goals }
 writeFileSync(path.join(HERE, 'results.json'), JSON.stringify(results, null, 2) + '\n')
 
 const ms = (value: number): string => value.toFixed(2)
@@ -193,6 +207,18 @@ Server CPU: user + system time of the server process over every relayed trial, p
 | through the relay | ${relay.relayed.oneWayMBps.toFixed(0)} (${(relay.ratioOneWay * 100).toFixed(0)}% of direct) | ${relay.relayed.bothWaysMBps.toFixed(0)} (${(relay.ratioBothWays * 100).toFixed(0)}%) |
 
 Server CPU per relayed MiB: ${relay.serverCpuMsPerMiB.toFixed(2)} ms (${relay.serverCores.toFixed(2)} cores while relaying); the bare forwarder's: ${relay.pipeCpuMsPerMiB.toFixed(2)} ms.
+
+## Encryption
+
+Two Peers on loopback (a real rendezvous server in its own process), ${ENCRYPTION_BENCH_MIB} MiB one way per trial through a
+punched connection, median of ${ENCRYPTION_BENCH_TRIALS} trials interleaved; and an HTTP download of as much through
+\`Forwarder\`/\`Exposure\` (HTTP/2 CONNECT inside the punched connection) against the same download without the tunnel.
+
+| | unencrypted (\`encrypt: false\`) MB/s | encrypted (TLS 1.3, the default) MB/s | ratio |
+| --- | --- | --- | --- |
+| punched connection | ${encryption.connection.plain.toFixed(0)} | ${encryption.connection.encrypted.toFixed(0)} | ${encryption.connection.ratio.toFixed(2)} |
+| download through the tunnel | ${encryption.download.tunnelPlain.toFixed(0)} | ${encryption.download.tunnelEncrypted.toFixed(0)} | ${(encryption.download.tunnelEncrypted / encryption.download.tunnelPlain).toFixed(2)} |
+| the same download, no tunnel | ${encryption.download.bare.toFixed(0)} | | |
 
 ## Time to an authenticated connection (NAT laboratory)
 
