@@ -327,12 +327,18 @@ export class Peer extends EventEmitter<PeerEvents> {
     const peerId = introduction.peer.id
     const peerKey = this.#peerKeyFor(introduction, expectKey)
     let punch: Punch | undefined
+    let preempted: PunchPreemptedError | undefined
     const slot = await this.#slots.acquire(peerId, {
       signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
       deadlineMs: Math.min(deadline, waitUntil) - Date.now(),
       onQueued: (queued) => { this.#trace({ type: 'punch-queued', introductionId: introduction.id, peerId, queued }) },
-      preempt: () => { punch?.destroy(new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)) }
+      preempt: () => {
+        preempted = new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)
+        punch?.destroy(preempted)
+      }
     })
+    // Preempted between the grant of the slot and now (another introduction of the same batch): the slot is gone.
+    if (preempted !== undefined) throw preempted
     const view = localNetworkView(new URL(this.#options.server).hostname)
     punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
