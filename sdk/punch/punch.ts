@@ -334,6 +334,10 @@ export class Punch {
       socket.destroy()
       return
     }
+    // The relay carries half-closes (a FIN reaches the other side, which can still answer), as a punched
+    // connection does: the socket must not end its own side when the other's ends (a TLS socket over it
+    // takes this from it).
+    socket.allowHalfOpen = true
     this.#track(socket)
     const remote = remoteOf(socket)
     this.#emit({ type: 'relay-attached', remote: label(remote) })
