@@ -355,7 +355,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const view = localNetworkView(new URL(this.#options.server).hostname)
     const timeoutMs = Math.max(1, deadline - Date.now())
     // Both sides plan from the introduction's mappings, which they share: they attach to the same relay, or neither does.
-    const plan = planFor(introduction, relay, timeoutMs)
+    const plan = planFor(introduction, relay)
     punch = new Punch({
       introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
       identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) },

@@ -35,17 +35,26 @@ export type RelayReason = 'head-start' | 'mappings' | 'only'
 
 /**
  * How long a punch races alone before it also attaches to the relay, in
- * `auto` mode. Measured in the NAT laboratory (README, "The NAT laboratory",
- * relay head start): every punchable profile (1–6, 0 and 20 ms per WAN link,
- * 25 trials each) authenticated its direct connection within 1.2 s of the
- * introduction on either side (the slowest: profile 5, B 300 ms late behind
- * reset NATs at 20 ms), and a relayed connection takes another ~2 round
- * trips to the server and 3 one-way trips between the peers after the
- * attach. 2.5 s is twice that tail: room for round trips of ~150 ms that the
- * lab does not have, and on a pair that cannot punch a user waits about
- * 2.5 s more than the fastest relayed connection could take.
+ * `auto` mode: the same on both sides (each counts from its own start), so
+ * that both attach, whatever their timeouts. Measured in the NAT laboratory
+ * (README, "The NAT laboratory", relay head start; `test/lab/nat-lab.test.ts`
+ * prints the slowest side of every punchable profile on each run):
+ *   - quiet machine: every punchable profile (1-6, 0 and 20 ms per WAN link)
+ *     authenticates its direct connection within 0.9 s (p95 of the slowest,
+ *     profile 5 at 20 ms: B learns of the introduction 300 ms late behind
+ *     reset NATs);
+ *   - the same 2-core machine running two labs and a build at once (25
+ *     trials per profile): medians 2-5x slower, and the slowest trial of all
+ *     (profile 5 at 20 ms) authenticated after 1.88 s.
+ * 3 s leaves that worst case 1.1 s, about the round trips a direct punch
+ * over a real WAN adds; a relayed connection then takes about two round
+ * trips to the server and three one-way trips between the peers after the
+ * attach. A pair that cannot punch waits ~3 s more than the relay alone
+ * would take (NATs that drop SYNs say nothing sooner: a failed punch is only
+ * known by its silence); a pair whose mappings say it cannot punch waits
+ * nothing (`relay-now`).
  */
-export const RELAY_HEAD_START_MS = 2500
+export const RELAY_HEAD_START_MS = 3000
 
 export interface Plan {
   strategy: Strategy
@@ -63,14 +72,14 @@ export function strategyFor (self: Mapping, peer: Mapping): Strategy {
 }
 
 /**
- * The plan of one punch of `introduction` under `relay`. The head start is
- * at most half the punch's timeout, so that a short timeout still leaves the
- * relay time to connect.
+ * The plan of one punch of `introduction` under `relay`. A punch timeout
+ * shorter than the head start leaves the relay no time: such a punch fails
+ * before it attaches.
  */
-export function planFor (introduction: Pick<Introduction, 'self' | 'peer'>, relay: RelayMode, timeoutMs: number, headStartMs = RELAY_HEAD_START_MS): Plan {
+export function planFor (introduction: Pick<Introduction, 'self' | 'peer'>, relay: RelayMode, headStartMs = RELAY_HEAD_START_MS): Plan {
   const strategy = strategyFor(introduction.self.mapping, introduction.peer.mapping)
   if (relay === 'never') return { strategy, punch: true, relayAfterMs: undefined, relayReason: undefined }
   if (relay === 'only') return { strategy, punch: false, relayAfterMs: 0, relayReason: 'only' }
   if (strategy === 'relay-now') return { strategy, punch: false, relayAfterMs: 0, relayReason: 'mappings' }
-  return { strategy, punch: true, relayAfterMs: Math.min(headStartMs, Math.floor(timeoutMs / 2)), relayReason: 'head-start' }
+  return { strategy, punch: true, relayAfterMs: headStartMs, relayReason: 'head-start' }
 }
