@@ -35,7 +35,8 @@ export const PEER_OPTIONS = {
   identity: { type: 'string' },
   'known-peers': { type: 'string' },
   'peer-key': { type: 'string' },
-  'no-encrypt': { type: 'boolean', default: false }
+  'no-encrypt': { type: 'boolean', default: false },
+  relay: { type: 'string' }
 } as const
 
 interface PeerOptionValues {
@@ -52,6 +53,17 @@ interface PeerOptionValues {
   'known-peers'?: string | undefined
   'peer-key'?: string | undefined
   'no-encrypt'?: boolean | undefined
+  relay?: string | undefined
+}
+
+const RELAY_MODES = ['auto', 'never', 'only'] as const
+
+/** --relay auto|never|only (default auto). */
+function relayOption (value: string | undefined): PeerOptions['relay'] {
+  if (value === undefined) return 'auto'
+  const mode = value.trim()
+  if (!(RELAY_MODES as readonly string[]).includes(mode)) throw new UsageError(`--relay takes auto, never or only, got "${value}"`)
+  return mode as PeerOptions['relay']
 }
 
 const KEY = /^[A-Za-z0-9_-]{43}$/
@@ -114,6 +126,7 @@ export async function peerOptionsFrom (values: PeerOptionValues, peerKeys: Recor
   if (keepAliveSeconds !== undefined && !(Number.isInteger(keepAliveSeconds) && keepAliveSeconds >= 0)) {
     throw new UsageError(`--keepalive must be a whole number of seconds (0: off), got "${values.keepalive}"`)
   }
+  const relay = relayOption(values.relay)
   const identityPath = values.identity ?? defaultIdentityFile()
   const identity = await identityFile(identityPath).catch((error: Error) => { throw new UsageError(`--identity: ${error.message}`) })
   const knownPeers = values['known-peers'] ?? defaultKnownPeersFile()
@@ -123,6 +136,7 @@ export async function peerOptionsFrom (values: PeerOptionValues, peerKeys: Recor
     peerKeys,
     knownPeersFile: knownPeers === 'none' ? undefined : knownPeers,
     encrypt: values['no-encrypt'] !== true,
+    relay,
     keepAliveMs: keepAliveSeconds === undefined ? undefined : keepAliveSeconds * 1000,
     ca: values.ca === undefined ? undefined : readCa(values.ca),
     id: values.id,

@@ -37,6 +37,12 @@ const DECLINED = {
   'key-mismatch': 'its key is not the one pinned or known'
 } as const
 
+const RELAY_REASONS = {
+  'head-start': 'no direct connection yet (punching goes on)',
+  mappings: 'both NATs map every connection to a new port, punching cannot work',
+  only: 'relay only, as asked'
+} as const
+
 /** One human line per event worth a person's attention; dials are counted by the status line, not listed. */
 export function humanLine (event: ProgressEvent): string | undefined {
   switch (event.type) {
@@ -47,7 +53,9 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'idle-gap-warning': return `warning: ${event.message}`
     case 'mapping': return `NAT mapping ${event.mapping}: the server saw ${endpointLabel(event.publicEndpoint)} on its API port and ${endpointLabel(event.probeEndpoint)} on its mapping port`
     case 'mapping-unknown': return `NAT mapping unknown: ${event.message}`
-    case 'introduced': return `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
+    case 'introduced': return event.relayInMs === 0 && event.candidates.length === 0
+      ? `introduced to ${event.peerId} (${event.role}); relaying${event.strategy === 'relay-now' ? ': both NATs map every connection to a new port, punching cannot work' : ''}`
+      : `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
     case 'dial':
     case 'dial-failed':
     case 'accepted':
@@ -55,6 +63,9 @@ export function humanLine (event: ProgressEvent): string | undefined {
       return undefined
     case 'authenticated': return `authenticated ${event.peerId} over ${event.path} ${event.remote} (via ${event.via}) after ${event.elapsedMs} ms`
     case 'rejected': return `rejected a connection from ${event.remote}: ${event.reason}`
+    case 'relay-attaching': return `attaching to the relay for ${event.peerId}: ${RELAY_REASONS[event.reason]}`
+    case 'relay-attached': return `attached to the relay at ${event.remote}; authenticating ${event.peerId} over it end to end`
+    case 'relay-failed': return `the relay failed for ${event.peerId}: ${event.message}`
     case 'connected': return `connected to ${event.peerId} via ${event.via} over the ${event.path} path ${event.remote} in ${event.elapsedMs} ms after ${event.dials} dial(s)`
     case 'failed': return `punch to ${event.peerId} failed after ${event.elapsedMs} ms and ${event.dials} dial(s): ${event.message}`
     case 'declined': return `declined an introduction from ${event.peerId}: ${event.message ?? DECLINED[event.reason]}`
@@ -65,6 +76,8 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'listening': return `forwarding ${event.host}:${event.port} to the service ${event.target} exposes`
     case 'tunnel-up': return `tunnel with ${event.peerId} up: via ${event.via} over the ${event.path} path ${event.remote}${event.punchMs !== undefined ? ` (punched in ${event.punchMs} ms)` : ''}`
     case 'tunnel-down': return `tunnel with ${event.peerId} down`
+    case 'tunnel-upgrade-failed': return `no direct path to ${event.peerId} yet (${event.message}); the tunnel stays relayed, next try in ${Math.round(event.retryInMs / 1000)} s`
+    case 'tunnel-upgraded': return `tunnel with ${event.peerId} upgraded to a direct path: via ${event.via} over the ${event.path} path ${event.remote}; new streams take it${event.relayedStreams > 0 ? `, ${event.relayedStreams} stream(s) finish over the relay` : ''}`
     case 'stream-opened': return event.client !== undefined ? `client ${event.client}: stream ${event.streamId} open` : `${event.peerId} opened stream ${event.streamId}`
     case 'stream-closed': return `${event.client !== undefined ? `client ${event.client}` : `${event.peerId}'s stream ${event.streamId}`} closed after ${(event.durationMs / 1000).toFixed(1)} s: ${formatBytes(event.bytesIn)} in, ${formatBytes(event.bytesOut)} out`
     case 'stream-refused': return `${event.client !== undefined ? `client ${event.client}` : `${event.peerId}'s stream`} refused: ${event.reason}`

@@ -20,6 +20,10 @@ const PEER_OPTIONS_HELP = `  --server URL      rendezvous server, e.g. https://r
                     identity; 'none': off)
   --no-encrypt      no TLS over the connection unless the other side asks (for an
                     application that brings its own TLS); encrypted by default
+  --relay MODE      the server's relay, for NATs that cannot be punched: auto (default:
+                    relayed when no direct connection came up after 3 s, or at once
+                    when both NATs map every connection to a new port; a relayed tunnel
+                    keeps trying to go direct), never (punch only), only (relay only)
   --port P          local punch port (default: any free port)
   --private LIST    private endpoints to report, ADDR:PORT,... (private addresses only;
                     default: this host's private IPv4 addresses; '' for none)

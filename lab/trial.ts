@@ -2,6 +2,7 @@
 // benchmark: B waits, A connects, each sends a line and ends; both must print
 // the other's line and exit 0. Throws with both peers' traces otherwise.
 import type { ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import type { Lab } from './lab.js'
 
@@ -73,26 +74,47 @@ export function brief (run: PeerRun): string {
     .join(' | ')
 }
 
-export async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number | undefined }): Promise<TrialResult> {
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+
+export interface TrialOptions {
+  a: string
+  b: string
+  bPort?: number | undefined
+  /** Random bytes each side sends instead of a line, checked by SHA-256 on the other side. */
+  payloadBytes?: number | undefined
+  /** More `punchline peer` options for both sides. */
+  flags?: string[] | undefined
+  /** Start A only once B knows its NAT's mapping (so that the introduction carries it). */
+  awaitMapping?: boolean | undefined
+}
+
+export async function trial (lab: Lab, n: number, options: TrialOptions): Promise<TrialResult> {
   const aId = `a${n}`
   const bId = `b${n}`
-  const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
+  const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10', ...options.flags ?? []]
   const b = lab.punchline(options.b, [...common, '--id', bId, ...(options.bPort !== undefined ? ['--port', String(options.bPort)] : [])])
   const bWatch = watch(b)
   await bWatch.event('registered')
+  if (options.awaitMapping === true) await bWatch.event('mapping')
   const a = lab.punchline(options.a, [...common, '--id', aId, '--connect', bId])
   const aWatch = watch(a)
-  a.stdin!.end(`from ${aId}\n`)
-  b.stdin!.end(`from ${bId}\n`)
+  const fromA = options.payloadBytes === undefined ? Buffer.from(`from ${aId}\n`) : randomBytes(options.payloadBytes)
+  const fromB = options.payloadBytes === undefined ? Buffer.from(`from ${bId}\n`) : randomBytes(options.payloadBytes)
+  // A peer that fails exits before reading its input: that is for the trial to report, not an EPIPE to crash on.
+  a.stdin!.on('error', () => {})
+  b.stdin!.on('error', () => {})
+  a.stdin!.end(fromA)
+  b.stdin!.end(fromB)
   const timer = setTimeout(() => { a.kill('SIGKILL'); b.kill('SIGKILL') }, TRIAL_TIMEOUT_MS)
   const [aRun, bRun] = await Promise.all([aWatch.done, bWatch.done])
   clearTimeout(timer)
   const connected = aRun.events.find((event) => event.event === 'connected')
   const peerConnected = bRun.events.find((event) => event.event === 'connected')
-  const ok = aRun.code === 0 && bRun.code === 0 && bRun.stdout === `from ${aId}\n` && aRun.stdout === `from ${bId}\n` &&
+  const ok = aRun.code === 0 && bRun.code === 0 && sha256(bRun.output) === sha256(fromA) && sha256(aRun.output) === sha256(fromB) &&
     connected !== undefined && peerConnected !== undefined && peerConnected.introductionId === connected.introductionId
   if (!ok) {
-    throw new Error(`trial ${n} failed: A exited ${String(aRun.code)} printing ${JSON.stringify(aRun.stdout)}, B exited ${String(bRun.code)} printing ${JSON.stringify(bRun.stdout)}\n  A: ${brief(aRun)}\n  B: ${brief(bRun)}`)
+    const printed = (run: PeerRun): string => options.payloadBytes === undefined ? JSON.stringify(run.stdout) : `${run.output.length} bytes`
+    throw new Error(`trial ${n} failed: A exited ${String(aRun.code)} printing ${printed(aRun)}, B exited ${String(bRun.code)} printing ${printed(bRun)}\n  A: ${brief(aRun)}\n  B: ${brief(bRun)}`)
   }
   return {
     via: connected.via,

@@ -4,7 +4,7 @@
 // introductions it receives or asks for, and hands out authenticated
 // connections.
 import { EventEmitter, on } from 'node:events'
-import type { AddressInfo, Server } from 'node:net'
+import type { AddressInfo, Server, Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { PUNCH_FAILURE_CODES, type Endpoint, type Introduction, type Mapping, type PunchFailureCode, type PunchReportBody } from '@punchline/protocol'
 import { MAX_PRIVATE_ENDPOINTS, POLL_WAIT_SECONDS } from '@punchline/protocol/limits'
@@ -16,6 +16,8 @@ import { KnownPeers } from './identity/known-peers.js'
 import { localNetworkView } from './punch/candidates.js'
 import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
+import { RELAY_MODES, planFor, type RelayMode } from './punch/strategy.js'
+import { attachRelay } from './relay/attach.js'
 import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
 import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
@@ -82,6 +84,13 @@ export interface PeerOptions {
   knownPeersFile?: string | undefined
   /** TLS 1.3 over every connection (used when either side asks). Default true. */
   encrypt?: boolean | undefined
+  /**
+   * The server's relay, for pairs that cannot punch: `auto` (default) attaches
+   * to it when the punch has no authenticated connection after a head start
+   * (RELAY_HEAD_START_MS), or at once when both NATs' mappings are dependent;
+   * `never` only punches; `only` never punches. Incoming punches use it too.
+   */
+  relay?: RelayMode | undefined
 }
 
 export interface ConnectOptions {
@@ -90,6 +99,14 @@ export interface ConnectOptions {
   timeout?: number | undefined
   /** The key the target must prove (raw, base64url), whatever the server or the peerKeys say. */
   expectKey?: string | undefined
+  /** This connect's use of the relay; default: the peer's `relay` option. */
+  relay?: RelayMode | undefined
+}
+
+function checkRelayMode (relay: unknown, name: string): void {
+  if (relay !== undefined && !(RELAY_MODES as readonly unknown[]).includes(relay)) {
+    throw new InvalidOptionError(`${name} must be one of ${RELAY_MODES.map((mode) => `'${mode}'`).join(', ')}, got ${JSON.stringify(relay)}`)
+  }
 }
 
 interface PeerEvents {
@@ -125,6 +142,7 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   if (!Number.isInteger(keepAliveMs) || (keepAliveMs !== 0 && keepAliveMs < MIN_KEEPALIVE_MS)) {
     throw new InvalidOptionError(`keepAliveMs must be 0 (off) or an integer of at least ${MIN_KEEPALIVE_MS} (the kernel counts whole seconds), got ${keepAliveMs}`)
   }
+  checkRelayMode(options.relay, 'relay')
   const { maxConcurrentPunches = DEFAULT_MAX_PUNCHES } = options
   if (!Number.isInteger(maxConcurrentPunches) || maxConcurrentPunches < 1) {
     throw new InvalidOptionError(`maxConcurrentPunches must be an integer greater than 0, got ${maxConcurrentPunches}`)
@@ -231,13 +249,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /** Asks the server to introduce us to `target` and punches; resolves with the authenticated connection. */
-  async connect (target: string, { signal, timeout = this.#options.punchTimeoutMs, expectKey }: ConnectOptions = {}): Promise<PunchedConnection> {
+  async connect (target: string, { signal, timeout = this.#options.punchTimeoutMs, expectKey, relay = this.#options.relay ?? 'auto' }: ConnectOptions = {}): Promise<PunchedConnection> {
     if (this.#closed !== undefined) throw new PeerClosedError('peer is closed')
     if (expectKey !== undefined) peerKeyOf(expectKey, 'expectKey')
+    checkRelayMode(relay, 'relay')
     const deadline = Date.now() + timeout
     const introduction = await this.#session.introduce(target, signal)
     try {
-      return await this.#punch(introduction, signal, deadline, deadline, expectKey)
+      return await this.#punch(introduction, signal, deadline, deadline, expectKey, relay)
     } catch (error) {
       if (error instanceof PunchBusy) throw new PunchBusyError(error.message)
       if (!(error instanceof PunchWaitEnded)) throw error
@@ -323,7 +342,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    * Punches an introduction once a slot is free (PunchBusy or PunchWaitEnded
    * when none comes), for no longer than `deadline`, and reports the outcome.
    */
-  async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline, expectKey?: string): Promise<PunchedConnection> {
+  async #punch (introduction: Introduction, signal: AbortSignal | undefined, deadline: number, waitUntil = deadline, expectKey?: string, relay: RelayMode = this.#options.relay ?? 'auto'): Promise<PunchedConnection> {
     const peerId = introduction.peer.id
     const peerKey = this.#peerKeyFor(introduction, expectKey)
     let punch: Punch | undefined
@@ -340,9 +359,20 @@ export class Peer extends EventEmitter<PeerEvents> {
     // Preempted between the grant of the slot and now (another introduction of the same batch): the slot is gone.
     if (preempted !== undefined) throw preempted
     const view = localNetworkView(new URL(this.#options.server).hostname)
-    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) } })
+    const timeoutMs = Math.max(1, deadline - Date.now())
+    // Both sides plan from the introduction's mappings, which they share: they attach to the same relay, or neither does.
+    const plan = planFor(introduction, relay)
+    punch = new Punch({
+      introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
+      identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) },
+      punch: plan.punch,
+      strategy: plan.strategy,
+      relay: plan.relayAfterMs === undefined
+        ? undefined
+        : { afterMs: plan.relayAfterMs, reason: plan.relayReason!, attach: async ({ signal, timeoutMs }) => await this.#attachRelay(introduction.id, signal, timeoutMs) }
+    })
     this.#punches.add(punch)
-    this.#router.add(introduction.id, punch)
+    if (plan.punch) this.#router.add(introduction.id, punch)
     try {
       const connection = await punch.run()
       slot.release('connected')
@@ -352,13 +382,21 @@ export class Peer extends EventEmitter<PeerEvents> {
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'PUNCH_ERR_UNKNOWN'
       slot.release(NOT_AN_OUTCOME.has(code) ? 'ended' : 'failed')
-      const errorCode = (PUNCH_FAILURE_CODES as readonly string[]).includes(code) ? code as PunchFailureCode : 'PUNCH_ERR_UNKNOWN'
+      // A relay that failed too carries the punch's own failure as its cause: that is what the statistics count.
+      const cause = (error as { cause?: { code?: unknown } }).cause
+      const punchCode = typeof cause?.code === 'string' ? cause.code : code
+      const errorCode = (PUNCH_FAILURE_CODES as readonly string[]).includes(punchCode) ? punchCode as PunchFailureCode : 'PUNCH_ERR_UNKNOWN'
       if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), dials: punch.dials, errorCode })
       throw error
     } finally {
       this.#punches.delete(punch)
       this.#router.remove(introduction.id)
     }
+  }
+
+  /** This side's attach to an introduction's relay, on a connection of its own, with the registration's token as it is now. */
+  async #attachRelay (introductionId: string, signal: AbortSignal, timeoutMs: number): Promise<Socket> {
+    return await attachRelay({ server: this.#options.server, ca: this.#options.ca, introductionId, token: this.#session.registration.token, signal, timeout: timeoutMs })
   }
 
   /** Tells the server how a punch ended (pipelined like every request); a failure to report is only traced. */

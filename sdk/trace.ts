@@ -4,9 +4,16 @@
 // to see all of them from the first; the `trace` event carries the same.
 import type { Endpoint, Introduction, Mapping } from '@punchline/protocol'
 import type { Path } from './punch/candidates.js'
+import type { RelayReason, Strategy } from './punch/strategy.js'
 
-/** connect(): our dial completed (simultaneous open included); accept(): the peer's dial reached our listener. */
-export type Via = 'connect' | 'accept'
+/**
+ * connect(): our dial completed (simultaneous open included); accept(): the
+ * peer's dial reached our listener; relay: both sides attached to the
+ * server's relay of the introduction.
+ */
+export type Via = 'connect' | 'accept' | 'relay'
+/** Where a connection goes: the peer's public or private endpoint, or through the server's relay. */
+export type ConnectionPath = Path | 'relay'
 
 interface PunchEventBase {
   introductionId: string
@@ -25,6 +32,10 @@ export type PunchEvent = PunchEventBase & (
     /** The peer's endpoints not dialed, and why (address-safety policy). */
     skipped: string[]
     leader: boolean
+    /** What the two mappings allow (see punch/strategy.ts); `candidates` is empty when no dialing is done. */
+    strategy: Strategy
+    /** When this punch attaches to the relay, ms from its start; null: it does not. */
+    relayInMs: number | null
   }
   | {
     type: 'dial'
@@ -38,12 +49,18 @@ export type PunchEvent = PunchEventBase & (
   /** The punch's budget says no: spent for this candidate (dials, connections), or the address's SYN rate (retried). */
   | { type: 'dial-limited', candidate: string, reason: 'dials' | 'connections' | 'address-rate', retryInMs: number | null }
   | { type: 'accepted', remote: string }
-  | { type: 'authenticated', via: Via, path: Path, remote: string }
+  /** Attaching to the introduction's relay: no direct connection after the head start, mappings that cannot punch, or relay 'only'. */
+  | { type: 'relay-attaching', reason: RelayReason }
+  /** The server answered 101: the other side's bytes arrive once it has attached too. `remote` is the server. */
+  | { type: 'relay-attached', remote: string }
+  /** The attach failed (refused: `code` PUNCH_ERR_RELAY_REFUSED and the server's `serverCode`); punching goes on if it was. */
+  | { type: 'relay-failed', code: string, serverCode?: string, message: string }
+  | { type: 'authenticated', via: Via, path: ConnectionPath, remote: string }
   | { type: 'rejected', via: Via, remote: string, reason: string }
   | {
     type: 'connected'
     via: Via
-    path: Path
+    path: ConnectionPath
     remote: string
     dials: number
     /** @deprecated the same as `dials`. */
@@ -99,7 +116,12 @@ export type PeerEvent = PunchEvent | SessionEvent | DecisionEvent
 
 /** Port forwarding: tunnels (one punched connection each) and the streams they carry. */
 export type TunnelEvent =
-  | { type: 'tunnel-up', side: 'expose' | 'forward', peerId: string, via: Via, path: Path, remote: string, punchMs?: number }
+  /** A tunnel is up; `path: 'relay'` when it runs over the relay (a forwarder then tries to upgrade it, see `tunnel-upgraded`). */
+  | { type: 'tunnel-up', side: 'expose' | 'forward', peerId: string, via: Via, path: ConnectionPath, remote: string, punchMs?: number }
+  /** An attempt to punch a direct path for a relayed tunnel failed; the next one in `retryInMs`. */
+  | { type: 'tunnel-upgrade-failed', peerId: string, message: string, retryInMs: number }
+  /** A relayed tunnel got a direct one: new streams take it, the relayed tunnel's streams finish where they are (it closes when they have). */
+  | { type: 'tunnel-upgraded', side: 'expose' | 'forward', peerId: string, via: Via, path: ConnectionPath, remote: string, relayedStreams: number }
   | { type: 'tunnel-down', peerId: string, remote: string }
   | { type: 'listening', host: string, port: number, target: string }
   | { type: 'stream-opened', peerId: string, streamId: number, client?: string }

@@ -289,6 +289,11 @@ export interface HandshakeOptions {
   theirHello?: Hello | undefined
   /** The peer's PROOF checked out: it is our peer at the other end. */
   onAuthenticated: () => void
+  /**
+   * HELLO and PROOF both ways within this long, default HANDSHAKE_TIMEOUT_MS.
+   * Longer over the relay, where the other side may attach seconds later.
+   */
+  timeoutMs?: number | undefined
 }
 
 export interface HandshakeResult {
@@ -312,7 +317,7 @@ export async function handshake (socket: Socket, reader: FrameReader, options: H
   const ourFlags = options.encrypt ? WANTS_ENCRYPTION : 0
   let theirFlags = 0
   let selected = false
-  await within(HANDSHAKE_TIMEOUT_MS, 'handshake timed out', (async () => {
+  await within(options.timeoutMs ?? HANDSHAKE_TIMEOUT_MS, 'handshake timed out', (async () => {
     socket.write(encodeHello({ nonce, tag: helloTag(secret, nonce) }))
     const hello = options.theirHello ?? decodeHello(await reader.expect(FrameType.HELLO))
     if (!isHelloFor(hello, secret)) throw new AuthenticationFailedError('HELLO is not for this introduction')

@@ -3,8 +3,11 @@
 //   punching  - dial every candidate from the punch port, retrying failed dials
 //               on the schedule in ./schedule.ts, while connections accepted on
 //               the port for this introduction are handed in through adopt();
-//               every connection that comes up, either way, runs the handshake
-//               (./handshake.ts)
+//               and, when the plan says so (./strategy.ts), attach to the
+//               server's relay of the introduction after a head start (or at
+//               once, without dialing); every connection that comes up, any
+//               of these ways, runs the same handshake (./handshake.ts), so
+//               the relayed one races the direct ones on equal terms
 //   securing  - the leader (smaller peer id) SELECTed one connection and the
 //               follower CONFIRMed it, both after checking each other's PROOF;
 //               everything else closed; TLS runs over it (./secure.ts) when
@@ -17,16 +20,17 @@
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint, Introduction } from '@punchline/protocol'
-import { AbortedError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import { AbortedError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError, RelayRefusedError } from '../errors.js'
 import type { Identity, PeerKey } from '../identity/identity.js'
 import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
-import type { PunchEvent, Via } from '../trace.js'
-import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView, type Path } from './candidates.js'
+import type { ConnectionPath, PunchEvent, Via } from '../trace.js'
+import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView } from './candidates.js'
 import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
 import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import type { RelayReason, Strategy } from './strategy.js'
 
 export type Phase = 'idle' | 'punching' | 'securing' | 'connected' | 'failed'
 
@@ -39,8 +43,10 @@ export interface PunchedConnection {
   /** TLS 1.3 protects the application's bytes end to end. */
   encrypted: boolean
   introductionId: string
+  /** `relay` (with `path: 'relay'`): the server relays the connection; it sees only sizes and timing when `encrypted`. */
   via: Via
-  path: Path
+  path: ConnectionPath
+  /** The peer's endpoint; over the relay, the server's. */
   remote: Endpoint
   /** From the start of the punch to the confirmed connection. */
   elapsedMs: number
@@ -71,6 +77,21 @@ export interface PunchOptions {
   signal?: AbortSignal | undefined
   onEvent?: ((event: PunchEvent) => void) | undefined
   random?: () => number
+  /** Dial the candidates and take accepted connections (false: the relay alone). Default true. */
+  punch?: boolean | undefined
+  /** What the mappings allow, for the trace (./strategy.ts). Default 'race'. */
+  strategy?: Strategy | undefined
+  /** The fallback to the introduction's relay; none when absent. */
+  relay?: RelayAttach | undefined
+}
+
+/** When and how a punch attaches to the introduction's relay. */
+export interface RelayAttach {
+  /** ms after the punch starts (0: at once). */
+  afterMs: number
+  reason: RelayReason
+  /** This side's attach (attachRelay): the raw relayed socket once the server answered 101. */
+  attach: (options: { signal: AbortSignal, timeoutMs: number }) => Promise<Socket>
 }
 
 /** One connection under way: dialed (with its candidate) or accepted. */
@@ -78,7 +99,7 @@ interface Link {
   socket: Socket
   reader: FrameReader
   via: Via
-  path: Path
+  path: ConnectionPath
   remote: Endpoint
   candidate: Candidate | undefined
 }
@@ -89,6 +110,17 @@ function remoteOf (socket: Socket): Endpoint {
 
 function codeOf (error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN'
+}
+
+/**
+ * The relay's failure, as the punch's: its message says both, and its `cause`
+ * is the punch's own failure (a timeout, say), the reason the relay was
+ * needed.
+ */
+function causedBy (relayFailure: Error, punchFailure: Error): Error {
+  relayFailure.message = `${punchFailure.message}; the relay failed too: ${relayFailure.message}`
+  Object.defineProperty(relayFailure, 'cause', { value: punchFailure, configurable: true, writable: true, enumerable: false })
+  return relayFailure
 }
 
 /**
@@ -169,14 +201,20 @@ export class Punch {
   readonly #failedConnections = new Map<Candidate, number>()
   readonly #selection = new Selection()
   #dialing = true
+  readonly #punching: boolean
+  #relayTimer: NodeJS.Timeout | undefined
+  readonly #relayAbort = new AbortController()
+  /** Why the relay could not be had, once it could not: the punch's failure then says so too. */
+  #relayFailure: Error | undefined
 
   constructor (options: PunchOptions) {
     this.#options = options
     this.introduction = options.introduction
     this.leader = options.introduction.self.id < options.introduction.peer.id
+    this.#punching = options.punch !== false
     const plan = candidatesFor(options.introduction, options.view)
-    this.#candidates = plan.candidates
-    this.#skipped = plan.skipped
+    this.#candidates = this.#punching ? plan.candidates : []
+    this.#skipped = this.#punching ? plan.skipped : []
     this.#secret = Buffer.from(options.introduction.secret, 'base64url')
     this.#random = options.random ?? Math.random
   }
@@ -225,7 +263,7 @@ export class Punch {
 
   /** A connection accepted on the punch port whose HELLO is for this introduction. */
   adopt (socket: Socket, reader: FrameReader, hello: Hello): void {
-    if (this.#done) {
+    if (this.#done || !this.#punching) {
       socket.destroy()
       return
     }
@@ -255,16 +293,73 @@ export class Punch {
     this.#phase = 'punching'
     this.#startedAt = performance.now()
     const { signal, timeoutMs } = this.#options
-    this.#emit({ type: 'introduced', role: this.introduction.role, candidates: this.#candidates.map((candidate) => candidate.label), skipped: this.#skipped, leader: this.leader })
+    const { relay } = this.#options
+    this.#emit({
+      type: 'introduced',
+      role: this.introduction.role,
+      candidates: this.#candidates.map((candidate) => candidate.label),
+      skipped: this.#skipped,
+      leader: this.leader,
+      strategy: this.#options.strategy ?? 'race',
+      relayInMs: relay === undefined ? null : relay.afterMs
+    })
     if (signal?.aborted === true) {
       this.#onAbort()
       return
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true })
     this.#deadline = setTimeout(() => {
-      this.#fail(new PunchTimeoutError(`no authenticated connection to ${this.introduction.peer.id} within ${timeoutMs} ms`))
+      const timedOut = new PunchTimeoutError(`no authenticated connection to ${this.introduction.peer.id} within ${timeoutMs} ms`)
+      this.#fail(this.#relayFailure === undefined ? timedOut : causedBy(this.#relayFailure, timedOut))
     }, timeoutMs)
-    for (const candidate of this.#candidates) this.#dial(candidate)
+    if (this.#punching) for (const candidate of this.#candidates) this.#dial(candidate)
+    if (relay !== undefined) {
+      if (relay.afterMs <= 0) void this.#attachRelay(relay)
+      else this.#relayTimer = setTimeout(() => { void this.#attachRelay(relay) }, relay.afterMs)
+    }
+  }
+
+  /** Attaches to the introduction's relay; the relayed connection then runs the handshake like any other. */
+  async #attachRelay (relay: RelayAttach): Promise<void> {
+    if (this.#done) return
+    this.#emit({ type: 'relay-attaching', reason: relay.reason })
+    let socket: Socket
+    try {
+      socket = await relay.attach({ signal: this.#relayAbort.signal, timeoutMs: Math.max(1, this.#remainingMs) })
+    } catch (error) {
+      this.#relayFailed(error as Error)
+      return
+    }
+    if (this.#done) {
+      socket.destroy()
+      return
+    }
+    // The relay carries half-closes (a FIN reaches the other side, which can still answer), as a punched
+    // connection does: the socket must not end its own side when the other's ends (a TLS socket over it
+    // takes this from it).
+    socket.allowHalfOpen = true
+    this.#track(socket)
+    const remote = remoteOf(socket)
+    this.#emit({ type: 'relay-attached', remote: label(remote) })
+    void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'relay', path: 'relay', remote, candidate: undefined })
+  }
+
+  /** The relay is not to be had: punching goes on, if it was; otherwise the punch fails now. */
+  #relayFailed (error: Error): void {
+    if (this.#done) return
+    this.#relayFailure = error
+    this.#emit({
+      type: 'relay-failed',
+      code: error instanceof PunchlineError ? error.code : codeOf(error),
+      ...(error instanceof RelayRefusedError ? { serverCode: error.serverCode } : {}),
+      message: error.message
+    })
+    if (!this.#punching) this.#fail(error)
+  }
+
+  /** ms until the punch's deadline. */
+  get #remainingMs (): number {
+    return this.#options.timeoutMs - (performance.now() - this.#startedAt)
   }
 
   #dial (candidate: Candidate): void {
@@ -345,6 +440,8 @@ export class Punch {
         leader: this.leader,
         chooser: this.#selection.chooserFor(link),
         theirHello,
+        // Over the relay, the other side may attach up to its own head start later: the punch's deadline bounds it.
+        timeoutMs: link.via === 'relay' ? Math.max(1, this.#remainingMs) : undefined,
         onAuthenticated: () => {
           if (this.#done) return
           this.#emit({ type: 'authenticated', via: link.via, path: link.path, remote: label(link.remote) })
@@ -389,6 +486,9 @@ export class Punch {
       if (failed >= MAX_FAILED_CONNECTIONS_PER_CANDIDATE) this.#leaveAlone(link.candidate, 'connections')
     }
     const stillOffering = this.#selection.release(link)
+    // Each side attaches to an introduction's relay once: a relayed connection lost is the relay lost.
+    if (link.via === 'relay') this.#relayFailed(error)
+    if (this.#done) return
     if (this.#dialing) {
       if (link.candidate !== undefined && interrupted) this.#dialFailed(link.candidate, 'ECONNRESET', 0)
     } else if (this.leader && !stillOffering && this.#links.size === 0) {
@@ -450,6 +550,8 @@ export class Punch {
   /** The one cleanup path: no timer, listener or socket outlives the punch but the winner. */
   #settle (): void {
     clearTimeout(this.#deadline)
+    clearTimeout(this.#relayTimer)
+    this.#relayAbort.abort()
     this.#stopDialing()
     this.#options.signal?.removeEventListener('abort', this.#onAbort)
     this.#selection.end()

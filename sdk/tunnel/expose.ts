@@ -1,7 +1,10 @@
 // `expose`: makes a local TCP service reachable by chosen peers. Introductions
 // from peers not allowed are declined before any punching; each punched
 // connection from an allowed peer carries an HTTP/2 session whose CONNECT
-// streams are spliced to new connections to the service.
+// streams are spliced to new connections to the service. A forwarder whose
+// tunnel runs over the relay upgrades it when it can: a direct tunnel from a
+// peer with a relayed one open is the upgrade (`tunnel-upgraded`), and the
+// relayed one ends once the forwarder has closed it, its streams finished.
 import { EventEmitter } from 'node:events'
 import { constants, performServerHandshake, type ServerHttp2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2'
 import { connect } from 'node:net'
@@ -32,6 +35,8 @@ export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
   /** Per allowed peer: its tunnels, oldest first, and its streams open across all of them. */
   readonly #tunnelsOf = new Map<string, ServerHttp2Session[]>()
   readonly #streamsOf = new Map<string, number>()
+  /** Each tunnel's connection, and the streams open on it. */
+  readonly #tunnelInfo = new Map<ServerHttp2Session, { connection: PunchedConnection, streams: number }>()
   #closed: Promise<void> | undefined
 
   static async open (options: ExposeOptions): Promise<Exposure> {
@@ -85,20 +90,36 @@ export class Exposure extends EventEmitter<{ trace: [TraceEvent] }> {
     const session = performServerHandshake(socket, { settings: TUNNEL_SETTINGS })
     bindToSocket(session, socket)
     this.#sessions.add(session)
-    // A peer gets a few tunnels at once (a forwarder re-punches when one dies, before this side notices):
-    // the newest win, the oldest close.
-    const tunnels = [...this.#tunnelsOf.get(peerId) ?? [], session]
+    // A peer gets a few tunnels at once (a forwarder re-punches when one dies, before this side notices,
+    // or upgrades a relayed one): the newest win, the oldest close.
+    const before = this.#tunnelsOf.get(peerId) ?? []
+    const relayed = before.map((open) => this.#tunnelInfo.get(open)).filter((info) => info?.connection.path === 'relay')
+    const tunnels = [...before, session]
     this.#tunnelsOf.set(peerId, tunnels)
+    this.#tunnelInfo.set(session, { connection, streams: 0 })
     for (const old of tunnels.slice(0, Math.max(0, tunnels.length - MAX_TUNNELS_PER_PEER))) old.destroy()
-    this.#trace({ type: 'tunnel-up', side: 'expose', peerId, via: connection.via, path: connection.path, remote })
+    if (connection.path !== 'relay' && relayed.length > 0) {
+      const relayedStreams = relayed.reduce((sum, info) => sum + info!.streams, 0)
+      this.#trace({ type: 'tunnel-upgraded', side: 'expose', peerId, via: connection.via, path: connection.path, remote, relayedStreams })
+    } else {
+      this.#trace({ type: 'tunnel-up', side: 'expose', peerId, via: connection.via, path: connection.path, remote })
+    }
     session.once('close', () => {
+      this.#tunnelInfo.delete(session)
       this.#sessions.delete(session)
       const left = (this.#tunnelsOf.get(peerId) ?? []).filter((open) => open !== session)
       if (left.length === 0) this.#tunnelsOf.delete(peerId)
       else this.#tunnelsOf.set(peerId, left)
       this.#trace({ type: 'tunnel-down', peerId, remote })
     })
-    session.on('stream', (stream, headers) => { this.#onStream(peerId, stream, headers) })
+    session.on('stream', (stream, headers) => {
+      const info = this.#tunnelInfo.get(session)
+      if (info !== undefined) {
+        info.streams++
+        stream.once('close', () => { info.streams-- })
+      }
+      this.#onStream(peerId, stream, headers)
+    })
   }
 
   #onStream (peerId: string, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {

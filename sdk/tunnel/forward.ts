@@ -3,6 +3,13 @@
 // that does not allow us fails at once; later, each client rides the tunnel
 // as one CONNECT stream, and a tunnel that went down is punched again by the
 // next client.
+//
+// A tunnel that had to go through the server's relay keeps trying to go
+// direct in the background (UPGRADE_DELAYS_MS: a punch with relay 'never',
+// one introduction each). Once one authenticates, it is the tunnel: new
+// streams take it, and the relayed session is closed gracefully (HTTP/2
+// GOAWAY: its streams finish where they are, then it ends): make before
+// break, no client is reset by the upgrade.
 import { EventEmitter, once } from 'node:events'
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
@@ -23,9 +30,22 @@ export interface ForwardOptions extends Omit<PeerOptions, 'onTrace'> {
   onTrace?: TraceListener | undefined
 }
 
+/**
+ * When a relayed tunnel tries to go direct: this long after it came up, then
+ * after each failed try the next delay, the last one over and over. Each try
+ * is one introduction and one punch of up to the punch timeout on both
+ * sides: a few minutes apart, a pair that stays unpunchable costs the server
+ * and the NATs next to nothing.
+ */
+export const UPGRADE_DELAYS_MS = [5_000, 30_000, 300_000] as const
+
 interface Tunnel {
   session: ClientHttp2Session
   connection: PunchedConnection
+  /** CONNECT streams open on it. */
+  streams: number
+  /** A relayed tunnel's next try to go direct. */
+  upgrade?: { attempt: number, timer: NodeJS.Timeout | undefined, abort: AbortController } | undefined
 }
 
 /** A running forward; `trace` events carry both the Peer's events and the tunnels'. */
@@ -35,6 +55,10 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
   readonly #listener: Server
   readonly #onTrace: TraceListener | undefined
   #tunnel: Promise<Tunnel> | undefined
+  /** The tunnel new streams take, once up. */
+  #current: Tunnel | undefined
+  /** Every tunnel still open: the current one, and relayed ones finishing their streams. */
+  readonly #tunnels = new Set<Tunnel>()
   #closed: Promise<void> | undefined
 
   /** Opens the peer, punches the first tunnel, then listens for clients. */
@@ -77,9 +101,10 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
   async close (): Promise<void> {
     this.#closed ??= (async () => {
       this.#listener.close()
+      for (const tunnel of this.#tunnels) this.#stopUpgrading(tunnel)
       const peerClosed = this.peer.close() // also ends a punch under way
-      const tunnel = await this.#tunnel?.catch(() => undefined)
-      tunnel?.session.destroy()
+      await this.#tunnel?.catch(() => undefined)
+      for (const tunnel of this.#tunnels) tunnel.session.destroy()
       await peerClosed
     })()
     await this.#closed
@@ -103,16 +128,78 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
   async #punchTunnel (): Promise<Tunnel> {
     const started = performance.now()
     const connection = await this.peer.connect(this.target)
+    const tunnel = this.#open(connection)
+    this.#trace({ type: 'tunnel-up', side: 'forward', peerId: this.target, via: connection.via, path: connection.path, remote: endpointLabel(connection.remote), punchMs: Math.round(performance.now() - started) })
+    if (connection.path === 'relay') this.#upgradeLater(tunnel, 0)
+    return tunnel
+  }
+
+  /** An HTTP/2 session over an authenticated connection: the tunnel new streams take from now on. */
+  #open (connection: PunchedConnection): Tunnel {
     const remote = endpointLabel(connection.remote)
     const session = http2Connect(`http://${TUNNEL_AUTHORITY}`, { createConnection: () => connection.socket, settings: TUNNEL_SETTINGS })
     bindToSocket(session, connection.socket)
     watchLiveness(session, connection.socket)
+    const tunnel: Tunnel = { session, connection, streams: 0 }
+    this.#tunnels.add(tunnel)
+    this.#current = tunnel
     session.once('close', () => {
-      this.#tunnel = undefined // the next client punches a new one
+      this.#tunnels.delete(tunnel)
+      this.#stopUpgrading(tunnel)
+      if (this.#current === tunnel) {
+        this.#current = undefined
+        this.#tunnel = undefined // the next client punches a new one
+      }
       this.#trace({ type: 'tunnel-down', peerId: this.target, remote })
     })
-    this.#trace({ type: 'tunnel-up', side: 'forward', peerId: this.target, via: connection.via, path: connection.path, remote, punchMs: Math.round(performance.now() - started) })
-    return { session, connection }
+    return tunnel
+  }
+
+  /** Schedules the relayed tunnel's next try to go direct; returns its delay. */
+  #upgradeLater (tunnel: Tunnel, attempt: number): number {
+    const delay = UPGRADE_DELAYS_MS[Math.min(attempt, UPGRADE_DELAYS_MS.length - 1)]!
+    const upgrade = { attempt, abort: new AbortController(), timer: undefined as NodeJS.Timeout | undefined }
+    upgrade.timer = setTimeout(() => {
+      upgrade.timer = undefined
+      void this.#tryUpgrade(tunnel)
+    }, delay)
+    tunnel.upgrade = upgrade
+    return delay
+  }
+
+  #stopUpgrading (tunnel: Tunnel): void {
+    clearTimeout(tunnel.upgrade?.timer)
+    tunnel.upgrade?.abort.abort()
+    tunnel.upgrade = undefined
+  }
+
+  /**
+   * One try to replace a relayed tunnel with a direct one: a punch that does
+   * not fall back (the relay is what it is to replace). Make before break:
+   * the direct tunnel takes new streams before the relayed one is closed,
+   * gracefully.
+   */
+  async #tryUpgrade (relayed: Tunnel): Promise<void> {
+    const upgrade = relayed.upgrade
+    if (upgrade === undefined || this.#closed !== undefined || this.#current !== relayed) return
+    let connection: PunchedConnection
+    try {
+      connection = await this.peer.connect(this.target, { relay: 'never', signal: upgrade.abort.signal })
+    } catch (error) {
+      if (upgrade.abort.signal.aborted || this.#closed !== undefined || relayed.upgrade !== upgrade) return
+      const retryInMs = this.#upgradeLater(relayed, upgrade.attempt + 1)
+      this.#trace({ type: 'tunnel-upgrade-failed', peerId: this.target, message: (error as Error).message, retryInMs })
+      return
+    }
+    if (this.#closed !== undefined || this.#current !== relayed) {
+      connection.socket.destroy() // the relayed tunnel went down meanwhile: the next client punches anew
+      return
+    }
+    relayed.upgrade = undefined
+    const direct = this.#open(connection)
+    this.#tunnel = Promise.resolve(direct)
+    this.#trace({ type: 'tunnel-upgraded', side: 'forward', peerId: this.target, via: connection.via, path: connection.path, remote: endpointLabel(connection.remote), relayedStreams: relayed.streams })
+    relayed.session.close() // GOAWAY: no new streams; it ends once its streams have
   }
 
   #onClient (client: Socket): void {
@@ -136,9 +223,15 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
   /** A CONNECT stream for one client; a tunnel found closing is replaced once. */
   async #openStream (client: Socket, name: string): Promise<ClientHttp2Stream> {
     for (let tries = 0; ; tries++) {
-      const { session } = await this.#ensureTunnel()
+      const tunnel = await this.#ensureTunnel()
+      const { session } = tunnel
       if (client.destroyed) throw new Error(`client ${name} went away`)
-      if (!session.closed && !session.destroyed) return session.request({ ':method': 'CONNECT', ':authority': TUNNEL_AUTHORITY })
+      if (!session.closed && !session.destroyed) {
+        const stream = session.request({ ':method': 'CONNECT', ':authority': TUNNEL_AUTHORITY })
+        tunnel.streams++
+        stream.once('close', () => { tunnel.streams-- })
+        return stream
+      }
       if (tries > 0) throw new Error('the tunnel closed')
       if (this.#tunnel !== undefined && (await this.#tunnel).session === session) this.#tunnel = undefined
     }

@@ -1,10 +1,13 @@
 // Port forwarding across two real NATs (iptables MASQUERADE, 20 ms per WAN
 // link), with `punchline expose` and `punchline forward` processes as users
 // run them: a service in A's LAN host, clients in B's LAN host. Every byte is
-// checked, both ways. Needs root; elsewhere the suite is skipped with the reason.
+// checked, both ways. The same across NATs that give every connection a new
+// port (lab profiles 7 and 8), where the tunnel runs over the server's relay.
+// Needs root; elsewhere the suite is skipped with the reason.
 import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
-import { Lab, labUnavailable, twoNats } from '../../lab/lab.js'
+import { Lab, labUnavailable, twoNats, type LabSpec } from '../../lab/lab.js'
+import { oneRandomizingNat, twoRandomizingNats } from '../../lab/profiles.js'
 import { watch } from '../../lab/trial.js'
 
 const unavailable = labUnavailable()
@@ -31,6 +34,17 @@ socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code }
 socket.end(payload)
 `
 
+/** CLIENTS clients at once through the forwarded port in host-b; each one's result. */
+async function runClients (lab: Lab): Promise<Array<{ sent: string, received: string, bytes: number }>> {
+  return await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    const client = lab.spawn('host-b', process.execPath, ['-e', CLIENT])
+    let output = ''
+    client.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    await new Promise((resolve) => client.once('exit', resolve))
+    return JSON.parse(output) as { sent: string, received: string, bytes: number }
+  }))
+}
+
 describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward', () => {
   it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a forwarded port across two NATs, byte for byte; a peer not allowed is declined`, async () => {
     const lab = await Lab.create(twoNats('reset', 20))
@@ -48,13 +62,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       expect(tunnel).toMatchObject({ peerId: 'home', path: 'public', remote: expect.stringMatching(/^100\.64\.1\.2:\d+$/) })
 
       const started = performance.now()
-      const results = await Promise.all(Array.from({ length: CLIENTS }, async () => {
-        const client = lab.spawn('host-b', process.execPath, ['-e', CLIENT])
-        let output = ''
-        client.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-        await new Promise((resolve) => client.once('exit', resolve))
-        return JSON.parse(output) as { sent: string, received: string, bytes: number }
-      }))
+      const results = await runClients(lab)
       const seconds = (performance.now() - started) / 1000
       for (const result of results) {
         expect(result.bytes, `${JSON.stringify(result)}; forwarder: ${JSON.stringify(forwarded.events().filter((event) => !String(event.event).startsWith('dial')).slice(-8))}`).toBe(MEBIBYTES * 1048576)
@@ -75,4 +83,44 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       await lab.destroy()
     }
   }, 120_000)
+})
+
+describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward through the relay', () => {
+  const profiles: Array<{ name: string, spec: LabSpec }> = [
+    { name: '7 (A behind --random-fully)', spec: oneRandomizingNat(20) },
+    { name: '8 (both behind --random-fully)', spec: twoRandomizingNats(20) }
+  ]
+  for (const profile of profiles) {
+    it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a relayed tunnel across NATs that cannot be punched, profile ${profile.name}, byte for byte`, async () => {
+      const lab = await Lab.create(profile.spec)
+      try {
+        const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
+        await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
+        const exposed = watch(lab.punchline('host-a', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
+        await exposed.event('exposing')
+        await exposed.event('mapping') // the introduction carries it
+        const forwarder = lab.punchline('host-b', ['forward', '--server', lab.serverUrl, '--id', 'laptop', '--peer', 'home', '--listen', `127.0.0.1:${FORWARD_PORT}`, '--json'])
+        const forwarded = watch(forwarder)
+        const tunnel = await forwarded.event('tunnel-up')
+        await forwarded.event('listening')
+        expect(tunnel).toMatchObject({ peerId: 'home', via: 'relay', path: 'relay', remote: '100.64.0.2:8080' })
+        expect(await exposed.event('tunnel-up')).toMatchObject({ peerId: 'laptop', path: 'relay' })
+
+        const started = performance.now()
+        const results = await runClients(lab)
+        const seconds = (performance.now() - started) / 1000
+        for (const result of results) {
+          expect(result.bytes, JSON.stringify(result)).toBe(MEBIBYTES * 1048576)
+          expect(result.received).toBe(result.sent)
+        }
+        console.log(`forward lab, relayed (profile ${profile.name}): ${CLIENTS} clients × ${MEBIBYTES} MiB each way in ${seconds.toFixed(2)} s (${(2 * CLIENTS * MEBIBYTES / seconds).toFixed(1)} MiB/s both ways together; the relay's default rate is 1 MiB/s each way), tunnel up in ${tunnel.punchMs as number} ms`)
+        forwarder.kill('SIGTERM')
+        const forwardEvents = (await forwarded.done).events
+        expect(forwardEvents.filter((event) => event.event === 'stream-closed')).toHaveLength(CLIENTS)
+        expect(forwardEvents.filter((event) => event.event === 'stream-refused')).toHaveLength(0)
+      } finally {
+        await lab.destroy()
+      }
+    }, 180_000)
+  }
 })

@@ -1,0 +1,85 @@
+// How a punch goes about an introduction: dial, the relay, or both, and when.
+// Decided from facts both peers share — the introduction's two mappings,
+// identical on both sides — so that both sides of an introduction do the
+// same thing without talking: both punch, and both fall back to the same
+// introduction's relay. Pure: the tests check every pair.
+//
+//   strategyFor(self, peer)   what the mappings allow:
+//     race       both dial every candidate while accepting (./punch.ts): the
+//                plain punch. Also the strategy while a mapping is unknown,
+//                and for exactly one dependent side (a randomizing NAT's
+//                mapping cannot be guessed by a plain punch, but the other
+//                side's can be reached by it: issue 14 puts a `spray`
+//                strategy here; until then it races, then falls back).
+//     relay-now  both mappings are dependent: no SYN of either side can
+//                reach the other's mapping, so neither dials; both attach to
+//                the relay at once.
+//   planFor(...)              the strategy under the caller's relay mode:
+//     auto       race, and attach to the relay after RELAY_HEAD_START_MS while
+//                the race goes on (the first connection to authenticate
+//                wins: a direct one that comes first is kept, and once the
+//                relayed one wins the dialing stops); relay-now at once
+//     never      race whatever the mappings say (the behaviour before the
+//                relay): upgrade attempts of tunnels punch this way
+//     only       no dials at all; the relay at once
+import type { Introduction, Mapping } from '@punchline/protocol'
+
+export const RELAY_MODES = ['auto', 'never', 'only'] as const
+/** Whether connect() falls back to the server's relay: `auto` (default), `never`, or `only` (no punching). */
+export type RelayMode = typeof RELAY_MODES[number]
+
+export type Strategy = 'race' | 'relay-now'
+
+/** Why a punch attaches to the relay (the `relay-attaching` trace event). */
+export type RelayReason = 'head-start' | 'mappings' | 'only'
+
+/**
+ * How long a punch races alone before it also attaches to the relay, in
+ * `auto` mode: the same on both sides (each counts from its own start), so
+ * that both attach, whatever their timeouts. Measured in the NAT laboratory
+ * (README, "The NAT laboratory", relay head start; `test/lab/nat-lab.test.ts`
+ * prints the slowest side of every punchable profile on each run):
+ *   - quiet machine: every punchable profile (1-6, 0 and 20 ms per WAN link)
+ *     authenticates its direct connection within 0.9 s (p95 of the slowest,
+ *     profile 5 at 20 ms: B learns of the introduction 300 ms late behind
+ *     reset NATs);
+ *   - the same 2-core machine running two labs and a build at once (25
+ *     trials per profile): medians 2-5x slower, and the slowest trial of all
+ *     (profile 5 at 20 ms) authenticated after 1.88 s.
+ * 3 s leaves that worst case 1.1 s, about the round trips a direct punch
+ * over a real WAN adds; a relayed connection then takes about two round
+ * trips to the server and three one-way trips between the peers after the
+ * attach. A pair that cannot punch waits ~3 s more than the relay alone
+ * would take (NATs that drop SYNs say nothing sooner: a failed punch is only
+ * known by its silence); a pair whose mappings say it cannot punch waits
+ * nothing (`relay-now`).
+ */
+export const RELAY_HEAD_START_MS = 3000
+
+export interface Plan {
+  strategy: Strategy
+  /** Dial the candidates and take accepted connections. */
+  punch: boolean
+  /** ms after the punch starts to attach to the relay, or undefined: never. */
+  relayAfterMs: number | undefined
+  relayReason: RelayReason | undefined
+}
+
+/** What the two mappings allow (the same answer on both sides: `self` and `peer` swap, the pair does not). */
+export function strategyFor (self: Mapping, peer: Mapping): Strategy {
+  if (self === 'dependent' && peer === 'dependent') return 'relay-now'
+  return 'race'
+}
+
+/**
+ * The plan of one punch of `introduction` under `relay`. A punch timeout
+ * shorter than the head start leaves the relay no time: such a punch fails
+ * before it attaches.
+ */
+export function planFor (introduction: Pick<Introduction, 'self' | 'peer'>, relay: RelayMode, headStartMs = RELAY_HEAD_START_MS): Plan {
+  const strategy = strategyFor(introduction.self.mapping, introduction.peer.mapping)
+  if (relay === 'never') return { strategy, punch: true, relayAfterMs: undefined, relayReason: undefined }
+  if (relay === 'only') return { strategy, punch: false, relayAfterMs: 0, relayReason: 'only' }
+  if (strategy === 'relay-now') return { strategy, punch: false, relayAfterMs: 0, relayReason: 'mappings' }
+  return { strategy, punch: true, relayAfterMs: headStartMs, relayReason: 'head-start' }
+}
