@@ -17,6 +17,7 @@ import { localNetworkView } from './punch/candidates.js'
 import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
 import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
+import { SprayGate } from './punch/spray-gate.js'
 import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
 import { DEFAULT_KEEPALIVE_MS, MIN_KEEPALIVE_MS, idleGapWarnings } from './socket/keepalive.js'
@@ -154,6 +155,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #punches = new Set<Punch>()
   readonly #slots: PunchSlots
   readonly #budget = new DialBudget()
+  /** One spray at a time across this peer's punches, with a rest between (however many introductions arrive). */
+  readonly #sprayGate = new SprayGate()
   readonly #reporting = new Set<Promise<void>>()
   readonly #identity: Identity
   readonly #knownPeers: KnownPeers | undefined
@@ -334,7 +337,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       preempt: () => { punch?.destroy(new PunchPreemptedError(`${peerId}'s punches keep failing: this one yielded its slot to a newcomer`)) }
     })
     const view = localNetworkView(new URL(this.#options.server).hostname)
-    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) } })
+    punch = new Punch({ introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs: Math.max(1, deadline - Date.now()), keepAliveMs: this.#options.keepAliveMs, identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, sprayGate: this.#sprayGate, signal, onEvent: (event) => { this.#trace(event) } })
     this.#punches.add(punch)
     this.#router.add(introduction.id, punch)
     try {

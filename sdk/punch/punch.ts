@@ -3,21 +3,23 @@
 //   punching  - dial every candidate from the punch port, retrying failed dials
 //               on the schedule in ./schedule.ts, while connections accepted on
 //               the port for this introduction are handed in through adopt();
-//               every connection that comes up, either way, runs the handshake
-//               (./handshake.ts)
+//               when exactly one NAT is endpoint-dependent, spray as well
+//               (./strategy.ts, ./spray.ts); every connection that comes up,
+//               any way, runs the handshake (./handshake.ts)
 //   securing  - the leader (smaller peer id) SELECTed one connection and the
 //               follower CONFIRMed it, both after checking each other's PROOF;
 //               everything else closed; TLS runs over it (./secure.ts) when
 //               either side asked for encryption
 //   connected - the connection is handed out
-//   failed    - timeout, abort or destroy()
+//   failed    - timeout, abort or destroy(); at once when both NATs are
+//               endpoint-dependent (nothing to guess)
 //
 // run() is memoised and destroy() idempotent; every path ends in #settle(),
 // which clears every timer and listener and closes every other socket.
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint, Introduction } from '@punchline/protocol'
-import { AbortedError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError } from '../errors.js'
+import { AbortedError, BothMappingsDependentError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError } from '../errors.js'
 import type { Identity, PeerKey } from '../identity/identity.js'
 import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
@@ -27,6 +29,10 @@ import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
 import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import { Spray } from './spray.js'
+import { SprayGate, type SprayTurn } from './spray-gate.js'
+import { SPRAY_SYNS_PER_SECOND } from './spray-schedule.js'
+import { sprayRoleOf, strategyFor, type Strategy } from './strategy.js'
 
 export type Phase = 'idle' | 'punching' | 'securing' | 'connected' | 'failed'
 
@@ -44,7 +50,7 @@ export interface PunchedConnection {
   remote: Endpoint
   /** From the start of the punch to the confirmed connection. */
   elapsedMs: number
-  /** Dials made (each sends SYNs). */
+  /** Dials made (each sends SYNs), a spray's included. */
   dials: number
   /** @deprecated the same as `dials`. */
   attempts: number
@@ -71,6 +77,8 @@ export interface PunchOptions {
   signal?: AbortSignal | undefined
   onEvent?: ((event: PunchEvent) => void) | undefined
   random?: () => number
+  /** One spray at a time, with a rest between (the Peer's, shared by its punches); one of the punch's own when absent. */
+  sprayGate?: SprayGate | undefined
 }
 
 /** One connection under way: dialed (with its candidate) or accepted. */
@@ -153,6 +161,11 @@ export class Punch {
   readonly #skipped: string[]
   readonly #secret: Buffer
   readonly #random: () => number
+  readonly #strategy: Strategy
+  readonly #sprayGate: SprayGate
+  #spray: Spray | undefined
+  #sprayTurn: SprayTurn | undefined
+  #sprayWait: NodeJS.Timeout | undefined
   #phase: Phase = 'idle'
   #startedAt = 0
   #dials = 0
@@ -175,8 +188,17 @@ export class Punch {
     this.introduction = options.introduction
     this.leader = options.introduction.self.id < options.introduction.peer.id
     const plan = candidatesFor(options.introduction, options.view)
+    this.#strategy = strategyFor(options.introduction)
+    this.#sprayGate = options.sprayGate ?? new SprayGate()
     this.#candidates = plan.candidates
     this.#skipped = plan.skipped
+    if (this.#strategy === 'spray' && sprayRoleOf(options.introduction) === 'spray') {
+      // The randomizing peer's observed public endpoint is its NAT's mapping towards the server: nothing else gets in there.
+      // The spray covers its address instead.
+      const sprayed = plan.candidates.find((candidate) => candidate.path === 'public')
+      this.#candidates = plan.candidates.filter((candidate) => candidate !== sprayed)
+      if (sprayed !== undefined) this.#skipped = [...plan.skipped, `${sprayed.label}: sprayed instead (endpoint-dependent mapping)`]
+    }
     this.#secret = Buffer.from(options.introduction.secret, 'base64url')
     this.#random = options.random ?? Math.random
   }
@@ -185,8 +207,9 @@ export class Punch {
     return this.#phase
   }
 
+  /** Dials made, a spray's included. */
   get dials (): number {
-    return this.#dials
+    return this.#dials + (this.#spray?.dials ?? 0)
   }
 
   /** Since the punch started, ms (0 before it does). */
@@ -256,8 +279,13 @@ export class Punch {
     this.#startedAt = performance.now()
     const { signal, timeoutMs } = this.#options
     this.#emit({ type: 'introduced', role: this.introduction.role, candidates: this.#candidates.map((candidate) => candidate.label), skipped: this.#skipped, leader: this.leader })
+    this.#emit({ type: 'strategy', strategy: this.#strategy, mappings: { self: this.introduction.self.mapping, peer: this.introduction.peer.mapping } })
     if (signal?.aborted === true) {
       this.#onAbort()
+      return
+    }
+    if (this.#strategy === 'relay-now') {
+      this.#fail(new BothMappingsDependentError(`both NATs map every connection to a new port (${this.introduction.self.id} and ${this.introduction.peer.id}: endpoint-dependent): no direct connection to guess, nothing dialed`))
       return
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true })
@@ -265,6 +293,51 @@ export class Punch {
       this.#fail(new PunchTimeoutError(`no authenticated connection to ${this.introduction.peer.id} within ${timeoutMs} ms`))
     }, timeoutMs)
     for (const candidate of this.#candidates) this.#dial(candidate)
+    if (this.#strategy === 'spray') this.#startSpray()
+  }
+
+  /** This side's part of the birthday strategy, once the peer's spray gate lets it (one at a time, a rest between). */
+  #startSpray (): void {
+    this.#sprayWait = undefined
+    if (this.#done || !this.#dialing) return
+    const role = sprayRoleOf(this.introduction)
+    const peer = this.introduction.peer.publicEndpoint
+    const turn = this.#sprayGate.take()
+    if (typeof turn === 'number') {
+      this.#emit({ type: 'spray-waiting', role, retryInMs: turn })
+      this.#sprayWait = setTimeout(() => { this.#startSpray() }, turn)
+      return
+    }
+    this.#sprayTurn = turn
+    this.#spray = new Spray({
+      role,
+      local: this.#options.local,
+      sockets: this.#options.sockets,
+      peer,
+      random: this.#random,
+      track: (socket) => { this.#track(socket) },
+      onConnect: (socket, remote) => {
+        if (this.#done) {
+          socket.destroy()
+          return
+        }
+        void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote: remoteOf(socket), candidate: undefined })
+      }
+    })
+    this.#emit({ type: 'spray-started', role, target: role === 'spray' ? peer.address : label(peer), budget: this.#spray.budget, synsPerSecond: SPRAY_SYNS_PER_SECOND })
+    this.#spray.start()
+  }
+
+  /** The spray is over (a connection authenticated, or the punch ended): its cost goes to the trace, the gate starts its rest. */
+  #stopSpray (reason: 'authenticated' | 'ended'): void {
+    clearTimeout(this.#sprayWait)
+    this.#sprayWait = undefined
+    const spray = this.#spray
+    if (spray === undefined || this.#sprayTurn === undefined) return
+    spray.stop()
+    this.#sprayTurn.release()
+    this.#sprayTurn = undefined
+    this.#emit({ type: 'spray-ended', reason, ...spray.tally })
   }
 
   #dial (candidate: Candidate): void {
@@ -363,6 +436,7 @@ export class Punch {
 
   #stopDialing (): void {
     this.#dialing = false
+    this.#stopSpray('authenticated')
     for (const timer of this.#retries) clearTimeout(timer)
     this.#retries.clear()
   }
@@ -426,10 +500,10 @@ export class Punch {
       path: link.path,
       remote: link.remote,
       elapsedMs: this.elapsedMs,
-      dials: this.#dials,
-      attempts: this.#dials
+      dials: this.dials,
+      attempts: this.dials
     }
-    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.#dials, attempts: this.#dials, encrypted: encrypt })
+    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.dials, attempts: this.dials, encrypted: encrypt })
     this.#resolve(connection)
   }
 
@@ -437,7 +511,8 @@ export class Punch {
     if (this.#phase === 'connected' || this.#phase === 'failed') return
     this.#phase = 'failed'
     const code = error instanceof PunchlineError ? error.code : codeOf(error)
-    this.#emit({ type: 'failed', code, message: error.message, dials: this.#dials, attempts: this.#dials })
+    this.#stopSpray('ended')
+    this.#emit({ type: 'failed', code, message: error.message, dials: this.dials, attempts: this.dials })
     this.#settle()
     this.#reject(error)
   }
@@ -445,6 +520,7 @@ export class Punch {
   /** The one cleanup path: no timer, listener or socket outlives the punch but the winner. */
   #settle (): void {
     clearTimeout(this.#deadline)
+    this.#stopSpray('ended')
     this.#stopDialing()
     this.#options.signal?.removeEventListener('abort', this.#onAbort)
     this.#selection.end()
