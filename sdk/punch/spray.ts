@@ -149,7 +149,8 @@ export class Spray {
   #open (): void {
     this.#dials++
     const { peer, local } = this.#options
-    const socket = net.connect({ host: peer.address, port: peer.port, ...(local.host === '0.0.0.0' ? {} : { localAddress: local.host }) })
+    // Half-open allowed like every socket of the punch port: the application decides when its side ends.
+    const socket = net.connect({ host: peer.address, port: peer.port, allowHalfOpen: true, ...(local.host === '0.0.0.0' ? {} : { localAddress: local.host }) })
     this.#options.track(socket)
     this.#watch(socket, peer, () => {})
   }
