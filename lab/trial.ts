@@ -73,13 +73,15 @@ export function brief (run: PeerRun): string {
     .join(' | ')
 }
 
-export async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number | undefined }): Promise<TrialResult> {
+export async function trial (lab: Lab, n: number, options: { a: string, b: string, bPort?: number | undefined, waitForMapping?: boolean | undefined }): Promise<TrialResult> {
   const aId = `a${n}`
   const bId = `b${n}`
   const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
   const b = lab.punchline(options.b, [...common, '--id', bId, ...(options.bPort !== undefined ? ['--port', String(options.bPort)] : [])])
   const bWatch = watch(b)
   await bWatch.event('registered')
+  // B's verdict first, so that the introduction is sure to carry it (A's own is awaited by its connect()).
+  if (options.waitForMapping === true) await bWatch.event('mapping')
   const a = lab.punchline(options.a, [...common, '--id', aId, '--connect', bId])
   const aWatch = watch(a)
   a.stdin!.end(`from ${aId}\n`)

@@ -6,24 +6,23 @@
 // endpoint-dependent). Each peer's own `mapping` event must say what its NAT
 // does, and the server must count both punch reports under the pair (which it
 // takes from the introduction, not from the peers): connected for the
-// punchable profiles, failed for the randomizing ones.
+// punchable profiles (one randomizing NAT is sprayed), failed at once for two
+// randomizing ones.
 // Needs root; elsewhere the suite is skipped with the reason.
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from '../../lab/lab.js'
 import { watch } from '../../lab/trial.js'
-import { PUBLIC_AND_NAT, SAME_NAT, SAME_PRIVATE_ADDRESSES, droppingNats, lateTarget, oneRandomizingNat, resetNats, twoRandomizingNats } from '../../lab/profiles.js'
+import { PUBLIC_AND_NAT, SAME_NAT, SAME_PRIVATE_ADDRESSES, droppingNats, lateTarget, oneRandomizingNatDropping, resetNats, twoRandomizingNats } from '../../lab/profiles.js'
 import { mappingPairOf, type Mapping } from '@punchline/protocol'
 
 const unavailable = labUnavailable()
 if (unavailable !== undefined) console.warn(`NAT laboratory (mapping) skipped: ${unavailable}`)
 
-/** How long a punch of a pair that cannot punch is given before both sides report it failed. */
-const HOPELESS_PUNCH_SECONDS = 3
 
 interface Profile {
   name: string
   spec: LabSpec
-  /** Whether the pair punches (all but the randomizing ones). */
+  /** Whether the pair punches (all but two randomizing NATs, which fail at once). */
   connects: boolean
 }
 
@@ -34,7 +33,8 @@ const profiles: Profile[] = [
   { name: '4 A public, B behind NAT', spec: PUBLIC_AND_NAT, connects: true },
   { name: '5 B learns 300 ms late', spec: lateTarget(0), connects: true },
   { name: '6 same private addresses, 20 ms', spec: SAME_PRIVATE_ADDRESSES, connects: true },
-  { name: '7 A behind --random-fully', spec: oneRandomizingNat(0), connects: false },
+  // Profile 7's NATs answer unsolicited SYNs with resets, which the spray gets through only by chance (spray-lab.test.ts); these drop them.
+  { name: '9 A behind --random-fully', spec: oneRandomizingNatDropping(0), connects: true },
   { name: '8 both behind --random-fully', spec: twoRandomizingNats(0), connects: false }
 ]
 
@@ -56,7 +56,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: mapping detection', 
     it(`${profile.name}: A ${expectedMapping(profile.spec, 'host-a')}, B ${expectedMapping(profile.spec, 'host-b')}`, async () => {
       const lab = await Lab.create(profile.spec)
       try {
-        const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', profile.connects ? '10' : String(HOPELESS_PUNCH_SECONDS)]
+        const common = ['peer', '--server', lab.serverUrl, '--json', '--timeout', '10']
         const bProcess = lab.punchline('host-b', [...common, '--id', 'b'])
         const b = watch(bProcess)
         // B's verdict first, so that the introduction is sure to carry it.
@@ -87,8 +87,8 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: mapping detection', 
           expect(aRun.stdout).toBe('from b\n')
         } else {
           expect(aRun.code, 'A fails to punch').toBe(1)
-          expect(aRun.events.find((event) => event.event === 'error')).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
-          await b.event('failed')
+          expect(aRun.events.find((event) => event.event === 'error')).toMatchObject({ code: 'PUNCH_ERR_BOTH_MAPPINGS_DEPENDENT' })
+          expect(await b.event('failed')).toMatchObject({ code: 'PUNCH_ERR_BOTH_MAPPINGS_DEPENDENT', dials: 0 })
         }
         await b.event('outcome-reported')
 
