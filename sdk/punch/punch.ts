@@ -321,7 +321,7 @@ export class Punch {
           socket.destroy()
           return
         }
-        void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote: remoteOf(socket), candidate: undefined })
+        void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote, candidate: undefined })
       }
     })
     this.#emit({ type: 'spray-started', role, target: role === 'spray' ? peer.address : label(peer), budget: this.#spray.budget, synsPerSecond: SPRAY_SYNS_PER_SECOND })
