@@ -61,6 +61,12 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'accepted':
     case 'outcome-reported':
       return undefined
+    case 'strategy': return event.strategy === 'race' ? undefined : `NAT mappings: this side ${event.mappings.self}, ${event.peerId} ${event.mappings.peer}: ${event.strategy === 'spray' ? 'one side randomizes its ports, spraying' : 'both randomize their ports, no direct connection can be punched'}`
+    case 'spray-waiting': return `spraying waits ${event.retryInMs} ms: one spray at a time, with a rest between`
+    case 'spray-started': return event.role === 'spray'
+      ? `spraying ${event.target} from the punch port: up to ${event.budget} ports at ${event.synsPerSecond}/s`
+      : `opening up to ${event.budget} sockets towards ${event.target}, each through a new port of our NAT`
+    case 'spray-ended': return `${event.role === 'spray' ? 'spray' : 'opening'} ended (${event.reason}): ${event.dials} dial(s) in ${event.sprayMs} ms, ${event.connected} connected, ${event.refused} refused`
     case 'authenticated': return `authenticated ${event.peerId} over ${event.path} ${event.remote} (via ${event.via}) after ${event.elapsedMs} ms`
     case 'rejected': return `rejected a connection from ${event.remote}: ${event.reason}`
     case 'relay-attaching': return `attaching to the relay for ${event.peerId}: ${RELAY_REASONS[event.reason]}`

@@ -12,6 +12,14 @@ export const droppingNats = (delayMs: number): LabSpec => twoNats('drop', delayM
 export const lateTarget = (delayMs: number): LabSpec => twoNats('reset', delayMs, { lateMs: 300 })
 /** 7: NAT a maps every connection to a new random port (MASQUERADE --random-fully). */
 export const oneRandomizingNat = (delayMs: number): LabSpec => twoNats('reset', delayMs, { mappingOfA: 'random' })
+/** 9: NAT a maps every connection to a new random port; both NATs drop unsolicited SYNs. */
+export const oneRandomizingNatDropping = (delayMs: number): LabSpec => twoNats('drop', delayMs, { mappingOfA: 'random' })
+/** 10: NAT a maps every connection to a new random port and drops unsolicited SYNs; NAT b (consistent) answers them with resets. */
+export const oneRandomizingNatConsistentResets = (delayMs: number): LabSpec => {
+  const spec = twoNats('drop', delayMs, { mappingOfA: 'random' })
+  spec.nats[1]!.unsolicited = 'reset'
+  return spec
+}
 /** 8: both NATs map every connection to a new random port. */
 export const twoRandomizingNats = (delayMs: number): LabSpec => twoNats('reset', delayMs, { mappingOfA: 'random', mappingOfB: 'random' })
 

@@ -16,6 +16,16 @@ export class PunchTimeoutError extends PunchlineError {
   override name = 'PunchTimeoutError'
 }
 
+/**
+ * Both peers' NATs map every connection to a new public port (endpoint-dependent,
+ * as the server observed them): no port can be guessed on either side, so
+ * nothing is dialed. Such a pair needs a relay.
+ */
+export class BothMappingsDependentError extends PunchlineError {
+  override readonly code = 'PUNCH_ERR_BOTH_MAPPINGS_DEPENDENT'
+  override name = 'BothMappingsDependentError'
+}
+
 /** Too many punches are under way or waiting (maxConcurrentPunches): try again shortly. */
 export class PunchBusyError extends PunchlineError {
   override readonly code = 'PUNCH_ERR_BUSY'

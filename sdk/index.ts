@@ -12,7 +12,7 @@ export { addonPortSockets } from './socket/reuse-port-addon.js'
 export {
   PunchlineError, PunchTimeoutError, PeerUnknownError, AuthenticationFailedError, HandshakeInterruptedError, ServerUnreachableError,
   ServerRejectedError, AbortedError, PeerClosedError, InvalidOptionError, PlatformUnsupportedError, InvalidResponseError, PunchBusyError,
-  PunchPreemptedError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, RelayRefusedError, type UnknownServerCode
+  PunchPreemptedError, BothMappingsDependentError, ServerUntrustedError, PathDeadError, PeerKeyMismatchError, PeerKeyChangedError, RelayRefusedError, type UnknownServerCode
 } from './errors.js'
 export { attachRelay, RELAY_ATTACH_TIMEOUT_MS, type AttachRelayOptions } from './relay/attach.js'
 export type { Endpoint, Introduction, ErrorCode, Mapping, MappingPair } from '@punchline/protocol'

@@ -19,6 +19,7 @@ import { Punch, type PunchedConnection } from './punch/punch.js'
 import { RELAY_MODES, planFor, type RelayMode } from './punch/strategy.js'
 import { attachRelay } from './relay/attach.js'
 import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
+import { SprayGate } from './punch/spray-gate.js'
 import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
 import { DEFAULT_KEEPALIVE_MS, MIN_KEEPALIVE_MS, idleGapWarnings } from './socket/keepalive.js'
@@ -172,6 +173,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #punches = new Set<Punch>()
   readonly #slots: PunchSlots
   readonly #budget = new DialBudget()
+  /** One spray at a time across this peer's punches, with a rest between (however many introductions arrive). */
+  readonly #sprayGate = new SprayGate()
   readonly #reporting = new Set<Promise<void>>()
   readonly #identity: Identity
   readonly #knownPeers: KnownPeers | undefined
@@ -364,7 +367,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const plan = planFor(introduction, relay)
     punch = new Punch({
       introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
-      identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, signal, onEvent: (event) => { this.#trace(event) },
+      identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, sprayGate: this.#sprayGate, signal, onEvent: (event) => { this.#trace(event) },
       punch: plan.punch,
       strategy: plan.strategy,
       relay: plan.relayAfterMs === undefined

@@ -4,6 +4,7 @@
 // to see all of them from the first; the `trace` event carries the same.
 import type { Endpoint, Introduction, Mapping } from '@punchline/protocol'
 import type { Path } from './punch/candidates.js'
+import type { SprayRole } from './punch/spray.js'
 import type { RelayReason, Strategy } from './punch/strategy.js'
 
 /**
@@ -48,6 +49,14 @@ export type PunchEvent = PunchEventBase & (
   | { type: 'dial-failed', candidate: string, code: string, retryInMs: number | null }
   /** The punch's budget says no: spent for this candidate (dials, connections), or the address's SYN rate (retried). */
   | { type: 'dial-limited', candidate: string, reason: 'dials' | 'connections' | 'address-rate', retryInMs: number | null }
+  /** How this pair is punched, from both NATs' mappings as the server observed them (./punch/strategy.ts). */
+  | { type: 'strategy', strategy: Strategy, mappings: { self: Mapping, peer: Mapping } }
+  /** The spray gate is closed (another spray runs, or the last one ended less than SPRAY_MIN_GAP_MS ago). */
+  | { type: 'spray-waiting', role: SprayRole, retryInMs: number }
+  /** This side's part of the birthday strategy starts: `target` is the address sprayed (spray) or the endpoint opened towards (open). */
+  | { type: 'spray-started', role: SprayRole, target: string, budget: number, synsPerSecond: number }
+  /** What it cost: dials (each at least one SYN; an opened socket held past 1 s sends more), how they ended, and for how long, ms. */
+  | { type: 'spray-ended', role: SprayRole, reason: 'authenticated' | 'ended', dials: number, connected: number, refused: number, sprayMs: number }
   | { type: 'accepted', remote: string }
   /** Attaching to the introduction's relay: no direct connection after the head start, mappings that cannot punch, or relay 'only'. */
   | { type: 'relay-attaching', reason: RelayReason }

@@ -11,7 +11,7 @@ const Dials = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Dials
 const DeprecatedAttempts = Type.With(Dials, { deprecated: true, description: 'Deprecated name of `dials`: send `dials`' })
 
 /** How a punch may fail, as a peer reports it: the SDK's codes of a punch's end, nothing else (bounded statistics). */
-export const PUNCH_FAILURE_CODES = ['PUNCH_ERR_PUNCH_TIMEOUT', 'PUNCH_ERR_AUTHENTICATION_FAILED', 'PUNCH_ERR_HANDSHAKE_INTERRUPTED', 'PUNCH_ERR_PEER_KEY_MISMATCH', 'PUNCH_ERR_UNKNOWN'] as const
+export const PUNCH_FAILURE_CODES = ['PUNCH_ERR_PUNCH_TIMEOUT', 'PUNCH_ERR_AUTHENTICATION_FAILED', 'PUNCH_ERR_HANDSHAKE_INTERRUPTED', 'PUNCH_ERR_PEER_KEY_MISMATCH', 'PUNCH_ERR_BOTH_MAPPINGS_DEPENDENT', 'PUNCH_ERR_UNKNOWN'] as const
 export type PunchFailureCode = typeof PUNCH_FAILURE_CODES[number]
 
 export const ConnectedReport = Type.Object({

@@ -3,9 +3,10 @@
 //   punching  - dial every candidate from the punch port, retrying failed dials
 //               on the schedule in ./schedule.ts, while connections accepted on
 //               the port for this introduction are handed in through adopt();
-//               and, when the plan says so (./strategy.ts), attach to the
-//               server's relay of the introduction after a head start (or at
-//               once, without dialing); every connection that comes up, any
+//               and, when the plan says so (./strategy.ts), spray as well
+//               (exactly one NAT endpoint-dependent: ./spray.ts) and attach to
+//               the server's relay of the introduction after a head start (or
+//               at once, without dialing); every connection that comes up, any
 //               of these ways, runs the same handshake (./handshake.ts), so
 //               the relayed one races the direct ones on equal terms
 //   securing  - the leader (smaller peer id) SELECTed one connection and the
@@ -13,14 +14,15 @@
 //               everything else closed; TLS runs over it (./secure.ts) when
 //               either side asked for encryption
 //   connected - the connection is handed out
-//   failed    - timeout, abort or destroy()
+//   failed    - timeout, abort or destroy(); at once when both NATs are
+//               endpoint-dependent (nothing to guess)
 //
 // run() is memoised and destroy() idempotent; every path ends in #settle(),
 // which clears every timer and listener and closes every other socket.
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { Endpoint, Introduction } from '@punchline/protocol'
-import { AbortedError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError, RelayRefusedError } from '../errors.js'
+import { AbortedError, BothMappingsDependentError, HandshakeInterruptedError, PeerKeyMismatchError, PunchlineError, PunchTimeoutError, RelayRefusedError } from '../errors.js'
 import type { Identity, PeerKey } from '../identity/identity.js'
 import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
@@ -30,7 +32,10 @@ import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
 import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
-import type { RelayReason, Strategy } from './strategy.js'
+import { Spray } from './spray.js'
+import { SprayGate, type SprayTurn } from './spray-gate.js'
+import { SPRAY_SYNS_PER_SECOND } from './spray-schedule.js'
+import { sprayRoleOf, strategyFor, type RelayReason, type Strategy } from './strategy.js'
 
 export type Phase = 'idle' | 'punching' | 'securing' | 'connected' | 'failed'
 
@@ -50,7 +55,7 @@ export interface PunchedConnection {
   remote: Endpoint
   /** From the start of the punch to the confirmed connection. */
   elapsedMs: number
-  /** Dials made (each sends SYNs). */
+  /** Dials made (each sends SYNs), a spray's included. */
   dials: number
   /** @deprecated the same as `dials`. */
   attempts: number
@@ -79,10 +84,12 @@ export interface PunchOptions {
   random?: () => number
   /** Dial the candidates and take accepted connections (false: the relay alone). Default true. */
   punch?: boolean | undefined
-  /** What the mappings allow, for the trace (./strategy.ts). Default 'race'. */
+  /** What the mappings allow (./strategy.ts): `spray` sprays beside the race. Default: strategyFor(introduction). */
   strategy?: Strategy | undefined
   /** The fallback to the introduction's relay; none when absent. */
   relay?: RelayAttach | undefined
+  /** One spray at a time, with a rest between (the Peer's, shared by its punches); one of the punch's own when absent. */
+  sprayGate?: SprayGate | undefined
 }
 
 /** When and how a punch attaches to the introduction's relay. */
@@ -185,6 +192,11 @@ export class Punch {
   readonly #skipped: string[]
   readonly #secret: Buffer
   readonly #random: () => number
+  readonly #strategy: Strategy
+  readonly #sprayGate: SprayGate
+  #spray: Spray | undefined
+  #sprayTurn: SprayTurn | undefined
+  #sprayWait: NodeJS.Timeout | undefined
   #phase: Phase = 'idle'
   #startedAt = 0
   #dials = 0
@@ -213,8 +225,17 @@ export class Punch {
     this.leader = options.introduction.self.id < options.introduction.peer.id
     this.#punching = options.punch !== false
     const plan = candidatesFor(options.introduction, options.view)
+    this.#strategy = options.strategy ?? strategyFor(options.introduction)
+    this.#sprayGate = options.sprayGate ?? new SprayGate()
     this.#candidates = this.#punching ? plan.candidates : []
     this.#skipped = this.#punching ? plan.skipped : []
+    if (this.#punching && this.#strategy === 'spray' && sprayRoleOf(options.introduction) === 'spray') {
+      // The randomizing peer's observed public endpoint is its NAT's mapping towards the server: nothing else gets in there.
+      // The spray covers its address instead.
+      const sprayed = plan.candidates.find((candidate) => candidate.path === 'public')
+      this.#candidates = plan.candidates.filter((candidate) => candidate !== sprayed)
+      if (sprayed !== undefined) this.#skipped = [...plan.skipped, `${sprayed.label}: sprayed instead (endpoint-dependent mapping)`]
+    }
     this.#secret = Buffer.from(options.introduction.secret, 'base64url')
     this.#random = options.random ?? Math.random
   }
@@ -223,8 +244,9 @@ export class Punch {
     return this.#phase
   }
 
+  /** Dials made, a spray's included. */
   get dials (): number {
-    return this.#dials
+    return this.#dials + (this.#spray?.dials ?? 0)
   }
 
   /** Since the punch started, ms (0 before it does). */
@@ -300,11 +322,17 @@ export class Punch {
       candidates: this.#candidates.map((candidate) => candidate.label),
       skipped: this.#skipped,
       leader: this.leader,
-      strategy: this.#options.strategy ?? 'race',
+      strategy: this.#strategy,
       relayInMs: relay === undefined ? null : relay.afterMs
     })
+    this.#emit({ type: 'strategy', strategy: this.#strategy, mappings: { self: this.introduction.self.mapping, peer: this.introduction.peer.mapping } })
     if (signal?.aborted === true) {
       this.#onAbort()
+      return
+    }
+    if (this.#strategy === 'relay-now' && this.#options.relay === undefined) {
+      // Without a relay to fall back to (a Punch given no RelayAttach), there is nothing to wait for.
+      this.#fail(new BothMappingsDependentError(`both NATs map every connection to a new port (${this.introduction.self.id} and ${this.introduction.peer.id}: endpoint-dependent): no direct connection to guess, nothing dialed`))
       return
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true })
@@ -313,6 +341,7 @@ export class Punch {
       this.#fail(this.#relayFailure === undefined ? timedOut : causedBy(this.#relayFailure, timedOut))
     }, timeoutMs)
     if (this.#punching) for (const candidate of this.#candidates) this.#dial(candidate)
+    if (this.#punching && this.#strategy === 'spray') this.#startSpray()
     if (relay !== undefined) {
       if (relay.afterMs <= 0) void this.#attachRelay(relay)
       else this.#relayTimer = setTimeout(() => { void this.#attachRelay(relay) }, relay.afterMs)
@@ -355,6 +384,50 @@ export class Punch {
       message: error.message
     })
     if (!this.#punching) this.#fail(error)
+  }
+
+  /** This side's part of the birthday strategy, once the peer's spray gate lets it (one at a time, a rest between). */
+  #startSpray (): void {
+    this.#sprayWait = undefined
+    if (this.#done || !this.#dialing) return
+    const role = sprayRoleOf(this.introduction)
+    const peer = this.introduction.peer.publicEndpoint
+    const turn = this.#sprayGate.take()
+    if (typeof turn === 'number') {
+      this.#emit({ type: 'spray-waiting', role, retryInMs: turn })
+      this.#sprayWait = setTimeout(() => { this.#startSpray() }, turn)
+      return
+    }
+    this.#sprayTurn = turn
+    this.#spray = new Spray({
+      role,
+      local: this.#options.local,
+      sockets: this.#options.sockets,
+      peer,
+      random: this.#random,
+      track: (socket) => { this.#track(socket) },
+      onConnect: (socket, remote) => {
+        if (this.#done) {
+          socket.destroy()
+          return
+        }
+        void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote, candidate: undefined })
+      }
+    })
+    this.#emit({ type: 'spray-started', role, target: role === 'spray' ? peer.address : label(peer), budget: this.#spray.budget, synsPerSecond: SPRAY_SYNS_PER_SECOND })
+    this.#spray.start()
+  }
+
+  /** The spray is over (a connection authenticated, or the punch ended): its cost goes to the trace, the gate starts its rest. */
+  #stopSpray (reason: 'authenticated' | 'ended'): void {
+    clearTimeout(this.#sprayWait)
+    this.#sprayWait = undefined
+    const spray = this.#spray
+    if (spray === undefined || this.#sprayTurn === undefined) return
+    spray.stop()
+    this.#sprayTurn.release()
+    this.#sprayTurn = undefined
+    this.#emit({ type: 'spray-ended', reason, ...spray.tally })
   }
 
   /** ms until the punch's deadline. */
@@ -460,6 +533,7 @@ export class Punch {
 
   #stopDialing (): void {
     this.#dialing = false
+    this.#stopSpray('authenticated')
     for (const timer of this.#retries) clearTimeout(timer)
     this.#retries.clear()
   }
@@ -531,10 +605,10 @@ export class Punch {
       path: link.path,
       remote: link.remote,
       elapsedMs: this.elapsedMs,
-      dials: this.#dials,
-      attempts: this.#dials
+      dials: this.dials,
+      attempts: this.dials
     }
-    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.#dials, attempts: this.#dials, encrypted: encrypt })
+    this.#emit({ type: 'connected', via: link.via, path: link.path, remote: label(link.remote), dials: this.dials, attempts: this.dials, encrypted: encrypt })
     this.#resolve(connection)
   }
 
@@ -542,7 +616,8 @@ export class Punch {
     if (this.#phase === 'connected' || this.#phase === 'failed') return
     this.#phase = 'failed'
     const code = error instanceof PunchlineError ? error.code : codeOf(error)
-    this.#emit({ type: 'failed', code, message: error.message, dials: this.#dials, attempts: this.#dials })
+    this.#stopSpray('ended')
+    this.#emit({ type: 'failed', code, message: error.message, dials: this.dials, attempts: this.dials })
     this.#settle()
     this.#reject(error)
   }
@@ -552,6 +627,7 @@ export class Punch {
     clearTimeout(this.#deadline)
     clearTimeout(this.#relayTimer)
     this.#relayAbort.abort()
+    this.#stopSpray('ended')
     this.#stopDialing()
     this.#options.signal?.removeEventListener('abort', this.#onAbort)
     this.#selection.end()
