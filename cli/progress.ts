@@ -55,13 +55,13 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'mapping-unknown': return `NAT mapping unknown: ${event.message}`
     case 'introduced': return event.relayInMs === 0 && event.candidates.length === 0
       ? `introduced to ${event.peerId} (${event.role}); relaying${event.strategy === 'relay-now' ? ': both NATs map every connection to a new port, punching cannot work' : ''}`
-      : `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}`
+      : `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}` +
+        (event.strategy === 'spray' ? `; NAT mappings: this side ${event.mappings.self}, ${event.peerId} ${event.mappings.peer}: one side randomizes its ports, spraying` : '')
     case 'dial':
     case 'dial-failed':
     case 'accepted':
     case 'outcome-reported':
       return undefined
-    case 'strategy': return event.strategy === 'race' ? undefined : `NAT mappings: this side ${event.mappings.self}, ${event.peerId} ${event.mappings.peer}: ${event.strategy === 'spray' ? 'one side randomizes its ports, spraying' : 'both randomize their ports, no direct connection can be punched'}`
     case 'spray-waiting': return `spraying waits ${event.retryInMs} ms: one spray at a time, with a rest between`
     case 'spray-started': return event.role === 'spray'
       ? `spraying ${event.target} from the punch port: up to ${event.budget} ports at ${event.synsPerSecond}/s`

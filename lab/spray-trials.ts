@@ -58,7 +58,7 @@ export async function sprayTrials (spec: LabSpec, trials: number, log: (line: st
           bSyns: bSyns(),
           aSpray: sprayEnded(result.a),
           bSpray: sprayEnded(result.b),
-          strategy: result.a.events.find((event) => event.event === 'strategy')?.strategy
+          strategy: result.a.events.find((event) => event.event === 'introduced')?.strategy
         }
         outcomes.push(outcome)
         log(`trial ${n}: ${outcome.elapsedMs} ms, A ${outcome.aDials} dials / ${outcome.aSyns} SYNs, B ${outcome.bDials} / ${outcome.bSyns}; A ${JSON.stringify(outcome.aSpray)}; B ${JSON.stringify(outcome.bSpray)}`)

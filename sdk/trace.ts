@@ -35,6 +35,8 @@ export type PunchEvent = PunchEventBase & (
     leader: boolean
     /** What the two mappings allow (see punch/strategy.ts); `candidates` is empty when no dialing is done. */
     strategy: Strategy
+    /** The two NATs' mappings the introduction carries, which the strategy follows. */
+    mappings: { self: Mapping, peer: Mapping }
     /** When this punch attaches to the relay, ms from its start; null: it does not. */
     relayInMs: number | null
   }
@@ -50,7 +52,6 @@ export type PunchEvent = PunchEventBase & (
   /** The punch's budget says no: spent for this candidate (dials, connections), or the address's SYN rate (retried). */
   | { type: 'dial-limited', candidate: string, reason: 'dials' | 'connections' | 'address-rate', retryInMs: number | null }
   /** How this pair is punched, from both NATs' mappings as the server observed them (./punch/strategy.ts). */
-  | { type: 'strategy', strategy: Strategy, mappings: { self: Mapping, peer: Mapping } }
   /** The spray gate is closed (another spray runs, or the last one ended less than SPRAY_MIN_GAP_MS ago). */
   | { type: 'spray-waiting', role: SprayRole, retryInMs: number }
   /** This side's part of the birthday strategy starts: `target` is the address sprayed (spray) or the endpoint opened towards (open). */

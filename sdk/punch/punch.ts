@@ -323,9 +323,9 @@ export class Punch {
       skipped: this.#skipped,
       leader: this.leader,
       strategy: this.#strategy,
+      mappings: { self: this.introduction.self.mapping, peer: this.introduction.peer.mapping },
       relayInMs: relay === undefined ? null : relay.afterMs
     })
-    this.#emit({ type: 'strategy', strategy: this.#strategy, mappings: { self: this.introduction.self.mapping, peer: this.introduction.peer.mapping } })
     if (signal?.aborted === true) {
       this.#onAbort()
       return

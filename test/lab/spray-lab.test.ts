@@ -65,7 +65,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: one randomizing NAT'
       const result = await trial(lab, 1, { a: 'host-a', b: 'host-b', awaitMapping: true })
       expect(result).toMatchObject({ via: 'relay', path: 'relay', peerVia: 'relay', dials: 0 })
       for (const run of [result.a, result.b]) {
-        expect(run.events.find((event) => event.event === 'strategy')).toMatchObject({ strategy: 'relay-now' })
+        expect(run.events.find((event) => event.event === 'introduced')).toMatchObject({ strategy: 'relay-now' })
         expect(run.events.find((event) => event.event === 'relay-attaching')).toMatchObject({ reason: 'mappings' })
         expect(run.events.map((event) => event.event)).not.toContain('spray-started')
       }
