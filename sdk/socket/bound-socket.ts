@@ -4,6 +4,7 @@
 import net from 'node:net'
 import { PlatformUnsupportedError } from '../errors.js'
 import { failedDial } from './failed-dial.js'
+import { connectOptions } from './family.js'
 import type { PortSockets } from './port-sockets.js'
 
 /** What punchline uses of net.BoundSocket (@types/node does not describe it yet). */
@@ -55,7 +56,7 @@ export const boundSocketPortSockets: PortSockets = {
       return failedDial(error)
     }
     const socket = new net.Socket({ handle: bound, allowHalfOpen: true } as net.SocketConstructorOpts)
-    socket.connect(remote.port, remote.address)
+    socket.connect(connectOptions(local, remote))
     return socket
   }
 }

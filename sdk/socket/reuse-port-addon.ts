@@ -7,6 +7,7 @@ import net from 'node:net'
 import { isMainThread } from 'node:worker_threads'
 import { PlatformUnsupportedError } from '../errors.js'
 import { failedDial } from './failed-dial.js'
+import { connectOptions } from './family.js'
 import type { PortSockets } from './port-sockets.js'
 
 interface ReusePortAddon {
@@ -83,7 +84,7 @@ export const addonPortSockets: PortSockets = {
       return failedDial(error)
     }
     const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true })
-    socket.connect(remote.port, remote.address)
+    socket.connect(connectOptions(local, remote))
     return socket
   }
 }
