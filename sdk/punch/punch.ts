@@ -54,7 +54,10 @@ type EventBody = PunchEvent extends infer E ? E extends PunchEvent ? Omit<E, 'in
 
 export interface PunchOptions {
   introduction: Introduction
+  /** The punch port (IPv4). */
   local: LocalAddress
+  /** The IPv6 punch port, when there is one: IPv6 candidates are dialed from it, racing the IPv4 ones. */
+  localIpv6?: LocalAddress | undefined
   sockets: PortSockets
   /** This host's networks: which of the peer's endpoints may be dialed at all. */
   view: NetworkView
@@ -174,7 +177,7 @@ export class Punch {
     this.#options = options
     this.introduction = options.introduction
     this.leader = options.introduction.self.id < options.introduction.peer.id
-    const plan = candidatesFor(options.introduction, options.view)
+    const plan = candidatesFor(options.introduction, options.view, new Set(options.localIpv6 === undefined ? [4] : [4, 6]))
     this.#candidates = plan.candidates
     this.#skipped = plan.skipped
     this.#secret = Buffer.from(options.introduction.secret, 'base64url')
@@ -284,7 +287,8 @@ export class Punch {
     this.#dials++
     this.#emit({ type: 'dial', candidate: candidate.label, dial: this.#dials, attempt: this.#dials })
     const sentAt = performance.now()
-    const socket = this.#options.sockets.dial(this.#options.local, candidate.endpoint)
+    const local = candidate.family === 6 && this.#options.localIpv6 !== undefined ? this.#options.localIpv6 : this.#options.local
+    const socket = this.#options.sockets.dial(local, candidate.endpoint)
     this.#track(socket)
     let connected = false
     // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually.
