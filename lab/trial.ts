@@ -18,6 +18,9 @@ export interface PeerRun {
 export interface TrialResult {
   via: string
   path: string
+  /** The endpoint A's connection goes to, and B's ("[2001:db8::1]:4000" for IPv6). */
+  remote: string
+  peerRemote: string
   /** From A receiving the introduction to A's confirmed connection. */
   elapsedMs: number
   /** A's dials. */
@@ -97,6 +100,8 @@ export async function trial (lab: Lab, n: number, options: { a: string, b: strin
   return {
     via: connected.via,
     path: connected.path,
+    remote: connected.remote,
+    peerRemote: peerConnected.remote,
     elapsedMs: connected.elapsedMs,
     dials: connected.dials,
     peerVia: peerConnected.via,
