@@ -53,6 +53,9 @@ export function humanLine (event: ProgressEvent): string | undefined {
     case 'idle-gap-warning': return `warning: ${event.message}`
     case 'mapping': return `NAT mapping ${event.mapping}: the server saw ${endpointLabel(event.publicEndpoint)} on its API port and ${endpointLabel(event.probeEndpoint)} on its mapping port`
     case 'mapping-unknown': return `NAT mapping unknown: ${event.message}`
+    case 'ipv6-endpoint': return `IPv6: the server saw ${endpointLabel(event.ipv6Endpoint)}; punches race IPv6 and IPv4`
+    case 'ipv6-endpoint-unknown': return `IPv6 endpoint unknown, punching over IPv4 only: ${event.message}`
+    case 'ipv6-port': return `IPv6 punch port: ${event.message}`
     case 'introduced': return event.relayInMs === 0 && event.candidates.length === 0
       ? `introduced to ${event.peerId} (${event.role}); relaying${event.strategy === 'relay-now' ? ': both NATs map every connection to a new port, punching cannot work' : ''}`
       : `introduced to ${event.peerId} (${event.role}); punching ${event.candidates.join(', ') || 'no candidates: waiting for the peer to reach us'}${event.skipped.length > 0 ? `; not dialing ${event.skipped.join(', ')}` : ''}` +

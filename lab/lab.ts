@@ -8,12 +8,23 @@
 //                      │  └──wire── nat-b (wan 100.64.2.2, lan 10.0.2.1/24) ── hosts
 //                      └── public hosts 100.64.1x.2
 //
+// A site may also have global IPv6 (NatSpec.ipv6): routed, not translated,
+// behind a stateful firewall (ip6tables) on the same router, as mobile and
+// home networks put IPv4 behind a NAT and IPv6 behind a firewall:
+//
+//   srv 2001:db8::2 ── inet ── nat-a (wan 2001:db8:1::2, lan 2001:db8:1:1::1/64) ── hosts 2001:db8:1:1::<n>
+//                           └─ nat-b (wan 2001:db8:2::2, lan 2001:db8:2:1::1/64) ── hosts 2001:db8:2:1::<n>
+//
+// Then the server is reached by a name with both an A and an AAAA record,
+// SERVER_NAME, which every namespace resolves through its own hosts file
+// (/etc/netns/NAME/hosts, bind-mounted over /etc/hosts by `ip netns exec`).
+//
 // Everything created is deleted by destroy(), and by an exit hook if the
-// test process dies first; namespaces left by a run whose process is gone
-// are deleted on the next create().
+// test process dies first; namespaces (and their /etc/netns files) left by a
+// run whose process is gone are deleted on the next create().
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -24,7 +35,12 @@ const WIRE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire.py')
 /** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
 const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
+export const SERVER_IPV6_ADDRESS = '2001:db8::2'
 export const SERVER_PORT = 8080
+/** The server's name in a laboratory with IPv6: an A and an AAAA record, in every namespace's hosts file. */
+export const SERVER_NAME = 'rendezvous.lab'
+/** Where `ip netns exec` finds a namespace's own /etc files. */
+const NETNS_ETC = '/etc/netns'
 
 export interface NatSpec {
   name: string
@@ -41,6 +57,13 @@ export interface NatSpec {
   serverExtraDelayMs?: number
   /** LAN prefix, e.g. "10.0.1" (router at .1). */
   lan: string
+  /**
+   * The site also has global IPv6 (2001:db8:<n>:1::/64, n = the NAT's place
+   * in the spec, from 1), routed without translation behind a stateful
+   * firewall that accepts established and related traffic and resets or
+   * drops new inbound TCP.
+   */
+  ipv6?: { unsolicited: 'reset' | 'drop' }
 }
 
 export interface HostSpec {
@@ -71,7 +94,16 @@ export function twoNats (unsolicited: NatSpec['unsolicited'], delayMs: number, {
 }
 
 const created = new Set<string>()
-process.once('exit', () => { for (const namespace of created) deleteNamespace(namespace) })
+/** This process made /etc/netns (no other program here uses it): it removes it once empty. */
+let madeNetnsEtc = false
+process.once('exit', () => {
+  for (const namespace of created) deleteNamespace(namespace)
+  if (madeNetnsEtc) {
+    try {
+      rmdirSync(NETNS_ETC)
+    } catch {}
+  }
+})
 
 function run (command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -81,6 +113,7 @@ function deleteNamespace (namespace: string): void {
   try {
     run('ip', ['netns', 'del', namespace])
   } catch {}
+  rmSync(path.join(NETNS_ETC, namespace), { recursive: true, force: true })
   created.delete(namespace)
 }
 
@@ -109,15 +142,41 @@ export function labUnavailable (): string | undefined {
   return undefined
 }
 
+/** Why a laboratory with IPv6 sites cannot run here, or undefined when it can. */
+export function ipv6LabUnavailable (): string | undefined {
+  const unavailable = labUnavailable()
+  if (unavailable !== undefined) return unavailable
+  try {
+    run('ip6tables', ['--version'])
+  } catch {
+    return 'it needs ip6tables for the IPv6 firewalls (apt-get install iptables)'
+  }
+  if (!existsSync('/proc/sys/net/ipv6')) return 'this kernel has no IPv6'
+  return undefined
+}
+
+/** The IPv6 prefix of the n-th NAT's site (n from 1): its WAN link is <prefix>::/64, its LAN <prefix>:1::/64. */
+function ipv6Site (n: number): string {
+  return `2001:db8:${n}`
+}
+
+/** A LAN host's IPv6 address: its site's LAN prefix, and the last byte of its IPv4 address. */
+function hostIpv6 (n: number, ipv4: string): string {
+  return `${ipv6Site(n)}:1::${ipv4.split('.').at(-1)!}`
+}
+
 export class Lab {
   readonly prefix = `pl${process.pid}-${randomBytes(2).toString('hex')}-`
-  readonly serverUrl = `http://${SERVER_ADDRESS}:${SERVER_PORT}`
   readonly #processes = new Set<ChildProcess>()
   readonly #hostAddresses = new Map<string, string>()
+  readonly #hostIpv6Addresses = new Map<string, string>()
+  /** Some site has IPv6: the server has an IPv6 address and a name. */
+  #ipv6 = false
   readonly #dataDir = mkdtempSync(path.join(tmpdir(), 'punchline-lab-'))
 
   static async create (spec: LabSpec): Promise<Lab> {
-    for (const name of run('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!)) {
+    const etc = existsSync(NETNS_ETC) ? readdirSync(NETNS_ETC) : []
+    for (const name of [...run('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!), ...etc]) {
       const owner = NAMESPACE_PATTERN.exec(name)?.[1]
       if (owner !== undefined && !isAlive(Number(owner))) deleteNamespace(name)
     }
@@ -135,6 +194,18 @@ export class Lab {
     return `${this.prefix}${name}`
   }
 
+  /** The server's URL: by its name (A and AAAA) when some site has IPv6, else by its IPv4 address. */
+  get serverUrl (): string {
+    return `http://${this.#ipv6 ? SERVER_NAME : SERVER_ADDRESS}:${SERVER_PORT}`
+  }
+
+  /** The global IPv6 address of a host on a site with IPv6. */
+  ipv6AddressOf (host: string): string {
+    const address = this.#hostIpv6Addresses.get(host)
+    if (address === undefined) throw new Error(`host ${host} has no IPv6 address`)
+    return address
+  }
+
   /** The address of a host: its LAN address behind a NAT, its public one otherwise. */
   addressOf (host: string): string {
     const address = this.#hostAddresses.get(host)
@@ -148,8 +219,25 @@ export class Lab {
       run('ip', ['netns', 'add', namespace])
       created.add(namespace)
       this.#ip(name, 'link', 'set', 'lo', 'up')
+      if (this.#ipv6) {
+        // Addresses usable at once: no duplicate address detection, for link-local addresses (neighbour discovery) too.
+        for (const conf of ['all', 'default']) run('ip', ['netns', 'exec', namespace, 'sysctl', '-qw', `net.ipv6.conf.${conf}.accept_dad=0`])
+        if (!existsSync(NETNS_ETC)) {
+          mkdirSync(NETNS_ETC)
+          madeNetnsEtc = true
+        }
+        mkdirSync(path.join(NETNS_ETC, namespace))
+        writeFileSync(path.join(NETNS_ETC, namespace, 'hosts'), [
+          '127.0.0.1 localhost', '::1 localhost ip6-localhost', `${SERVER_ADDRESS} ${SERVER_NAME}`, `${SERVER_IPV6_ADDRESS} ${SERVER_NAME}`, ''
+        ].join('\n'))
+      }
     }
     return namespace
+  }
+
+  /** An IPv6 address, usable at once. */
+  #ip6 (namespace: string, address: string, device: string): void {
+    this.#ip(namespace, '-6', 'addr', 'add', address, 'dev', device, 'nodad')
   }
 
   #ip (namespace: string, ...args: string[]): void {
@@ -186,10 +274,17 @@ export class Lab {
   }
 
   async #build (spec: LabSpec): Promise<void> {
+    this.#ipv6 = spec.nats.some((nat) => nat.ipv6 !== undefined)
     this.#ns('inet')
     this.#exec('inet', 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
     this.#veth('srv', 'eth0', `${SERVER_ADDRESS}/24`, 'inet', 'srv', '100.64.0.1/24')
     this.#ip('srv', 'route', 'add', 'default', 'via', '100.64.0.1')
+    if (this.#ipv6) {
+      this.#exec('inet', 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1')
+      this.#ip6('srv', `${SERVER_IPV6_ADDRESS}/64`, 'eth0')
+      this.#ip6('inet', '2001:db8::1/64', 'srv')
+      this.#ip('srv', '-6', 'route', 'add', 'default', 'via', '2001:db8::1')
+    }
 
     for (const [index, nat] of spec.nats.entries()) {
       const router = `nat-${nat.name}`
@@ -207,6 +302,7 @@ export class Lab {
         // Anything arriving on the WAN side that belongs to no connection is dropped silently (no reset).
         this.#exec(router, 'iptables', '-A', 'INPUT', '-i', 'wan', '-m', 'conntrack', '--ctstate', 'NEW,INVALID', '-j', 'DROP')
       }
+      if (nat.ipv6 !== undefined) this.#ipv6Site(router, index + 1, nat.ipv6.unsolicited, `w${nat.name}`)
     }
 
     let publicHosts = 0
@@ -225,9 +321,34 @@ export class Lab {
         this.#ip(router, 'link', 'set', `h-${host.name}`.slice(0, 15), 'master', 'lan')
         this.#ip(host.name, 'route', 'add', 'default', 'via', `${nat.lan}.1`)
         this.#hostAddresses.set(host.name, host.address)
+        if (nat.ipv6 !== undefined) {
+          const n = spec.nats.indexOf(nat) + 1
+          const address = hostIpv6(n, host.address)
+          this.#ip6(host.name, `${address}/64`, 'eth0')
+          this.#ip(host.name, '-6', 'route', 'add', 'default', 'via', `${ipv6Site(n)}:1::1`)
+          this.#hostIpv6Addresses.set(host.name, address)
+        }
       }
     }
     await this.#startServer()
+  }
+
+  /**
+   * The n-th site's IPv6: the router forwards between its WAN link and LAN
+   * without translation, and its firewall lets in only what belongs to a
+   * connection from inside (a punch's crossing SYNs do: each side's own SYN
+   * made the entry the other's matches), resetting or dropping new inbound TCP.
+   */
+  #ipv6Site (router: string, n: number, unsolicited: 'reset' | 'drop', inetSide: string): void {
+    const site = ipv6Site(n)
+    this.#exec(router, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1')
+    this.#ip6(router, `${site}::2/64`, 'wan')
+    this.#ip6('inet', `${site}::1/64`, inetSide)
+    this.#ip('inet', '-6', 'route', 'add', `${site}:1::/64`, 'via', `${site}::2`)
+    this.#ip(router, '-6', 'route', 'add', 'default', 'via', `${site}::1`)
+    this.#ip6(router, `${site}:1::1/64`, 'lan')
+    this.#exec(router, 'ip6tables', '-A', 'FORWARD', '-i', 'wan', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT')
+    this.#exec(router, 'ip6tables', '-A', 'FORWARD', '-i', 'wan', '-p', 'tcp', '-j', ...(unsolicited === 'reset' ? ['REJECT', '--reject-with', 'tcp-reset'] : ['DROP']))
   }
 
   /** Runs a command in a namespace to completion; returns its output. */
@@ -260,7 +381,8 @@ export class Lab {
 
   async #startServer (): Promise<void> {
     await RendezvousProcess.start({
-      host: '0.0.0.0',
+      // Both families on one dual-stack socket, as `--host ::` serves by default.
+      host: this.#ipv6 ? '::' : '0.0.0.0',
       port: SERVER_PORT,
       databasePath: path.join(this.#dataDir, 'lab.db'),
       spawn: (command, args) => this.spawn('srv', command, args)
@@ -275,6 +397,12 @@ export class Lab {
       await exited
     }))
     for (const namespace of [...created]) if (namespace.startsWith(this.prefix)) deleteNamespace(namespace)
+    if (madeNetnsEtc) {
+      try {
+        rmdirSync(NETNS_ETC) // made for the laboratories' hosts files: gone once the last of them is
+        madeNetnsEtc = false
+      } catch {}
+    }
     rmSync(this.#dataDir, { recursive: true, force: true })
   }
 }

@@ -2,7 +2,7 @@
 // tests (test/lab/nat-lab.test.ts), the mapping tests and the benchmarks.
 // Profiles 1, 2, 5 and 7 are two NATs (twoNats) at a chosen WAN delay; the
 // rest are built here.
-import { twoNats, type LabSpec } from './lab.js'
+import { twoNats, type LabSpec, type NatSpec } from './lab.js'
 
 /** 1: two NATs that answer unsolicited SYNs with resets (Linux's default). */
 export const resetNats = (delayMs: number): LabSpec => twoNats('reset', delayMs)
@@ -40,4 +40,16 @@ export const SAME_PRIVATE_ADDRESSES: LabSpec = {
   // With WAN delay, the stranger on the LAN always answers before the public path can connect.
   nats: [{ name: 'a', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }, { name: 'b', unsolicited: 'reset', delayMs: 20, lan: '10.0.0' }],
   hosts: [{ name: 'host-a', nat: 'a', address: '10.0.0.2' }, { name: 'stranger', nat: 'a', address: '10.0.0.3' }, { name: 'host-b', nat: 'b', address: '10.0.0.3' }]
+}
+
+/**
+ * IPv6: IPv4 behind two --random-fully NATs (no IPv4 punch can work), and
+ * global IPv6 on both sites behind stateful firewalls, A's resetting new
+ * inbound TCP and B's dropping it (the IPv4 NATs alike). The server has both
+ * families, by one name.
+ */
+export const ipv6BehindFirewalls = (delayMs: number): LabSpec => {
+  const spec = twoNats('reset', delayMs, { mappingOfA: 'random', mappingOfB: 'random' })
+  const [a, b] = spec.nats as [NatSpec, NatSpec]
+  return { ...spec, nats: [{ ...a, ipv6: { unsolicited: 'reset' } }, { ...b, unsolicited: 'drop', ipv6: { unsolicited: 'drop' } }] }
 }

@@ -19,6 +19,9 @@ export interface PeerRun {
 export interface TrialResult {
   via: string
   path: string
+  /** The endpoint A's connection goes to, and B's ("[2001:db8::1]:4000" for IPv6). */
+  remote: string
+  peerRemote: string
   /** From A receiving the introduction to A's confirmed connection. */
   elapsedMs: number
   /** A's dials. */
@@ -119,6 +122,8 @@ export async function trial (lab: Lab, n: number, options: TrialOptions): Promis
   return {
     via: connected.via,
     path: connected.path,
+    remote: connected.remote,
+    peerRemote: peerConnected.remote,
     elapsedMs: connected.elapsedMs,
     dials: connected.dials,
     peerVia: peerConnected.via,

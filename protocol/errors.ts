@@ -35,6 +35,7 @@ export const ERRORS = {
   INTRODUCTION_NOT_FOUND: { code: 'PUNCH_ERR_INTRODUCTION_NOT_FOUND', status: 404, retryable: false, message: 'No live introduction "%s"' },
   ROUTE_NOT_FOUND: { code: 'PUNCH_ERR_ROUTE_NOT_FOUND', status: 404, retryable: false, message: 'No route %s %s' },
   MAPPING_PORT_ONLY: { code: 'PUNCH_ERR_MAPPING_PORT_ONLY', status: 421, retryable: false, message: 'Mapping probes are answered on the mapping port only (%s): the server compares the source of that connection with the registration\'s' },
+  IPV6_ONLY: { code: 'PUNCH_ERR_IPV6_ONLY', status: 400, retryable: false, message: 'An IPv6 endpoint is observed from a request over IPv6; this one came from %s' },
   REPORT_EXISTS: { code: 'PUNCH_ERR_REPORT_EXISTS', status: 409, retryable: false, message: 'Peer "%s" has already reported the outcome of introduction "%s"' },
   PEER_ID_RESERVED: { code: 'PUNCH_ERR_PEER_ID_RESERVED', status: 409, retryable: false, message: 'Peer id "%s" is bound to another key until %s; register with that key, or choose another id' },
   PEER_ID_TAKEN: { code: 'PUNCH_ERR_PEER_ID_TAKEN', status: 409, retryable: false, message: 'Peer id "%s" is registered and live; send its bearer token to renew it, or choose another id' },

@@ -24,6 +24,7 @@ import { RendezvousClient } from './rendezvous.js'
 import { RegistrationSession } from './registration-session.js'
 import { DEFAULT_KEEPALIVE_MS, MIN_KEEPALIVE_MS, idleGapWarnings } from './socket/keepalive.js'
 import { defaultPortSockets, type LocalAddress, type PortSockets } from './socket/port-sockets.js'
+import { listenIpv6, NO_IPV6_PORT, type Ipv6Port } from './socket/ipv6-port.js'
 import type { DeclineReason, PeerEvent, TraceListener } from './trace.js'
 
 export const DEFAULT_PUNCH_TIMEOUT_MS = 10_000
@@ -43,6 +44,13 @@ export interface PeerOptions {
   localAddress?: string | undefined
   /** Local port P; 0 (default) picks a free one. */
   localPort?: number | undefined
+  /**
+   * Punch over IPv6 too: P is also bound on `::` (the same number where it is
+   * free on IPv6), the server observes our IPv6 endpoint from it, and punches
+   * race IPv6 candidates with IPv4 ones. Default: on when localAddress is
+   * 0.0.0.0 (every interface), off when it names one address.
+   */
+  ipv6?: boolean | undefined
   ttlSeconds?: number | undefined
   /** Default timeout of a punch, ms. */
   punchTimeoutMs?: number | undefined
@@ -151,13 +159,17 @@ function validate (options: PeerOptions): Required<Pick<PeerOptions, 'server' | 
   return { ...options, server, localAddress, localPort, punchTimeoutMs, pollWaitSeconds, maxConcurrentPunches, keepAliveMs }
 }
 
-/** This host's private IPv4 addresses (RFC 1918), at port P: what a peer may report. */
-export function discoverPrivateEndpoints (port: number): Endpoint[] {
-  return Object.values(networkInterfaces())
-    .flatMap((addresses) => addresses ?? [])
-    .filter((address) => address.family === 'IPv4' && !address.internal && isReportableAddress(address.address))
-    .slice(0, MAX_PRIVATE_ENDPOINTS)
-    .map((address) => ({ address: address.address, port }))
+/**
+ * This host's private addresses, at the punch port of their family: IPv4
+ * (RFC 1918) at P, then IPv6 unique-local (fc00::/7) at the IPv6 punch port
+ * when there is one. What a peer may report.
+ */
+export function discoverPrivateEndpoints (port: number, ipv6Port?: number): Endpoint[] {
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? [])
+    .filter((address) => !address.internal && isReportableAddress(address.address))
+  const ipv4 = addresses.filter((address) => address.family === 'IPv4').map((address) => ({ address: address.address, port }))
+  const ipv6 = ipv6Port === undefined ? [] : addresses.filter((address) => address.family === 'IPv6').map((address) => ({ address: address.address, port: ipv6Port }))
+  return [...ipv4, ...ipv6].slice(0, MAX_PRIVATE_ENDPOINTS)
 }
 
 export class Peer extends EventEmitter<PeerEvents> {
@@ -165,6 +177,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly privateEndpoints: Endpoint[]
   readonly #options: ReturnType<typeof validate>
   readonly #local: LocalAddress
+  readonly #ipv6: Ipv6Port
   readonly #sockets: PortSockets
   readonly #listener: Server
   readonly #router: AcceptRouter
@@ -188,34 +201,40 @@ export class Peer extends EventEmitter<PeerEvents> {
     const sockets = settings.sockets ?? defaultPortSockets()
     const router = new AcceptRouter()
     const listener = await sockets.listen({ host: settings.localAddress, port: settings.localPort }, (socket) => { router.route(socket) })
-    const peer = new Peer(settings, { identity, knownPeers }, sockets, listener, router)
+    const ipv4Port = (listener.address() as AddressInfo).port
+    const wantsIpv6 = settings.ipv6 ?? settings.localAddress === '0.0.0.0'
+    const ipv6 = wantsIpv6 ? await listenIpv6(sockets, ipv4Port, (socket) => { router.route(socket) }) : NO_IPV6_PORT
+    const peer = new Peer(settings, { identity, knownPeers }, sockets, listener, ipv6, router)
     for (const warning of idleGapWarnings(settings)) peer.#trace(warning)
+    if (ipv6.message !== undefined) peer.#trace({ type: 'ipv6-port', port: ipv6.local?.port ?? null, ipv4Port, message: ipv6.message })
     try {
       await peer.#session.start()
     } catch (error) {
       router.close()
       listener.close()
+      ipv6.listener?.close()
       await peer.#session.stop({ deregister: false }).catch(() => {})
       throw error
     }
     return peer
   }
 
-  private constructor (options: ReturnType<typeof validate>, { identity, knownPeers }: { identity: Identity, knownPeers: KnownPeers | undefined }, sockets: PortSockets, listener: Server, router: AcceptRouter) {
+  private constructor (options: ReturnType<typeof validate>, { identity, knownPeers }: { identity: Identity, knownPeers: KnownPeers | undefined }, sockets: PortSockets, listener: Server, ipv6: Ipv6Port, router: AcceptRouter) {
     super()
     this.#options = options
     this.#identity = identity
     this.#knownPeers = knownPeers
     this.#sockets = sockets
     this.#listener = listener
+    this.#ipv6 = ipv6
     this.#router = router
     this.#slots = new PunchSlots(options.maxConcurrentPunches)
     this.localPort = (listener.address() as AddressInfo).port
     this.#local = { host: options.localAddress, port: this.localPort }
-    this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort)
+    this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort, ipv6.local?.port)
     this.#session = new RegistrationSession({
       identity,
-      client: new RendezvousClient({ server: options.server, local: this.#local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs }),
+      client: new RendezvousClient({ server: options.server, local: this.#local, localIpv6: ipv6.local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs }),
       id: options.id,
       privateEndpoints: this.privateEndpoints,
       ttlSeconds: options.ttlSeconds,
@@ -238,6 +257,16 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** This peer's endpoint as the rendezvous server observes it (its NAT's mapping of P). */
   get publicEndpoint (): Endpoint {
     return this.#session.registration.publicEndpoint
+  }
+
+  /** The IPv6 punch port (P where it was free on IPv6), or undefined without one. */
+  get ipv6Port (): number | undefined {
+    return this.#ipv6.local?.port
+  }
+
+  /** This peer's IPv6 endpoint as the server last observed it (the `ipv6-endpoint` event), if it did. */
+  get ipv6Endpoint (): Endpoint | undefined {
+    return this.#session.ipv6Endpoint
   }
 
   /**
@@ -287,6 +316,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       for (const punch of this.#punches) punch.destroy(new PeerClosedError('peer closed'))
       this.#router.close()
       this.#listener.close()
+      this.#ipv6.listener?.close()
       await Promise.all(this.#reporting)
       await this.#session.stop({ deregister })
       this.#closing.abort()
@@ -366,7 +396,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     // Both sides plan from the introduction's mappings, which they share: they attach to the same relay, or neither does.
     const plan = planFor(introduction, relay)
     punch = new Punch({
-      introduction, local: this.#local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
+      introduction, local: this.#local, localIpv6: this.#ipv6.local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
       identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, sprayGate: this.#sprayGate, signal, onEvent: (event) => { this.#trace(event) },
       punch: plan.punch,
       strategy: plan.strategy,

@@ -3,8 +3,9 @@
 // ride out trouble — re-register with the same id when the server forgot us
 // (401), wait what the server asks when it says "not now" (429/503 with
 // Retry-After), and back off with full jitter while it is unreachable. It
-// also has the server judge our NAT's mapping (./mapping-probe.ts), in the
-// background: after registering, and on new server connections.
+// also has the server judge our NAT's mapping (./mapping-probe.ts) and
+// observe our IPv6 endpoint (./ipv6-observation.ts), in the background: after
+// registering, and on new server connections.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Endpoint, Introduction, Mapping, PunchReportBody } from '@punchline/protocol'
 import { ServerRejectedError } from './errors.js'
@@ -12,6 +13,7 @@ import type { RendezvousClient } from './rendezvous.js'
 import type { Identity } from './identity/identity.js'
 import type { SessionEvent } from './trace.js'
 import { MappingProber } from './mapping-probe.js'
+import { Ipv6Observer } from './ipv6-observation.js'
 
 /** Reconnecting to an unreachable server backs off from this ... */
 export const RECONNECT_BASE_MS = 250
@@ -20,10 +22,11 @@ export const RECONNECT_MAX_MS = 10_000
 /** Requests the session makes on the side (deregistering, outcome reports) get this long. */
 const SIDE_REQUEST_TIMEOUT_MS = 2000
 /**
- * An introduction asked for while a probe is under way waits for it this
- * long at most, so that the introduction (made by the server, identical on
- * both sides) carries our mapping: a `connect()` right after `open()` is the
- * common case. Longer only while the mapping port does not answer.
+ * An introduction asked for while a probe (or the IPv6 observation) is under
+ * way waits for it this long at most, so that the introduction (made by the
+ * server, identical on both sides) carries our mapping and IPv6 endpoint: a
+ * `connect()` right after `open()` is the common case. Longer only while the
+ * mapping port (or the server's IPv6 address) does not answer.
  */
 export const MAPPING_WAIT_BEFORE_INTRODUCING_MS = 2000
 
@@ -60,6 +63,7 @@ export class RegistrationSession {
   #cursor = 0
   #polling: Promise<void> | undefined
   readonly #prober: MappingProber
+  readonly #ipv6: Ipv6Observer
 
   constructor (options: SessionOptions) {
     this.#options = options
@@ -72,6 +76,12 @@ export class RegistrationSession {
       onEvent: options.onEvent,
       signal: this.#stopping.signal
     })
+    this.#ipv6 = new Ipv6Observer({ client: options.client, credentials: () => this.registration, onEvent: options.onEvent, signal: this.#stopping.signal })
+  }
+
+  /** Our IPv6 endpoint as the server last observed it, if it did. */
+  get ipv6Endpoint (): Endpoint | undefined {
+    return this.#ipv6.endpoint
   }
 
   /** The current registration; only after start() resolved. */
@@ -93,7 +103,8 @@ export class RegistrationSession {
 
   /** Asks the server to introduce us to `target`; registers again first if the server forgot us. */
   async introduce (target: string, signal?: AbortSignal): Promise<Introduction> {
-    await this.#prober.settled(MAPPING_WAIT_BEFORE_INTRODUCING_MS)
+    // Both run at once; the introduction (made by the server, identical on both sides) should carry both.
+    await Promise.all([this.#prober.settled(MAPPING_WAIT_BEFORE_INTRODUCING_MS), this.#ipv6.settled(MAPPING_WAIT_BEFORE_INTRODUCING_MS)])
     return await this.#withToken(async (token) => await this.#client.introduce(token, target, signal))
   }
 
@@ -109,6 +120,7 @@ export class RegistrationSession {
     this.#stopping.abort()
     await this.#polling
     await this.#prober.stopped()
+    await this.#ipv6.stopped()
     await this.#client.close()
   }
 
@@ -120,6 +132,7 @@ export class RegistrationSession {
     this.#cursor = 0
     this.#options.onEvent({ type: 'registered', id: registration.id, publicEndpoint: registration.publicEndpoint, privateEndpoints: registration.privateEndpoints, localPort: this.#options.localPort })
     this.#prober.registered(registration)
+    this.#ipv6.registered()
   }
 
 
@@ -144,6 +157,7 @@ export class RegistrationSession {
         this.#cursor = inbox.cursor
         for (const introduction of inbox.introductions) this.#handOver(introduction)
         this.#prober.answered() // a new server connection (after an outage, say) may leave through a new mapping
+        this.#ipv6.answered() // ... and from another network, where the server shows no IPv6 endpoint until observed again
       } catch (error) {
         if (signal.aborted) return
         try {

@@ -5,15 +5,17 @@
 // held long-poll; the server answers the poll at once when another request of
 // the same peer arrives. The mapping probe is the one request sent over a
 // connection of its own, from the same port, to the server's mapping port at
-// the address the API connection reached. Every answer is bounded in size and
+// the address the API connection reached; the IPv6 observation is another,
+// from the IPv6 punch port to the server's name resolved over IPv6, so that
+// the server sees our IPv6 endpoint. Every answer is bounded in size and
 // checked against the protocol's schema before anything uses it: the server
 // is not trusted.
 import { sign } from 'node:crypto'
-import type { Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { Client, type Dispatcher } from 'undici'
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
-import { ChallengeResponse, Inbox, Introduction, MappingObservation, PunchReport, Registration, RegistrationWithToken, type Endpoint, type PunchReportBody, registrationMessage } from '@punchline/protocol'
+import { ChallengeResponse, Inbox, Introduction, Ipv6Observation, MappingObservation, PunchReport, Registration, RegistrationWithToken, type Endpoint, type PunchReportBody, registrationMessage } from '@punchline/protocol'
 import { ERRORS } from '@punchline/protocol/errors'
 import { API_KEY_HEADER, API_PREFIX, RETRY_AFTER_HEADER } from '@punchline/protocol/http'
 import type { PortSockets, LocalAddress } from './socket/port-sockets.js'
@@ -36,7 +38,10 @@ export const MAX_RESPONSE_BYTES = 512 * 1024
 
 export interface RendezvousClientOptions {
   server: string
+  /** The punch port, IPv4: the API connection comes from it. */
   local: LocalAddress
+  /** The IPv6 punch port, when there is one: the IPv6 observation comes from it. */
+  localIpv6?: LocalAddress | undefined
   sockets: PortSockets
   /** Sent as X-API-Key when registering, for servers that require one. */
   apiKey?: string | undefined
@@ -73,6 +78,7 @@ const ANSWERS = {
   report: answer('a punch report', PunchReport),
   registrationView: answer('a registration', Registration),
   mapping: answer('a mapping observation', MappingObservation),
+  ipv6: answer('an IPv6 observation', Ipv6Observation),
   none: { name: 'no content', check: (value: unknown): value is undefined => value === undefined }
 }
 
@@ -140,6 +146,7 @@ export class RendezvousClient {
   readonly #client: Client
   readonly #apiKey: string | undefined
   readonly #local: LocalAddress
+  readonly #localIpv6: LocalAddress | undefined
   readonly #sockets: PortSockets
   readonly #ca: RendezvousClientOptions['ca']
   readonly #keepAliveMs: number
@@ -147,10 +154,11 @@ export class RendezvousClient {
   #reached: string | undefined
   #connections = 0
 
-  constructor ({ server, local, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
+  constructor ({ server, local, localIpv6, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
     this.server = new URL(server)
     this.#apiKey = apiKey
     this.#local = local
+    this.#localIpv6 = localIpv6
     this.#sockets = sockets
     this.#ca = ca
     this.#keepAliveMs = keepAliveMs
@@ -174,15 +182,16 @@ export class RendezvousClient {
   /**
    * undici's connect: TCP from the punch port with keepalive (TLS over it
    * for https://, checked against the server's name), closed with a reset. `address`, when
-   * given, is dialed instead of the name's address.
+   * given, is dialed instead of the name's address; `local` is the IPv4 punch port unless given
+   * (a name is resolved in the family of the port it is dialed from).
    */
-  #connector (onConnected: (tcp: Socket) => void, address?: string): Client.Options['connect'] {
+  #connector (onConnected: (tcp: Socket) => void, address?: string, local: LocalAddress = this.#local): Client.Options['connect'] {
     const keepAliveMs = this.#keepAliveMs
     return serverConnector({
       secure: this.server.protocol === 'https:',
       ca: this.#ca,
       dial: (host, port) => {
-        const tcp = this.#sockets.dial(this.#local, { address: address ?? host, port })
+        const tcp = this.#sockets.dial(local, { address: address ?? host, port })
         if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
         return tcp
       },
@@ -279,6 +288,30 @@ export class RendezvousClient {
     const client = new Client(origin.origin, { pipelining: 0, headersTimeout: 0, bodyTimeout: 0, connect: this.#connector(() => {}, address) })
     try {
       return await this.#call({ dispatcher: client, method: 'POST', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/mapping`, expect: ANSWERS.mapping, token, timeoutMs, signal })
+    } finally {
+      await client.destroy()
+    }
+  }
+
+  /**
+   * Whether the IPv6 observation can be sent: we have an IPv6 punch port,
+   * and the server is a name (it may have an IPv6 address) or an IPv6 literal.
+   */
+  get canObserveIpv6 (): boolean {
+    return this.#localIpv6 !== undefined && isIP(this.server.hostname) !== 4
+  }
+
+  /**
+   * The IPv6 observation: one request over a connection of its own from the
+   * IPv6 punch port to the server's API port, the name resolved over IPv6,
+   * closed as soon as it is answered. The server records where it came from.
+   */
+  async observeIpv6 (peerId: string, token: string, { timeoutMs, signal }: { timeoutMs: number, signal?: AbortSignal | undefined }): Promise<Static<typeof Ipv6Observation>> {
+    const local = this.#localIpv6
+    if (local === undefined) throw new ServerUnreachableError('no IPv6 punch port to observe')
+    const client = new Client(this.server.origin, { pipelining: 0, headersTimeout: 0, bodyTimeout: 0, connect: this.#connector(() => {}, undefined, local) })
+    try {
+      return await this.#call({ dispatcher: client, method: 'POST', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}/ipv6-endpoint`, expect: ANSWERS.ipv6, token, timeoutMs, signal })
     } finally {
       await client.destroy()
     }

@@ -105,6 +105,18 @@ export type SessionEvent =
   | { type: 'mapping', mapping: Mapping, publicEndpoint: Endpoint, probeEndpoint: Endpoint, elapsedMs: number }
   /** No verdict from this probe: the server has no mapping port, or the probe failed (the mapping stays what the server last said). */
   | { type: 'mapping-unknown', reason: 'not-offered' | 'probe-failed', message: string }
+  /**
+   * The server observed our IPv6 endpoint, from a request sent from the IPv6
+   * punch port: introductions made from now on carry it, and punches race it.
+   */
+  | { type: 'ipv6-endpoint', ipv6Endpoint: Endpoint, elapsedMs: number }
+  /** The IPv6 observation failed (the server's name has no IPv6 address, no IPv6 route, a firewall): punches go over IPv4 only. */
+  | { type: 'ipv6-endpoint-unknown', message: string }
+  /**
+   * The IPv6 punch port: not on the IPv4 port's number, which was taken on
+   * IPv6 (`port` is the one it got), or not at all (`port` null: no IPv6 here).
+   */
+  | { type: 'ipv6-port', port: number | null, ipv4Port: number, message: string }
 
 /**
  * Why an introduction is not punched: the peer is not allowed, too many

@@ -124,7 +124,7 @@ export async function requestFrom (url: string, { method = 'GET', headers = {}, 
   const target = new URL(url)
   return await new Promise((resolve, reject) => {
     const request = httpRequest({
-      host: target.hostname,
+      host: target.hostname.replace(/^\[|\]$/g, ''), // an IPv6 literal without its URL brackets
       port: Number(target.port),
       path: `${target.pathname}${target.search}`,
       method,

@@ -60,7 +60,13 @@ export const PeerEndpoints = Type.Object({
   publicEndpoint: Type.With(Endpoint, { description: 'Source address and port of the peer\'s connection, as the server observed it' }),
   privateEndpoints: PrivateEndpoints,
   publicKey: Type.Union([PublicKey, Type.Null()], { description: 'The Ed25519 public key the peer proved it holds when it registered (its id is bound to it), or null for a peer that registered without one' }),
-  mapping: Mapping
+  mapping: Mapping,
+  ipv6Endpoint: Type.Optional(Type.With(Endpoint, {
+    description: 'The peer\'s IPv6 endpoint as the server observed it: the source address and port of a connection from its IPv6 punch port ' +
+      '(`POST /v1/peers/{peerId}/ipv6-endpoint`). Absent when the peer has not sent one from its current public address (no IPv6, ' +
+      'or it moved since). Peers dial it like the public endpoint; a stateful IPv6 firewall lets the punch through as a NAT does.',
+    examples: [{ address: '2001:db8:1:1::2', port: 40000 }]
+  }))
 }, { additionalProperties: false })
 export type PeerEndpoints = Static<typeof PeerEndpoints>
 

@@ -65,3 +65,9 @@ export const MappingObservation = Type.Object({
   probeEndpoint: Type.With(Endpoint, { description: 'The source of this request\'s connection, to the mapping port' })
 }, { additionalProperties: false })
 export type MappingObservation = Static<typeof MappingObservation>
+
+/** What the server observed of a request from the peer's IPv6 punch port. */
+export const Ipv6Observation = Type.Object({
+  ipv6Endpoint: Type.With(Endpoint, { description: 'The source of this request\'s connection: the registration\'s IPv6 endpoint from now on' })
+}, { additionalProperties: false })
+export type Ipv6Observation = Static<typeof Ipv6Observation>

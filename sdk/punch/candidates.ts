@@ -1,24 +1,31 @@
 // Where to punch, and where never to: the other peer's endpoints in the order
 // worth trying, after the address-safety policy (README, "Security model").
-//   - The public endpoint is what the server observed: dialed, unless it is
-//     loopback (only when the server itself is on loopback), link-local,
-//     unspecified, multicast or reserved.
+//   - The public endpoint and the IPv6 endpoint are what the server observed:
+//     dialed, unless loopback (only when the server itself is on loopback),
+//     link-local, unspecified, multicast or reserved. Both families race:
+//     where IPv4 is behind a NAT that cannot be punched, a stateful IPv6
+//     firewall usually can be.
 //   - Private endpoints are only the peer's word: dialed only when they are
-//     private addresses and the pair shares a network (the same public
-//     address, or the endpoint is on one of our own subnets); one of our own
-//     addresses only behind the same public address.
-//   - Never one of our own endpoints.
+//     private addresses (RFC 1918, IPv6 unique-local fc00::/7) and the pair
+//     shares a network (the same public address, or the endpoint is on one
+//     of our own subnets); one of our own addresses only behind the same
+//     public address.
+//   - Never one of our own endpoints, and only in a family we have a punch
+//     port for.
 // Pure functions, tested without a network.
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { normalizeAddress, scopeOf, inSubnet } from '@punchline/protocol/addresses'
 import type { Endpoint, Introduction } from '@punchline/protocol'
+import type { Family } from '../socket/family.js'
 
 export type Path = 'public' | 'private'
 
 export interface Candidate {
   endpoint: Endpoint
   path: Path
+  /** Dialed from the punch port of this family. */
+  family: Family
   /** "public 198.51.100.7:40000": for traces and logs. */
   label: string
 }
@@ -71,18 +78,23 @@ function privateProblem (address: string, view: NetworkView, sameNat: boolean): 
   return 'not on a shared network'
 }
 
+/** The endpoints the server observed of a peer: its public endpoint, and its IPv6 endpoint when it has one. */
+function observed (peer: Introduction['peer']): Endpoint[] {
+  return peer.ipv6Endpoint === undefined ? [peer.publicEndpoint] : [peer.publicEndpoint, peer.ipv6Endpoint]
+}
+
 /**
- * The endpoints to dial for an introduction, of the address family we can
- * dial from, without duplicates and without our own endpoints. Peers behind
- * the same NAT (same public address) try their private endpoints first: most
- * NATs do not hairpin.
+ * The endpoints to dial for an introduction, in the address families we can
+ * dial from (`families`: those we have a punch port for), without duplicates
+ * and without our own endpoints. Peers behind the same NAT (same public
+ * address) try their private endpoints first: most NATs do not hairpin.
  */
-export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>, view: NetworkView, family: 4 | 6 = 4): CandidatePlan {
-  const own = new Set([introduction.self.publicEndpoint, ...introduction.self.privateEndpoints].map(key))
+export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>, view: NetworkView, families: ReadonlySet<Family> = new Set([4])): CandidatePlan {
+  const own = new Set([...observed(introduction.self), ...introduction.self.privateEndpoints].map(key))
   const sameNat = normalizeAddress(introduction.peer.publicEndpoint.address) === normalizeAddress(introduction.self.publicEndpoint.address)
-  const publicOne = { endpoint: introduction.peer.publicEndpoint, path: 'public' as const }
+  const publics = observed(introduction.peer).map((endpoint) => ({ endpoint, path: 'public' as const }))
   const privates = introduction.peer.privateEndpoints.map((endpoint) => ({ endpoint, path: 'private' as const }))
-  const ordered = sameNat ? [...privates, publicOne] : [publicOne, ...privates]
+  const ordered = sameNat ? [...privates, ...publics] : [...publics, ...privates]
 
   const seen = new Set<string>()
   const plan: CandidatePlan = { candidates: [], skipped: [] }
@@ -91,12 +103,13 @@ export function candidatesFor (introduction: Pick<Introduction, 'self' | 'peer'>
     const label = `${path} ${endpointLabel(endpoint)}`
     if (seen.has(id)) continue
     seen.add(id)
+    const family = isIP(normalizeAddress(endpoint.address)) === 6 ? 6 : 4
     const problem = own.has(id)
       ? 'our own endpoint'
-      : isIP(endpoint.address) !== family
-        ? `not IPv${family}`
+      : !families.has(family)
+        ? `IPv${family}, and we have no IPv${family} punch port`
         : path === 'public' ? publicProblem(endpoint.address, view) : privateProblem(endpoint.address, view, sameNat)
-    if (problem === undefined) plan.candidates.push({ endpoint, path, label })
+    if (problem === undefined) plan.candidates.push({ endpoint, path, family, label })
     else plan.skipped.push(`${label}: ${problem}`)
   }
   return plan

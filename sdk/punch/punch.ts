@@ -65,7 +65,10 @@ type EventBody = PunchEvent extends infer E ? E extends PunchEvent ? Omit<E, 'in
 
 export interface PunchOptions {
   introduction: Introduction
+  /** The punch port (IPv4). */
   local: LocalAddress
+  /** The IPv6 punch port, when there is one: IPv6 candidates are dialed from it, racing the IPv4 ones. */
+  localIpv6?: LocalAddress | undefined
   sockets: PortSockets
   /** This host's networks: which of the peer's endpoints may be dialed at all. */
   view: NetworkView
@@ -224,7 +227,7 @@ export class Punch {
     this.introduction = options.introduction
     this.leader = options.introduction.self.id < options.introduction.peer.id
     this.#punching = options.punch !== false
-    const plan = candidatesFor(options.introduction, options.view)
+    const plan = candidatesFor(options.introduction, options.view, new Set(options.localIpv6 === undefined ? [4] : [4, 6]))
     this.#strategy = options.strategy ?? strategyFor(options.introduction)
     this.#sprayGate = options.sprayGate ?? new SprayGate()
     this.#candidates = this.#punching ? plan.candidates : []
@@ -232,7 +235,7 @@ export class Punch {
     if (this.#punching && this.#strategy === 'spray' && sprayRoleOf(options.introduction) === 'spray') {
       // The randomizing peer's observed public endpoint is its NAT's mapping towards the server: nothing else gets in there.
       // The spray covers its address instead.
-      const sprayed = plan.candidates.find((candidate) => candidate.path === 'public')
+      const sprayed = plan.candidates.find((candidate) => candidate.path === 'public' && candidate.family === 4)
       this.#candidates = plan.candidates.filter((candidate) => candidate !== sprayed)
       if (sprayed !== undefined) this.#skipped = [...plan.skipped, `${sprayed.label}: sprayed instead (endpoint-dependent mapping)`]
     }
@@ -452,7 +455,8 @@ export class Punch {
     this.#dials++
     this.#emit({ type: 'dial', candidate: candidate.label, dial: this.#dials, attempt: this.#dials })
     const sentAt = performance.now()
-    const socket = this.#options.sockets.dial(this.#options.local, candidate.endpoint)
+    const local = candidate.family === 6 && this.#options.localIpv6 !== undefined ? this.#options.localIpv6 : this.#options.local
+    const socket = this.#options.sockets.dial(local, candidate.endpoint)
     this.#track(socket)
     let connected = false
     // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually.

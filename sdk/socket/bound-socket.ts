@@ -4,6 +4,7 @@
 import net from 'node:net'
 import { PlatformUnsupportedError } from '../errors.js'
 import { failedDial } from './failed-dial.js'
+import { START_ON_CONNECT, connectOptions } from './family.js'
 import type { PortSockets } from './port-sockets.js'
 
 /** What punchline uses of net.BoundSocket (@types/node does not describe it yet). */
@@ -54,8 +55,8 @@ export const boundSocketPortSockets: PortSockets = {
     } catch (error) {
       return failedDial(error)
     }
-    const socket = new net.Socket({ handle: bound, allowHalfOpen: true } as net.SocketConstructorOpts)
-    socket.connect(remote.port, remote.address)
+    const socket = new net.Socket({ handle: bound, allowHalfOpen: true, ...START_ON_CONNECT } as net.SocketConstructorOpts)
+    socket.connect(connectOptions(local, remote))
     return socket
   }
 }

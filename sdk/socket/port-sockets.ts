@@ -20,7 +20,9 @@ export interface PortSockets {
   listen: (local: LocalAddress, onConnection: (socket: net.Socket) => void) => Promise<net.Server>
   /**
    * A socket bound to `local` that connects to `remote`. Failures, including
-   * failing to bind, arrive as the socket's 'error' event.
+   * failing to bind, arrive as the socket's 'error' event. A name as
+   * `remote.address` (the rendezvous server's) is resolved in the family of
+   * `local` only (see ./family.ts).
    */
   dial: (local: LocalAddress, remote: Endpoint) => net.Socket
 }

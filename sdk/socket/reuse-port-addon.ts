@@ -7,6 +7,7 @@ import net from 'node:net'
 import { isMainThread } from 'node:worker_threads'
 import { PlatformUnsupportedError } from '../errors.js'
 import { failedDial } from './failed-dial.js'
+import { START_ON_CONNECT, connectOptions } from './family.js'
 import type { PortSockets } from './port-sockets.js'
 
 interface ReusePortAddon {
@@ -82,8 +83,8 @@ export const addonPortSockets: PortSockets = {
     } catch (error) {
       return failedDial(error)
     }
-    const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true })
-    socket.connect(remote.port, remote.address)
+    const socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true, ...START_ON_CONNECT } as net.SocketConstructorOpts)
+    socket.connect(connectOptions(local, remote))
     return socket
   }
 }

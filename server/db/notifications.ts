@@ -1,7 +1,7 @@
 // What one instance tells the others sharing its PostgreSQL database, over
 // LISTEN/NOTIFY: an introduction was stored (its target's poll may be held
 // elsewhere), a registration changed (drop it from token caches), or a
-// registration's mapping was judged (take the verdict). Notices
+// registration's mapping was judged or its IPv6 endpoint observed (take it). Notices
 // are sent inside the transaction that made the change, so they go out exactly
 // when it commits. Prisma cannot LISTEN (its pg adapter hands out pooled
 // connections per query), so the listener is a dedicated `pg` connection.
@@ -11,6 +11,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Prisma } from '../generated/prisma/client.js'
 import type { IntroductionRow } from '../introductions/introductions.js'
 import type { MappingRecord } from '../registrations/mapping.js'
+import type { Ipv6Record } from '../registrations/ipv6.js'
 
 export const CHANNEL = 'punchline'
 /** Reconnecting the listener backs off from the first to the last delay. */
@@ -23,6 +24,8 @@ export type Notice =
   | { kind: 'registration', peerId: string }
   /** A mapping probe was judged: instances holding this incarnation of the peer take the verdict. */
   | { kind: 'mapping', peerId: string, tokenHash: string, record: MappingRecord }
+  /** An IPv6 endpoint was observed: instances holding this incarnation of the peer take it. */
+  | { kind: 'ipv6', peerId: string, tokenHash: string, record: Ipv6Record }
 
 export interface NoticeHandlers {
   notice: (notice: Notice) => void

@@ -15,7 +15,8 @@ import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow 
 import type { LiveRegistrations } from '../registrations/live-registrations.js'
 import { InboxHeads } from './inbox-heads.js'
 import { mappingOf } from '../registrations/mapping.js'
-import { MAPPINGS, POLL_BATCH_MAX, mappingPairOf, type Introduction, type Mapping, type MappingPair } from '@punchline/protocol'
+import { ipv6EndpointOf } from '../registrations/ipv6.js'
+import { MAPPINGS, POLL_BATCH_MAX, mappingPairOf, type Endpoint, type Introduction, type Mapping, type MappingPair } from '@punchline/protocol'
 
 export type { IntroductionRow }
 export type Role = Introduction['role']
@@ -46,6 +47,11 @@ export function mappingPairOfIntroduction (row: Pick<IntroductionRow, 'initiator
   return mappingPairOf(storedMapping(row.initiatorMapping), storedMapping(row.targetMapping))
 }
 
+/** An introduction's snapshot of one side's IPv6 endpoint, as a property of its view (absent: none). */
+function ipv6Of (address: string | null, port: number | null): { ipv6Endpoint?: Endpoint } {
+  return address === null || port === null ? {} : { ipv6Endpoint: { address, port } }
+}
+
 /** The introduction as one side sees it: itself as `self`, the other as `peer`. */
 export function introductionView (row: IntroductionRow, role: Role): Introduction {
   const initiator = {
@@ -53,14 +59,16 @@ export function introductionView (row: IntroductionRow, role: Role): Introductio
     publicEndpoint: publicEndpointOf({ publicAddress: row.initiatorPublicAddress, publicPort: row.initiatorPublicPort }),
     privateEndpoints: privateEndpointsOf({ privateEndpoints: row.initiatorPrivateEndpoints }),
     publicKey: row.initiatorPublicKey,
-    mapping: storedMapping(row.initiatorMapping)
+    mapping: storedMapping(row.initiatorMapping),
+    ...ipv6Of(row.initiatorIpv6Address, row.initiatorIpv6Port)
   }
   const target = {
     id: row.targetId,
     publicEndpoint: publicEndpointOf({ publicAddress: row.targetPublicAddress, publicPort: row.targetPublicPort }),
     privateEndpoints: privateEndpointsOf({ privateEndpoints: row.targetPrivateEndpoints }),
     publicKey: row.targetPublicKey,
-    mapping: storedMapping(row.targetMapping)
+    mapping: storedMapping(row.targetMapping),
+    ...ipv6Of(row.targetIpv6Address, row.targetIpv6Port)
   }
   return {
     id: row.id,
@@ -79,15 +87,18 @@ export function introductionView (row: IntroductionRow, role: Role): Introductio
  */
 function insertIntroductions (d: Dialect, rows: Array<Omit<IntroductionRow, 'seq'>>): Prisma.Sql {
   const key = (value: string | null): Prisma.Sql | null => value === null ? null : text(d, value)
+  const port = (value: number | null): Prisma.Sql | null => value === null ? null : integer(d, value)
   const values = rows.map((row) => Prisma.sql`(${text(d, row.id)}, ${text(d, row.secret)}, ${text(d, row.initiatorId)}, ${text(d, row.initiatorPublicAddress)}, ${integer(d, row.initiatorPublicPort)},
     ${text(d, row.initiatorPrivateEndpoints)}, ${key(row.initiatorPublicKey)}, ${text(d, row.targetId)}, ${text(d, row.targetPublicAddress)}, ${integer(d, row.targetPublicPort)}, ${text(d, row.targetPrivateEndpoints)},
-    ${key(row.targetPublicKey)}, ${text(d, row.initiatorMapping)}, ${text(d, row.targetMapping)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
+    ${key(row.targetPublicKey)}, ${text(d, row.initiatorMapping)}, ${text(d, row.targetMapping)}, ${key(row.initiatorIpv6Address)}, ${port(row.initiatorIpv6Port)},
+    ${key(row.targetIpv6Address)}, ${port(row.targetIpv6Port)}, ${timestamp(d, row.createdAt)}, ${timestamp(d, row.expiresAt)})`)
   return Prisma.sql`INSERT INTO "Introduction" ("id", "secret", "initiatorId", "initiatorPublicAddress", "initiatorPublicPort", "initiatorPrivateEndpoints", "initiatorPublicKey",
-    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "targetPublicKey", "initiatorMapping", "targetMapping", "createdAt", "expiresAt")
+    "targetId", "targetPublicAddress", "targetPublicPort", "targetPrivateEndpoints", "targetPublicKey", "initiatorMapping", "targetMapping",
+    "initiatorIpv6Address", "initiatorIpv6Port", "targetIpv6Address", "targetIpv6Port", "createdAt", "expiresAt")
     VALUES ${Prisma.join(values)} RETURNING "seq", "id"`
 }
 
-type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey' | 'mapping' | 'mappingAddress' | 'mappingPort'>
+type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey' | 'mapping' | 'mappingAddress' | 'mappingPort' | 'ipv6Address' | 'ipv6Port' | 'ipv6Anchor'>
 
 interface IntroduceWrite {
   initiator: Initiator
@@ -137,9 +148,9 @@ export class Introductions {
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
   async introduce (initiator: RegistrationRow, targetId: string): Promise<IntroductionRow> {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
-    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort } = initiator
+    const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort, ipv6Address, ipv6Port, ipv6Anchor } = initiator
     try {
-      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort }, targetId })
+      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort, ipv6Address, ipv6Port, ipv6Anchor }, targetId })
       this.heads.raise(row.targetId, row.seq)
       return row
     } catch (error) {
@@ -203,6 +214,10 @@ export class Introductions {
         targetPublicKey: target.publicKey,
         initiatorMapping: mappingOf(initiator),
         targetMapping: mappingOf(target),
+        initiatorIpv6Address: ipv6EndpointOf(initiator)?.address ?? null,
+        initiatorIpv6Port: ipv6EndpointOf(initiator)?.port ?? null,
+        targetIpv6Address: ipv6EndpointOf(target)?.address ?? null,
+        targetIpv6Port: ipv6EndpointOf(target)?.port ?? null,
         createdAt: now,
         expiresAt: new Date(now.getTime() + this.#ttlSeconds * 1000)
       })

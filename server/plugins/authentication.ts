@@ -3,7 +3,7 @@
 // long-poll (the mapping probe only resolves it); `requirePeer` (a preHandler)
 // lets a peer act only on its own /peers/{peerId} resources. A route that
 // peers reach on a connection of its own (the relay) neither moves their
-// observed endpoint nor releases their poll.
+// observed endpoint nor releases their poll (the relay, the IPv6 observation).
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'

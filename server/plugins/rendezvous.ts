@@ -52,6 +52,10 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
       live.adoptMapping(notice.peerId, notice.tokenHash, notice.record)
       return
     }
+    if (notice.kind === 'ipv6') {
+      live.adoptIpv6(notice.peerId, notice.tokenHash, notice.record)
+      return
+    }
     introductions?.heads.raise(notice.row.targetId, notice.row.seq)
     waiters.wake(notice.row.targetId, notice.row)
   }

@@ -11,6 +11,7 @@ import { greatest, integer, text, timestamp } from '../db/dialect.js'
 import { addressKey, sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '@punchline/protocol'
 import type { MappingRecord } from './mapping.js'
+import type { Ipv6Record } from './ipv6.js'
 
 /** A moved endpoint is written this soon, so that introductions made elsewhere carry it. */
 export const MOVE_WRITE_DELAY_MS = 50
@@ -136,6 +137,15 @@ export class LiveRegistrations {
     entry.row.mapping = record.mapping
     entry.row.mappingAddress = record.mappingAddress
     entry.row.mappingPort = record.mappingPort
+  }
+
+  /** Takes an IPv6 observation committed for this incarnation of the peer's registration (here or by another instance). */
+  adoptIpv6 (peerId: string, tokenHash: string, record: Ipv6Record): void {
+    const entry = this.#byPeer.get(peerId)
+    if (entry === undefined || entry.row.tokenHash !== tokenHash) return
+    entry.row.ipv6Address = record.ipv6Address
+    entry.row.ipv6Port = record.ipv6Port
+    entry.row.ipv6Anchor = record.ipv6Anchor
   }
 
   /** Drops what is held of the peer (its registration changed, here or on another instance). */

@@ -16,6 +16,7 @@ import type { Challenges } from './challenges.js'
 import { hashToken, isWellFormedToken, newToken, tokenMatches } from './token.js'
 import type { LiveRegistrations } from './live-registrations.js'
 import { mappingOf, nextMappingRecord, type MappingVerdict } from './mapping.js'
+import { ipv6EndpointOf, ipv6RecordOf, NO_IPV6, sameIpv6Record, type Ipv6Record } from './ipv6.js'
 
 export type { RegistrationRow }
 export type Clock = () => Date
@@ -49,12 +50,14 @@ export function publicEndpointOf (row: { publicAddress: string, publicPort: numb
 }
 
 export function registrationView (row: RegistrationRow): Registration {
+  const ipv6Endpoint = ipv6EndpointOf(row)
   return {
     id: row.peerId,
     publicEndpoint: publicEndpointOf(row),
     privateEndpoints: privateEndpointsOf(row),
     publicKey: row.publicKey,
     mapping: mappingOf(row),
+    ...(ipv6Endpoint !== undefined ? { ipv6Endpoint } : {}),
     ttlSeconds: row.ttlSeconds,
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString()
@@ -85,6 +88,11 @@ interface RegisterWrite {
 }
 
 interface MappingWrite extends MappingVerdict {
+  peerId: string
+  tokenHash: string
+}
+
+interface Ipv6Write extends Ipv6Record {
   peerId: string
   tokenHash: string
 }
@@ -124,6 +132,7 @@ export class Registrations {
   readonly #update: (write: UpdateWrite) => Promise<RegistrationRow | null>
   readonly #deregister: (peerId: string) => Promise<void>
   readonly #recordMapping: (write: MappingWrite) => Promise<void>
+  readonly #recordIpv6: (write: Ipv6Write) => Promise<void>
 
   constructor (options: RegistrationsOptions) {
     this.#prisma = options.prisma
@@ -139,6 +148,7 @@ export class Registrations {
     this.#update = options.commit.kind('update', async (tx, writes) => await this.#updateBatch(tx, writes))
     this.#deregister = options.commit.kind('deregister', async (tx, peerIds) => await this.#deregisterBatch(tx, peerIds))
     this.#recordMapping = options.commit.kind('mapping', async (tx, writes) => await this.#mappingBatch(tx, writes))
+    this.#recordIpv6 = options.commit.kind('ipv6', async (tx, writes) => await this.#ipv6Batch(tx, writes))
   }
 
   #expiry (now: Date, ttlSeconds: number): Date {
@@ -257,7 +267,7 @@ export class Registrations {
       const token = newToken()
       const ttlSeconds = write.ttlSeconds ?? TTL_SECONDS.default
       const registration: RegistrationRow = {
-        ...fields, peerId, tokenHash: hashToken(token), publicKey: write.publicKey, ttlSeconds, inboxCursor: 0, mapping: 'unknown', mappingAddress: null, mappingPort: null,
+        ...fields, peerId, tokenHash: hashToken(token), publicKey: write.publicKey, ttlSeconds, inboxCursor: 0, mapping: 'unknown', mappingAddress: null, mappingPort: null, ...NO_IPV6,
         createdAt: now, refreshedAt: now, expiresAt: this.#expiry(now, ttlSeconds)
       }
       existing.set(peerId, registration) // a second write of the id in this batch finds it taken
@@ -310,6 +320,34 @@ export class Registrations {
       FROM v
       WHERE "Registration"."peerId" = v."peerId" AND "Registration"."tokenHash" = v."tokenHash"`
     await this.#publish(tx, latest.map(({ peerId, tokenHash, mapping, mappingAddress, mappingPort }) => ({ kind: 'mapping', peerId, tokenHash, record: { mapping, mappingAddress, mappingPort } })))
+    return writes.map(() => ({ value: undefined }))
+  }
+
+  /**
+   * Records `source`, the source of a request from the peer's IPv6 punch port
+   * (an IPv6 endpoint: the route checks), as the registration's IPv6 endpoint
+   * (see ./ipv6.ts). Committed before the answer, like a mapping verdict, and
+   * taken by every instance holding the peer.
+   */
+  async observeIpv6 (registration: RegistrationRow, source: Endpoint): Promise<RegistrationRow> {
+    const record = ipv6RecordOf(source, registration.publicAddress)
+    if (sameIpv6Record(record, registration)) return registration
+    await this.#recordIpv6({ peerId: registration.peerId, tokenHash: registration.tokenHash, ...record })
+    this.#live.adoptIpv6(registration.peerId, registration.tokenHash, record)
+    return { ...registration, ...record }
+  }
+
+  /** One statement for the batch; only the same incarnation (token digest) of a registration takes it. */
+  async #ipv6Batch (tx: Transaction, writes: Ipv6Write[]): Promise<Array<Outcome<undefined>>> {
+    const d = this.#dialect
+    const latest = [...new Map(writes.map((write) => [write.peerId, write])).values()]
+    const values = latest.map((write) => Prisma.sql`(${text(d, write.peerId)}, ${text(d, write.tokenHash)}, ${text(d, write.ipv6Address!)}, ${integer(d, write.ipv6Port!)}, ${text(d, write.ipv6Anchor!)})`)
+    await tx.$executeRaw`
+      WITH v("peerId", "tokenHash", "ipv6Address", "ipv6Port", "ipv6Anchor") AS (VALUES ${Prisma.join(values)})
+      UPDATE "Registration" SET "ipv6Address" = v."ipv6Address", "ipv6Port" = v."ipv6Port", "ipv6Anchor" = v."ipv6Anchor"
+      FROM v
+      WHERE "Registration"."peerId" = v."peerId" AND "Registration"."tokenHash" = v."tokenHash"`
+    await this.#publish(tx, latest.map(({ peerId, tokenHash, ipv6Address, ipv6Port, ipv6Anchor }) => ({ kind: 'ipv6', peerId, tokenHash, record: { ipv6Address, ipv6Port, ipv6Anchor } })))
     return writes.map(() => ({ value: undefined }))
   }
 

@@ -15,7 +15,7 @@ describe('the error table', () => {
     const section = readme.slice(readme.indexOf('### Errors'), readme.indexOf('## Observability'))
     const listed = new Map<string, number>()
     for (const row of section.matchAll(/^\| (\d{3}) \| ([^|]+) \|/gm)) {
-      for (const code of row[2]!.matchAll(/`(PUNCH_ERR_[A-Z_]+)`/g)) listed.set(code[1]!, Number(row[1]))
+      for (const code of row[2]!.matchAll(/`(PUNCH_ERR_[A-Z0-9_]+)`/g)) listed.set(code[1]!, Number(row[1]))
     }
     expect(new Map(Object.values(ERRORS).map((spec) => [spec.code, spec.status]))).toEqual(listed)
   })

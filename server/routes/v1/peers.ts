@@ -6,8 +6,9 @@ import { bearerToken, caller } from '../../plugins/authentication.js'
 import { introductionView } from '../../introductions/introductions.js'
 import { publicEndpointOf, registrationView, type RegistrationRow } from '../../registrations/registrations.js'
 import { mappingOf } from '../../registrations/mapping.js'
+import { isIpv6Source } from '../../registrations/ipv6.js'
 import { errors } from '../../errors.js'
-import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, MappingObservation, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody, type Registration as RegistrationView } from '@punchline/protocol'
+import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, Ipv6Observation, MappingObservation, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody, type Registration as RegistrationView } from '@punchline/protocol'
 
 /** Why a poll's wait ended without an arrival; one value, as abort() without a reason builds a DOMException (and its stack) per poll. */
 const WAIT_OVER = new Error('poll wait over')
@@ -97,6 +98,29 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
     const probeEndpoint = observedEndpoint(request.socket)
     const registration = await app.registrations.observeMapping(caller(request), probeEndpoint)
     return { mapping: mappingOf(registration), publicEndpoint: publicEndpointOf(registration), probeEndpoint }
+  })
+
+  app.post('/peers/:peerId/ipv6-endpoint', {
+    ...self,
+    config: { ownConnection: true },
+    schema: {
+      tags: ['peers'],
+      operationId: 'observeIpv6Endpoint',
+      summary: 'Have the server observe the peer\'s IPv6 endpoint',
+      description: 'Send this over IPv6, from the peer\'s IPv6 punch port, over a connection of its own. The server records the source ' +
+        'address and port of that connection as the registration\'s `ipv6Endpoint` (never an address the peer names), which every ' +
+        'introduction made afterwards carries, so that the pair can punch over IPv6 too. It holds while the registration\'s public address ' +
+        'is the one it had now: send it again after moving. Refreshes the registration, but neither moves its public endpoint nor ends its ' +
+        'held poll. Answered 400 `PUNCH_ERR_IPV6_ONLY` over IPv4.',
+      security: bearerAuth,
+      params: PeerParams,
+      response: { 200: Ipv6Observation, ...errorResponses(401, 403, 414, 429) }
+    }
+  }, async (request) => {
+    const source = observedEndpoint(request.socket)
+    if (!isIpv6Source(source)) throw new errors.IPV6_ONLY(source.address)
+    await app.registrations.observeIpv6(caller(request), source)
+    return { ipv6Endpoint: source }
   })
 
   app.patch('/peers/:peerId', {

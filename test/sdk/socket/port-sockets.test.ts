@@ -51,6 +51,29 @@ describe('the default punch-port sockets', () => {
     })
   }
 
+  it('dial a name from P, resolved in the family P is bound to (the rendezvous server\'s name)', async () => {
+    const sockets = defaultPortSockets()
+    const listener = await sockets.listen({ host: '0.0.0.0', port: 0 }, () => {})
+    closing.push(listener)
+    const port = (listener.address() as net.AddressInfo).port
+    // Listening on both families: whichever the name resolves to, only the bound family may be dialed.
+    const target = net.createServer((socket) => {
+      socket.on('error', () => {}) // the dial's reset
+      socket.end(`${socket.remoteAddress ?? ''} ${socket.remotePort ?? 0}`)
+    })
+    closing.push(target)
+    await new Promise<void>((resolve) => target.listen(0, '::', resolve))
+    // Many times: a socket that starts reading before its name resolves fails with ENOTCONN, often but not always.
+    for (let dial = 0; dial < 20; dial++) {
+      const dialed = sockets.dial({ host: '0.0.0.0', port }, { address: 'localhost', port: (target.address() as net.AddressInfo).port })
+      let seen = ''
+      dialed.on('data', (chunk: Buffer) => { seen += String(chunk) })
+      await once(dialed, 'end')
+      expect(seen).toBe(`::ffff:127.0.0.1 ${port}`)
+      dialed.resetAndDestroy() // no TIME_WAIT on the pair: the next dial comes from P to the same port
+    }
+  })
+
   it('report a failed bind as the dial\'s error event, not a throw', async () => {
     const taken = net.createServer() // no SO_REUSEPORT: nobody may share its port
     closing.push(taken)
