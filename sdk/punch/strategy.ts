@@ -12,7 +12,10 @@
 //                be independent): the birthday strategy of ./spray.ts, its
 //                measurements in ./spray-schedule.ts, beside the race
 //     relay-now  both endpoint-dependent: no SYN of either side can reach the
-//                other's mapping, so neither dials; both attach to the relay
+//                other's mapping, so neither dials; both attach to the relay.
+//                Unless both have an observed IPv6 endpoint: IPv6 has no NAT
+//                to randomize, and its stateful firewalls are punched by the
+//                race (which falls back to the relay after the head start)
 //   planFor(introduction, relay)  the strategy under the caller's relay mode:
 //     auto       race (or spray), and attach to the relay after
 //                RELAY_HEAD_START_MS while the punch goes on (the first
@@ -74,7 +77,7 @@ export interface Plan {
  */
 export function strategyFor ({ self, peer }: Pick<Introduction, 'self' | 'peer'>): Strategy {
   const dependent = [self.mapping, peer.mapping].filter((mapping) => mapping === 'dependent').length
-  if (dependent === 2) return 'relay-now'
+  if (dependent === 2) return self.ipv6Endpoint !== undefined && peer.ipv6Endpoint !== undefined ? 'race' : 'relay-now'
   if (dependent === 1 && self.mapping !== 'unknown' && peer.mapping !== 'unknown') return 'spray'
   return 'race'
 }

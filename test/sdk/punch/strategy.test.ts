@@ -20,6 +20,12 @@ describe('strategyFor', () => {
     expect(strategyFor(pair(self, peer))).toBe(strategy)
   })
 
+  it('races two randomizing IPv4 NATs when both peers have an observed IPv6 endpoint (IPv6 firewalls are punched by the race)', () => {
+    const v6 = (mapping: Mapping, address: string) => ({ mapping, ipv6Endpoint: { address, port: 40000 } })
+    expect(strategyFor({ self: v6('dependent', '2001:db8:a::2'), peer: v6('dependent', '2001:db8:b::2') } as Parameters<typeof strategyFor>[0])).toBe('race')
+    expect(strategyFor({ self: v6('dependent', '2001:db8:a::2'), peer: { mapping: 'dependent' } } as Parameters<typeof strategyFor>[0])).toBe('relay-now')
+  })
+
   it('gives the two sides of a spray opposite roles: the dependent side opens, the other sprays', () => {
     expect(sprayRoleOf(pair('dependent', 'independent'))).toBe('open')
     expect(sprayRoleOf(pair('independent', 'dependent'))).toBe('spray')
