@@ -18,7 +18,9 @@ const PROFILES: Array<{ id: string, name: string, spec: LabSpec, trials: number 
   { id: '9', name: '9 A random, both drop, 20 ms per WAN link', spec: oneRandomizingNatDropping(20), trials: TRIALS },
   { id: '10', name: '10 A random and dropping, B resets, 20 ms per WAN link', spec: oneRandomizingNatConsistentResets(20), trials: TRIALS },
   // Both NATs reset: no order of the two halves works (bench/randomizing-nat.md, section 3); a failed trial costs the 30 s trial timeout.
-  { id: '7', name: '7 A random, both reset, 0 ms', spec: oneRandomizingNat(0), trials: Math.min(TRIALS, 10) }
+  { id: '7', name: '7 A random, both reset, 0 ms', spec: oneRandomizingNat(0), trials: Math.min(TRIALS, 10) },
+  // With delay, each side's mappings live one round trip before the other NAT's reset removes them: a window the spray can hit.
+  { id: '7', name: '7 A random, both reset, 20 ms per WAN link', spec: oneRandomizingNat(20), trials: Math.min(TRIALS, 10) }
 ]
 
 const unavailable = labUnavailable()

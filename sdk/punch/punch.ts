@@ -200,6 +200,8 @@ export class Punch {
   #spray: Spray | undefined
   #sprayTurn: SprayTurn | undefined
   #sprayWait: NodeJS.Timeout | undefined
+  /** Connections the spray made that are being authenticated: the spray pauses while there are any. */
+  readonly #sprayLinks = new Set<Link>()
   #phase: Phase = 'idle'
   #startedAt = 0
   #dials = 0
@@ -414,7 +416,10 @@ export class Punch {
           socket.destroy()
           return
         }
-        void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote, candidate: undefined })
+        const link: Link = { socket, reader: new FrameReader(socket), via: 'connect', path: 'public', remote, candidate: undefined }
+        this.#sprayLinks.add(link)
+        this.#spray?.pause()
+        void this.#authenticate(link)
       }
     })
     this.#emit({ type: 'spray-started', role, target: role === 'spray' ? peer.address : label(peer), budget: this.#spray.budget, synsPerSecond: SPRAY_SYNS_PER_SECOND })
@@ -564,6 +569,8 @@ export class Punch {
       if (failed >= MAX_FAILED_CONNECTIONS_PER_CANDIDATE) this.#leaveAlone(link.candidate, 'connections')
     }
     const stillOffering = this.#selection.release(link)
+    // Someone else at a sprayed port, or a connection up on one side only: spray on.
+    if (this.#sprayLinks.delete(link) && this.#sprayLinks.size === 0 && this.#dialing) this.#spray?.resume()
     // Each side attaches to an introduction's relay once: a relayed connection lost is the relay lost.
     if (link.via === 'relay') this.#relayFailed(error)
     if (this.#done) return

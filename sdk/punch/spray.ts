@@ -9,7 +9,9 @@
 //           observed public address from its punch port, biased block
 //           first, each socket closed after SPRAY_HOLD_MS, SPRAY_BUDGET in all
 // Whatever connects is handed to the punch, which authenticates it like any
-// other connection. The punch owns every socket (track) and stops the spray.
+// other connection, and pauses the spray meanwhile (most of a spray's cost
+// would otherwise be the round trips of the handshake). The punch owns every
+// socket (track) and stops the spray.
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Endpoint } from '@punchline/protocol'
@@ -54,6 +56,7 @@ export class Spray {
   readonly #due: number[] = []
   readonly #holds = new Set<NodeJS.Timeout>()
   #timer: NodeJS.Timeout | undefined
+  #paused = false
   #startedAt = 0
   #endedAt = 0
   #paced = 0
@@ -87,6 +90,19 @@ export class Spray {
     this.#tick()
   }
 
+  /** No dials until resume(): a connection is being authenticated. */
+  pause (): void {
+    this.#paused = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  resume (): void {
+    if (!this.#paused) return
+    this.#paused = false
+    if (!this.#stopped) this.#timer ??= setTimeout(() => { this.#tick() }, TICK_MS)
+  }
+
   /** No more dials; sockets already made stay with the punch. Safe to call again. */
   stop (): void {
     clearTimeout(this.#timer)
@@ -104,7 +120,7 @@ export class Spray {
 
   #tick (): void {
     this.#timer = undefined
-    if (this.#stopped) return
+    if (this.#stopped || this.#paused) return
     const now = performance.now()
     const allowed = Math.min(MAX_DIALS_PER_TICK, Math.floor((now - this.#startedAt) * SPRAY_SYNS_PER_SECOND / 1000) + 1 - this.#paced)
     for (let n = 0; n < allowed && this.#dialNext(now); n++) this.#paced++
@@ -175,6 +191,6 @@ export class Spray {
 
   #reopenLater (): void {
     this.#due.push(performance.now() + REOPEN_DELAY_MS)
-    this.#timer ??= setTimeout(() => { this.#tick() }, TICK_MS)
+    if (!this.#paused) this.#timer ??= setTimeout(() => { this.#tick() }, TICK_MS)
   }
 }

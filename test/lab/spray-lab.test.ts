@@ -75,5 +75,5 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: one randomizing NAT'
     } finally {
       await lab.destroy()
     }
-  }, 60_000)
+  }, TRIAL_TIMEOUT_MS + 90_000)
 })
