@@ -14,14 +14,24 @@ const COMMON_NAME = '2.5.4.3'
 /** Certificates are made at each Peer.open; validity only has to be plausible. */
 const VALID_DAYS = 3650
 
+/**
+ * A positive serial number of DER's minimal INTEGER form from random bytes:
+ * the high bit of the first byte clear (else it would be negative), and the
+ * first byte not zero (a leading 0x00 before a byte whose high bit is clear
+ * is "illegal padding" to OpenSSL, which then refuses the whole certificate:
+ * one certificate in 256, one TLS handshake in 128, before this).
+ */
+export function serialNumberOf (random: Uint8Array): ArrayBuffer {
+  return Uint8Array.from(random, (byte, index) => index === 0 ? 0x40 | (byte & 0x3f) : byte).buffer
+}
+
 /** A self-signed certificate (PEM) for the Ed25519 key pair. */
 export function selfSignedCertificate (privateKey: KeyObject, publicKey: KeyObject, commonName: string): string {
   const name = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: COMMON_NAME, value: new AttributeValue({ utf8String: commonName }) })])])
   const now = Date.now()
   const tbs = new TBSCertificate({
     version: Version.v3,
-    // A positive 64-bit serial: the high bit clear.
-    serialNumber: Uint8Array.from(randomBytes(8), (byte, index) => index === 0 ? byte & 0x7f : byte).buffer,
+    serialNumber: serialNumberOf(randomBytes(8)),
     signature: new AlgorithmIdentifier({ algorithm: ED25519 }),
     issuer: name,
     validity: new Validity({ notBefore: new Date(now - 3600_000), notAfter: new Date(now + VALID_DAYS * 86_400_000) }),
