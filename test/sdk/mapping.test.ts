@@ -140,12 +140,20 @@ async function serverDouble (mappingPort: MappingPortDouble): Promise<{ url: str
     closing.push(async () => { (probeServer as Server & { closeAllConnections?: () => void }).closeAllConnections?.(); probeServer.close() })
   }
   const api = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
-    request.resume()
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.once('end', () => { answer(request, response, Buffer.concat(chunks).toString()) })
+  })
+  const answer = (request: IncomingMessage, response: ServerResponse, body: string): void => {
     const json = (status: number, body: unknown): void => { response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
-    if (request.method === 'POST' && request.url === '/v1/peers') {
+    if (request.method === 'POST' && request.url === '/v1/challenges') {
+      // Registering proves a key (issue 12): a challenge first, then the registration, which names the key it proved.
+      json(201, { challenge: 'c'.repeat(43), expiresAt: new Date(Date.now() + 60_000).toISOString() })
+    } else if (request.method === 'POST' && request.url === '/v1/peers') {
       const now = new Date()
       json(201, {
         id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], mapping: 'unknown',
+        publicKey: (JSON.parse(body) as { proof: { publicKey: string } }).proof.publicKey,
         ...(offered !== undefined ? { mappingProbe: { port: offered } } : {}),
         ttlSeconds: 90, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + 90_000).toISOString(), token: `pl_${'a'.repeat(43)}`
       })
@@ -156,7 +164,7 @@ async function serverDouble (mappingPort: MappingPortDouble): Promise<{ url: str
     } else {
       response.writeHead(204).end()
     }
-  })
+  }
   api.listen(0, '127.0.0.1')
   await once(api, 'listening')
   closing.push(async () => { api.closeAllConnections(); api.close() })
