@@ -5,7 +5,10 @@
 // a bare forwarder (stream.pipe in a process of its own, bench/pipe-forwarder.ts):
 // the floor for any relay written on Node's sockets. Both ends of every
 // connection live in this process, which does the same work in every case:
-// write, count what arrives.
+// write, count what arrives. Then the same through the SDK end to end: two
+// Peers on loopback, connected directly (relay 'never') and through the
+// relay (relay 'only'), each with the handshake and TLS 1.3 over the
+// connection, in the same run.
 //   tsx --conditions=@punchline/source bench/relay.ts   (alone; `npm run bench` runs it too)
 import { fork } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -15,7 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { attachRelay } from '../sdk/index.js'
+import { attachRelay, Peer, type PunchedConnection } from '../sdk/index.js'
 import { registerPeers, startServer, type BenchServer } from './servers.js'
 
 /** Bytes per trial and direction: long enough that start-up is noise, short enough for a shared machine. */
@@ -47,6 +50,12 @@ export interface RelayResults {
   serverCores: number
   /** The bare forwarder's CPU per MiB it forwarded. */
   pipeCpuMsPerMiB: number
+  /** Through the SDK end to end (TLS 1.3 both ends, in this process): a punched loopback connection ... */
+  sdkDirect: Transfer
+  /** ... and a relayed one. */
+  sdkRelayed: Transfer
+  /** sdkRelayed / sdkDirect. */
+  sdkRatioOneWay: number
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -137,6 +146,19 @@ async function relayedPair (server: BenchServer, peers: Array<{ id: string, toke
   return [a!, b!]
 }
 
+/** Two Peers (new ones, on new ports), connected by connect() with `relay`: both ends of the connection. */
+async function sdkPair (server: BenchServer, relay: 'never' | 'only', opened: Peer[]): Promise<[Socket, Socket]> {
+  const options = { server: server.url, localAddress: '127.0.0.1', privateEndpoints: [], reportOutcomes: false, relay }
+  const n = opened.length
+  const [alice, bob] = await Promise.all([Peer.open({ ...options, id: `sdk-a${n}` }), Peer.open({ ...options, id: `sdk-b${n}` })])
+  opened.push(alice, bob)
+  const incoming = once(bob, 'connection') as Promise<[PunchedConnection]>
+  const outgoing = await alice.connect(bob.id)
+  const [accepted] = await incoming
+  if (outgoing.path !== (relay === 'only' ? 'relay' : 'public')) throw new Error(`connected over the ${outgoing.path} path with relay '${relay}'`)
+  return [outgoing.socket, accepted.socket]
+}
+
 async function trials (pair: () => Promise<[Socket, Socket]>, bytes: number, bothWays: boolean): Promise<number[]> {
   const rates: number[] = []
   for (let trial = 0; trial < RELAY_BENCH_TRIALS; trial++) {
@@ -166,6 +188,17 @@ export async function measureRelay (log: (line: string) => void): Promise<RelayR
     let relayed: Transfer | undefined
     const relayCost = await cpuPerMiB(async () => (await server.usage()).cpuMs, async () => { relayed = await transfer(async () => await relayedPair(server, peers)) })
     log(`relay: relayed ${relayed!.oneWayMBps.toFixed(0)} MB/s one way, ${relayed!.bothWaysMBps.toFixed(0)} MB/s both ways; server CPU ${relayCost.msPerMiB.toFixed(2)} ms per MiB`)
+    const opened: Peer[] = []
+    let sdkDirect: Transfer
+    let sdkRelayed: Transfer
+    try {
+      sdkDirect = await transfer(async () => await sdkPair(server, 'never', opened))
+      log(`relay: SDK end to end, punched (TLS 1.3) ${sdkDirect.oneWayMBps.toFixed(0)} MB/s one way, ${sdkDirect.bothWaysMBps.toFixed(0)} MB/s both ways`)
+      sdkRelayed = await transfer(async () => await sdkPair(server, 'only', opened))
+      log(`relay: SDK end to end, relayed (TLS 1.3) ${sdkRelayed.oneWayMBps.toFixed(0)} MB/s one way, ${sdkRelayed.bothWaysMBps.toFixed(0)} MB/s both ways`)
+    } finally {
+      await Promise.all(opened.map(async (peer) => { await peer.close() }))
+    }
     return {
       mibPerTrial: RELAY_BENCH_MIB,
       trials: RELAY_BENCH_TRIALS,
@@ -176,7 +209,10 @@ export async function measureRelay (log: (line: string) => void): Promise<RelayR
       ratioBothWays: relayed!.bothWaysMBps / direct.bothWaysMBps,
       serverCpuMsPerMiB: relayCost.msPerMiB,
       serverCores: relayCost.cores,
-      pipeCpuMsPerMiB: pipeCost.msPerMiB
+      pipeCpuMsPerMiB: pipeCost.msPerMiB,
+      sdkDirect,
+      sdkRelayed,
+      sdkRatioOneWay: sdkRelayed.oneWayMBps / sdkDirect.oneWayMBps
     }
   } finally {
     forwarder.stop()

@@ -1,11 +1,13 @@
 // @punchline/sdk: open a Peer on one punch port, then connect() to another
 // peer or take incoming connections; each is a direct TCP connection through
-// the NATs, authenticated with the secret of its introduction. Exposure and
-// Forwarder forward TCP ports over such connections.
+// the NATs (or, where the NATs cannot be punched, through the server's relay),
+// authenticated with the secret of its introduction and the peers' keys.
+// Exposure and Forwarder forward TCP ports over such connections.
 export { Peer, discoverPrivateEndpoints, DEFAULT_PUNCH_TIMEOUT_MS, type PeerOptions, type ConnectOptions } from './peer.js'
 export type { PunchedConnection, Phase } from './punch/punch.js'
 export { endpointLabel, type Path, type Candidate } from './punch/candidates.js'
-export type { TraceEvent, TraceListener, PeerEvent, PunchEvent, SessionEvent, DecisionEvent, TunnelEvent, Via } from './trace.js'
+export type { TraceEvent, TraceListener, PeerEvent, PunchEvent, SessionEvent, DecisionEvent, TunnelEvent, Via, ConnectionPath } from './trace.js'
+export { RELAY_HEAD_START_MS, RELAY_MODES, type RelayMode, type RelayReason, type Strategy } from './punch/strategy.js'
 export { defaultPortSockets, reusePortSockets, type PortSockets, type LocalAddress } from './socket/port-sockets.js'
 export { boundSocketPortSockets } from './socket/bound-socket.js'
 export { addonPortSockets } from './socket/reuse-port-addon.js'
@@ -21,5 +23,5 @@ export { identityOf, type Identity, type IdentityKey } from './identity/identity
 export { identityFile, defaultIdentityFile, defaultKnownPeersFile } from './identity/identity-file.js'
 export { KnownPeers } from './identity/known-peers.js'
 export { Exposure, type ExposeOptions } from './tunnel/expose.js'
-export { Forwarder, type ForwardOptions } from './tunnel/forward.js'
+export { Forwarder, UPGRADE_DELAYS_MS, type ForwardOptions } from './tunnel/forward.js'
 export type { ServiceAddress } from './tunnel/tunnel.js'

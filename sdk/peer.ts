@@ -1,8 +1,9 @@
 // A punchline peer: one local TCP port P for everything — the connection to
 // the rendezvous server (a RegistrationSession), a listener whose connections
 // an AcceptRouter hands to their punch, and every punch dial. It punches the
-// introductions it receives or asks for, and hands out authenticated
-// connections.
+// introductions it receives or asks for — falling back to the server's relay
+// when the punch cannot work (./punch/strategy.ts) — and hands out
+// authenticated connections.
 import { EventEmitter, on } from 'node:events'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
@@ -417,8 +418,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       slot.release(NOT_AN_OUTCOME.has(code) ? 'ended' : 'failed')
       // A relay that failed too carries the punch's own failure as its cause: that is what the statistics count.
       const cause = (error as { cause?: { code?: unknown } }).cause
-      const punchCode = typeof cause?.code === 'string' ? cause.code : code
-      const errorCode = (PUNCH_FAILURE_CODES as readonly string[]).includes(punchCode) ? punchCode as PunchFailureCode : 'PUNCH_ERR_UNKNOWN'
+      const isFailureCode = (value: unknown): value is PunchFailureCode => (PUNCH_FAILURE_CODES as readonly unknown[]).includes(value)
+      const errorCode = isFailureCode(cause?.code) ? cause.code : isFailureCode(code) ? code : 'PUNCH_ERR_UNKNOWN'
       if (!NOT_AN_OUTCOME.has(code)) this.#report(introduction.id, { outcome: 'failed', elapsedMs: Math.round(punch.elapsedMs), dials: punch.dials, errorCode })
       throw error
     } finally {

@@ -122,6 +122,9 @@ function codeOf (error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN'
 }
 
+/** A relayed handshake may outlast the punch's deadline by this much: the deadline ends it first, with its own error. */
+const RELAY_HANDSHAKE_GRACE_MS = 1000
+
 /**
  * The relay's failure, as the punch's: its message says both, and its `cause`
  * is the punch's own failure (a timeout, say), the reason the relay was
@@ -361,7 +364,7 @@ export class Punch {
     try {
       socket = await relay.attach({ signal: this.#relayAbort.signal, timeoutMs: Math.max(1, this.#remainingMs) })
     } catch (error) {
-      this.#relayFailed(error as Error)
+      this.#relayFailed(error as Error, { attach: true })
       return
     }
     if (this.#done) {
@@ -378,10 +381,15 @@ export class Punch {
     void this.#authenticate({ socket, reader: new FrameReader(socket), via: 'relay', path: 'relay', remote, candidate: undefined })
   }
 
-  /** The relay is not to be had: punching goes on, if it was; otherwise the punch fails now. */
-  #relayFailed (error: Error): void {
+  /**
+   * The relay is not to be had: punching goes on, if it was; otherwise the
+   * punch fails now. An attach that failed (a refusal, an unreachable
+   * server) is also what the punch's failure says in the end; a relayed
+   * connection that broke off its handshake is not (the other side left).
+   */
+  #relayFailed (error: Error, { attach }: { attach: boolean }): void {
     if (this.#done) return
-    this.#relayFailure = error
+    if (attach) this.#relayFailure = error
     this.#emit({
       type: 'relay-failed',
       code: error instanceof PunchlineError ? error.code : codeOf(error),
@@ -522,8 +530,9 @@ export class Punch {
         leader: this.leader,
         chooser: this.#selection.chooserFor(link),
         theirHello,
-        // Over the relay, the other side may attach up to its own head start later: the punch's deadline bounds it.
-        timeoutMs: link.via === 'relay' ? Math.max(1, this.#remainingMs) : undefined,
+        // Over the relay, the other side may attach up to its own head start later: the punch's deadline bounds it
+        // (and comes first, with its PunchTimeoutError).
+        timeoutMs: link.via === 'relay' ? Math.max(1, this.#remainingMs) + RELAY_HANDSHAKE_GRACE_MS : undefined,
         onAuthenticated: () => {
           if (this.#done) return
           this.#emit({ type: 'authenticated', via: link.via, path: link.path, remote: label(link.remote) })
@@ -572,7 +581,7 @@ export class Punch {
     // Someone else at a sprayed port, or a connection up on one side only: spray on.
     if (this.#sprayLinks.delete(link) && this.#sprayLinks.size === 0 && this.#dialing) this.#spray?.resume()
     // Each side attaches to an introduction's relay once: a relayed connection lost is the relay lost.
-    if (link.via === 'relay') this.#relayFailed(error)
+    if (link.via === 'relay') this.#relayFailed(error, { attach: false })
     if (this.#done) return
     if (this.#dialing) {
       if (link.candidate !== undefined && interrupted) this.#dialFailed(link.candidate, 'ECONNRESET', 0)

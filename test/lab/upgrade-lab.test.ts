@@ -39,7 +39,7 @@ const MEBIBYTES = 4
 
 const ECHO_SERVICE = `require('net').createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s) }).listen(${SERVICE_PORT}, '127.0.0.1', () => console.log('listening'))`
 
-// Streams 4 KiB of random bytes every 200 ms until its stdin ends, then half-closes and reads the rest of the echo.
+// Streams 2 KiB of random bytes every 200 ms (a trickle next to the later clients) until its stdin ends, then half-closes and reads the rest of the echo.
 const STREAMING_CLIENT = `
 const { createHash, randomBytes } = require('crypto')
 const sent = createHash('sha256'), received = createHash('sha256')
@@ -48,7 +48,7 @@ const socket = require('net').connect({ host: '127.0.0.1', port: ${FORWARD_PORT}
 socket.on('data', (chunk) => { received.update(chunk); bytes += chunk.length })
 socket.on('error', (e) => { error = e.code || e.message })
 socket.on('close', () => console.log(JSON.stringify({ sent: sent.digest('hex'), received: received.digest('hex'), sentBytes, bytes, error })))
-const timer = setInterval(() => { const chunk = randomBytes(4096); sent.update(chunk); sentBytes += chunk.length; socket.write(chunk) }, 200)
+const timer = setInterval(() => { const chunk = randomBytes(2048); sent.update(chunk); sentBytes += chunk.length; socket.write(chunk) }, 200)
 socket.once('connect', () => console.error('connected'))
 process.stdin.on('data', () => {}).once('end', () => { clearInterval(timer); socket.end() })
 `
