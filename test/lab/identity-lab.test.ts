@@ -155,8 +155,15 @@ describe.skipIf(unavailable !== undefined || noTcpdump !== undefined)('NAT labor
     const captures = mkdtempSync(path.join(tmpdir(), 'punchline-capture-'))
     try {
       const file = path.join(captures, 'wan.pcap')
-      const tcpdump = lab.spawn('nat-a', 'tcpdump', ['-i', 'wan', '-s', '0', '-U', '-w', file, 'tcp'])
-      await new Promise((resolve) => tcpdump.stderr!.once('data', resolve)) // "listening on wan ..."
+      // --immediate-mode: each packet is handed over as it comes (not in kernel-buffered batches), -U: and written at once.
+      const tcpdump = lab.spawn('nat-a', 'tcpdump', ['-i', 'wan', '-s', '0', '--immediate-mode', '-U', '-w', file, 'tcp'])
+      let diagnostics = ''
+      await new Promise<void>((resolve) => {
+        tcpdump.stderr!.on('data', (chunk: Buffer) => {
+          diagnostics += chunk.toString()
+          if (diagnostics.includes('listening on')) resolve()
+        })
+      })
       const marker = `MARKER-${randomBytes(12).toString('hex')}`
       const common = ['peer', '--server', lab.serverUrl, '--json', ...flags]
       const bProcess = lab.punchline('host-b', [...common, '--id', 'b'])
@@ -171,12 +178,12 @@ describe.skipIf(unavailable !== undefined || noTcpdump !== undefined)('NAT labor
       const [aRun, bRun] = await Promise.all([a.done, b.done])
       expect(bRun.output.toString()).toBe(`${marker} from a\n`)
       expect(aRun.output.toString()).toBe(`${marker} from b\n`)
-      await sleep(200)
+      await sleep(1000) // the last ACKs and FINs cross the link too
       const flushed = new Promise((resolve) => tcpdump.once('exit', resolve))
       tcpdump.kill('SIGINT')
       await flushed
       const capture = readFileSync(file)
-      console.log(`capture on NAT a's WAN (${encrypt ? 'encrypted' : '--no-encrypt'}): ${capture.length} bytes of pcap; marker found: ${capture.includes(marker)}`)
+      console.log(`capture on NAT a's WAN (${encrypt ? 'encrypted' : '--no-encrypt'}, ${connected.path as string} path): ${capture.length} bytes of pcap; marker found: ${capture.includes(marker)}; tcpdump: ${diagnostics.trim().replace(/\s+/g, ' ')}`)
       expect(capture.length).toBeGreaterThan(1000) // the capture saw the connection
       expect(capture.includes(marker)).toBe(!encrypt)
     } finally {
