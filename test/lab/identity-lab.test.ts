@@ -158,11 +158,12 @@ describe.skipIf(unavailable !== undefined || noTcpdump !== undefined)('NAT labor
       // --immediate-mode: each packet is handed over as it comes (not in kernel-buffered batches), -U: and written at once.
       const tcpdump = lab.spawn('nat-a', 'tcpdump', ['-i', 'wan', '-s', '0', '--immediate-mode', '-U', '-w', file, 'tcp'])
       let diagnostics = ''
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         tcpdump.stderr!.on('data', (chunk: Buffer) => {
           diagnostics += chunk.toString()
           if (diagnostics.includes('listening on')) resolve()
         })
+        tcpdump.once('exit', (code) => { reject(new Error(`tcpdump exited (${code}) before capturing: ${diagnostics}`)) })
       })
       const marker = `MARKER-${randomBytes(12).toString('hex')}`
       const common = ['peer', '--server', lab.serverUrl, '--json', ...flags]
