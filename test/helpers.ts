@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { once } from 'node:events'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll } from 'vitest'
 import { buildApp, type AppOptions } from '../server/app.js'
@@ -152,4 +154,13 @@ export async function requestFrom (url: string, { method = 'GET', headers = {}, 
 /** Handles of a kind this process holds now (TCPSocketWrap, TCPServerWrap, Timeout): what a leak test counts. */
 export function handles (type: string): number {
   return process.getActiveResourcesInfo().filter((name) => name === type).length
+}
+
+/** A loopback port where nothing listens: dials to it are refused at once. */
+export async function deadPort (): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidOptionError, Peer, PunchTimeoutError, RelayRefusedError, defaultPortSockets, type PeerEvent, type PeerOptions, type PortSockets, type PunchedConnection } from '../../sdk/index.js'
 import { RELAY_HEAD_START_MS } from '../../sdk/punch/strategy.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
-import { waitFor } from '../helpers.js'
+import { deadPort, waitFor } from '../helpers.js'
 
 const peers: Peer[] = []
 const servers: RendezvousProcess[] = []
@@ -25,14 +25,6 @@ async function rendezvous (flags: string[] = []): Promise<RendezvousProcess> {
   return server
 }
 
-/** A port where nothing listens. */
-async function deadPort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** Punch-port sockets whose dials to anything but the server are refused: a pair that cannot punch. */
 async function unpunchable (serverPort: number): Promise<PortSockets> {

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { TLSSocket } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
+import { deadPort } from '../../helpers.js'
 import type { Introduction, Mapping } from '@punchline/protocol'
 import { Punch, type PunchedConnection, type RelayAttach } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
@@ -48,14 +49,6 @@ async function side (id: string): Promise<Side> {
   return me
 }
 
-/** A port where nothing listens: dials to it are refused at once. */
-async function deadPort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** The stand-in relay: splices the first two connections; `attach` dials it. */
 async function standInRelay (): Promise<{ attach: RelayAttach['attach'], attached: () => number }> {
