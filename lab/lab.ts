@@ -351,6 +351,18 @@ export class Lab {
     this.#exec(router, 'ip6tables', '-A', 'FORWARD', '-i', 'wan', '-p', 'tcp', '-j', ...(unsolicited === 'reset' ? ['REJECT', '--reject-with', 'tcp-reset'] : ['DROP']))
   }
 
+  /**
+   * Lets no SYN pass between NATs a and b (both ways, dropped at a): what a
+   * test that needs the relay does where a punch (or the birthday spray)
+   * could otherwise connect them directly now and then. Returns the undo.
+   */
+  separateNats (): () => void {
+    const wanB = '100.64.2.2'
+    const rules = [['-d', wanB], ['-s', wanB]].map((direction) => ['FORWARD', '-p', 'tcp', '--syn', ...direction, '-j', 'DROP'])
+    for (const rule of rules) this.run('nat-a', 'iptables', ['-I', ...rule])
+    return () => { for (const rule of rules) this.run('nat-a', 'iptables', ['-D', ...rule]) }
+  }
+
   /** Runs a command in a namespace to completion; returns its output. */
   run (namespace: string, command: string, args: string[]): string {
     return run('ip', ['netns', 'exec', this.namespace(namespace), command, ...args])

@@ -86,14 +86,16 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
 })
 
 describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward through the relay', () => {
-  const profiles: Array<{ name: string, spec: LabSpec }> = [
-    { name: '7 (A behind --random-fully)', spec: oneRandomizingNat(20) },
+  // Profile 7 alone could now and then be punched by the birthday spray: no SYN passes between its NATs here.
+  const profiles: Array<{ name: string, spec: LabSpec, separate?: true }> = [
+    { name: '7 (A behind --random-fully, no SYN between the NATs)', spec: oneRandomizingNat(20), separate: true },
     { name: '8 (both behind --random-fully)', spec: twoRandomizingNats(20) }
   ]
   for (const profile of profiles) {
     it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a relayed tunnel across NATs that cannot be punched, profile ${profile.name}, byte for byte`, async () => {
       const lab = await Lab.create(profile.spec)
       try {
+        if (profile.separate === true) lab.separateNats()
         const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
         await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
         const exposed = watch(lab.punchline('host-a', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))

@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, twoNats } from '../../lab/lab.js'
+import { REGISTER_WITH_KEY } from '../../lab/scripts.js'
 import { watch } from '../../lab/trial.js'
 
 const unavailable = labUnavailable()
@@ -50,20 +51,14 @@ s.write(${JSON.stringify(line)} + '\\n')`
 
 // A stranger that knows the id: registers "home" with a key of its own every 50 ms (as the SDK does:
 // a challenge, then the signed registration), and counts the answers by status.
-const STRANGER = (server: string): string => `const { generateKeyPairSync, sign } = require('crypto')
-const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-const key = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64url')
+const STRANGER = (server: string): string => `${REGISTER_WITH_KEY}
 const counts = {}
 setInterval(() => console.log(JSON.stringify(counts)), 250)
-async function once () {
-  const { challenge } = await (await fetch('${server}/v1/challenges', { method: 'POST' })).json()
-  const message = ['punchline/1 register', challenge, 'home', key].join('\\n')
-  const signature = sign(null, Buffer.from(message), privateKey).toString('base64url')
-  const response = await fetch('${server}/v1/peers', { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ id: 'home', privateEndpoints: [], proof: { publicKey: key, challenge, signature } }) })
-  counts[response.status] = (counts[response.status] ?? 0) + 1
-}
-setInterval(() => { once().catch((error) => { counts[error.code ?? 'error'] = (counts[error.code ?? 'error'] ?? 0) + 1 }) }, 50)`
+setInterval(() => {
+  registerWithKey('${server}', { id: 'home', privateEndpoints: [] }).then(
+    ({ status }) => { counts[status] = (counts[status] ?? 0) + 1 },
+    (error) => { counts[error.code ?? 'error'] = (counts[error.code ?? 'error'] ?? 0) + 1 })
+}, 50)`
 
 /** Every JSON line a process printed so far, parsed. */
 function lines (child: ReturnType<Lab['spawn']>): () => Array<Record<string, any>> {

@@ -8,6 +8,7 @@
 // Needs root; elsewhere the suite is skipped with the reason.
 import { describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, twoNats } from '../../lab/lab.js'
+import { REGISTER_WITH_KEY } from '../../lab/scripts.js'
 import { watch } from '../../lab/trial.js'
 import { MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE } from '../../sdk/punch/schedule.js'
 
@@ -18,16 +19,16 @@ const PORT = 6379
 const INTRODUCTIONS = 3
 
 /** An attacker's script: register pointing at third parties, try what the server must refuse, introduce itself N times. */
-const attacker = (server: string): string => `
+const attacker = (server: string): string => `${REGISTER_WITH_KEY}
 const call = async (path, body, token) => {
   const response = await fetch('${server}' + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: 'Bearer ' + token } : {}) }, body: JSON.stringify(body) })
   return { status: response.status, body: await response.json() }
 }
 const refused = []
 for (const address of ['127.0.0.1', '169.254.169.254', '100.64.11.2', '8.8.8.8']) {
-  refused.push((await call('/v1/peers', { id: 'probe', privateEndpoints: [{ address, port: ${PORT} }] })).status)
+  refused.push((await registerWithKey('${server}', { id: 'probe', privateEndpoints: [{ address, port: ${PORT} }] })).status)
 }
-const { body: me } = await call('/v1/peers', { id: 'mallory', privateEndpoints: [{ address: '10.0.1.9', port: ${PORT} }, { address: '10.0.1.10', port: ${PORT} }, { address: '192.168.77.7', port: ${PORT} }] })
+const { body: me } = await registerWithKey('${server}', { id: 'mallory', privateEndpoints: [{ address: '10.0.1.9', port: ${PORT} }, { address: '10.0.1.10', port: ${PORT} }, { address: '192.168.77.7', port: ${PORT} }] })
 const made = []
 for (let n = 0; n < ${INTRODUCTIONS}; n++) {
   made.push((await call('/v1/introductions', { target: 'victim' }, me.token)).status)

@@ -90,9 +90,8 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
     const lab = await Lab.create(oneRandomizingNat(20))
     // While NAT a randomizes, no SYN passes between the two NATs: the birthday strategy (one randomizing NAT, the other
     // not) would now and then connect them directly, and this test needs a relayed tunnel to upgrade. Lifted with the randomizing.
-    const BETWEEN_NATS = [['-d', '100.64.2.2'], ['-s', '100.64.2.2']].map((direction) => ['FORWARD', '-p', 'tcp', '--syn', ...direction, '-j', 'DROP'])
     try {
-      for (const rule of BETWEEN_NATS) lab.run('nat-a', 'iptables', ['-I', ...rule])
+      const joinNats = lab.separateNats()
       const service = lab.spawn('host-b', process.execPath, ['-e', ECHO_SERVICE])
       await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
       const exposed = watch(lab.punchline('host-b', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
@@ -113,7 +112,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
 
       // NAT a stops randomizing; its record of the server connection (through a random port) goes, the relayed one's stays.
       lab.run('nat-a', 'iptables', ['-t', 'nat', '-R', 'POSTROUTING', '1', '-o', 'wan', '-j', 'MASQUERADE'])
-      for (const rule of BETWEEN_NATS) lab.run('nat-a', 'iptables', ['-D', ...rule])
+      joinNats()
       lab.run('nat-a', 'conntrack', ['-D', '-p', 'tcp', '--orig-src', lab.addressOf('host-a'), '--orig-port-src', String(PUNCH_PORT)])
       const upgraded = await forwarded.event('tunnel-upgraded')
       expect(upgraded).toMatchObject({ side: 'forward', peerId: 'home', path: 'public', relayedStreams: STREAMING_CLIENTS, remote: expect.stringMatching(/^100\.64\.2\.2:\d+$/) })
