@@ -15,6 +15,7 @@ import { MAPPING_PROBE_TIMEOUT_MS } from '../../sdk/mapping-probe.js'
 import type { SessionEvent } from '../../sdk/trace.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
 import { handles, waitFor } from '../helpers.js'
+import { emptyInbox, json, rendezvousDouble } from './rendezvous-double.js'
 
 const closing: Array<() => Promise<unknown>> = []
 afterEach(async () => { for (const close of closing.splice(0).reverse()) await close() })
@@ -122,7 +123,7 @@ describe('the mapping probe, against the server on loopback', () => {
 /** Where the double's mapping probes go, and what happens to them there. */
 type MappingPortDouble = 'absent' | 'silent' | 'broken' | 'refusing'
 
-/** A rendezvous server double: registers bob, answers polls empty after a while, refuses introductions (404), offers a mapping port as told. */
+/** The rendezvous double, answering polls empty after a while, refusing introductions (404), offering a mapping port as told. */
 async function serverDouble (mappingPort: MappingPortDouble): Promise<{ url: string, probes: () => number }> {
   let probes = 0
   let offered: number | undefined
@@ -139,31 +140,14 @@ async function serverDouble (mappingPort: MappingPortDouble): Promise<{ url: str
     offered = (probeServer.address() as AddressInfo).port
     closing.push(async () => { (probeServer as Server & { closeAllConnections?: () => void }).closeAllConnections?.(); probeServer.close() })
   }
-  const api = createHttpServer(async (request: IncomingMessage, response: ServerResponse) => {
-    let body = ''
-    for await (const chunk of request) body += String(chunk)
-    const json = (status: number, body: unknown): void => { response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
-    if (request.method === 'POST' && request.url === '/v1/challenges') {
-      json(201, { challenge: 'c'.repeat(43), expiresAt: new Date().toISOString() })
-    } else if (request.method === 'POST' && request.url === '/v1/peers') {
-      const now = new Date()
-      json(201, {
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: (JSON.parse(body) as { proof: { publicKey: string } }).proof.publicKey, mapping: 'unknown',
-        ...(offered !== undefined ? { mappingProbe: { port: offered } } : {}),
-        ttlSeconds: 90, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + 90_000).toISOString(), token: `pl_${'a'.repeat(43)}`
-      })
-    } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
-      setTimeout(() => { if (!response.destroyed) json(200, { introductions: [], cursor: 0 }) }, 500)
-    } else if (request.url === '/v1/introductions') {
-      json(404, { statusCode: 404, code: 'PUNCH_ERR_PEER_NOT_FOUND', error: 'Not Found', message: 'No live registration for peer "carol"' })
-    } else {
-      response.writeHead(204).end()
-    }
+  const api = await rendezvousDouble({
+    // Empty after a while, as a long poll.
+    poll: (response) => { setTimeout(() => { if (!response.destroyed) emptyInbox(response, 0) }, 500) },
+    introduce: (response) => { json(response, 404, { statusCode: 404, code: 'PUNCH_ERR_PEER_NOT_FOUND', error: 'Not Found', message: 'No live registration for peer "carol"' }) },
+    ...(offered !== undefined ? { mappingProbePort: offered } : {})
   })
-  api.listen(0, '127.0.0.1')
-  await once(api, 'listening')
-  closing.push(async () => { api.closeAllConnections(); api.close() })
-  return { url: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, probes: () => probes }
+  closing.push(api.close)
+  return { url: api.url, probes: () => probes }
 }
 
 describe('the mapping probe, against servers whose mapping port is missing or misbehaves', () => {

@@ -3,61 +3,27 @@
 // with 429 and Retry-After. The session waits what it was told, says so in
 // its trace (rate-limited, not registration-lost), and polls again.
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, ServerRejectedError, type PeerEvent } from '../../sdk/index.js'
 import { waitFor } from '../helpers.js'
+import { emptyInbox, json, rateLimited, registrationOf, rendezvousDouble, type Answer, type RendezvousDoubleOptions } from './rendezvous-double.js'
 
 const closing: Array<() => Promise<void>> = []
 afterEach(async () => { for (const close of closing.splice(0)) await close() })
 
-/** Answers a request; `body` is the request's, parsed (registrations carry the key's proof). */
-type Answer = (response: ServerResponse, count: number, body?: { proof?: { publicKey: string } }) => void
-const emptyInbox: Answer = (response) => { response.writeHead(200, { 'content-type': 'application/json' }).end('{"introductions":[],"cursor":0}') }
-
-/** A server double: registers anyone (or answers as told), answers polls and introductions as told, and everything else with 204. */
-async function serverDouble (poll: Answer, introduce?: Answer, register?: Answer): Promise<{ url: string, polls: number[] }> {
-  const polls: number[] = []
-  const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
-    let body = ''
-    for await (const chunk of request) body += String(chunk)
-    if (request.method === 'POST' && request.url === '/v1/challenges') {
-      response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: 'c'.repeat(43), expiresAt: new Date().toISOString() }))
-    } else if (request.method === 'POST' && request.url === '/v1/peers' && register !== undefined) {
-      register(response, 1, JSON.parse(body))
-    } else if (request.method === 'POST' && request.url === '/v1/peers') {
-      const now = new Date().toISOString()
-      const { proof } = JSON.parse(body) as { proof: { publicKey: string } }
-      response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
-        id: 'bob', publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, privateEndpoints: [], publicKey: proof.publicKey, mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}`
-      }))
-    } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
-      polls.push(performance.now())
-      poll(response, polls.length)
-    } else if (request.url === '/v1/introductions' && introduce !== undefined) {
-      introduce(response, 1)
-    } else {
-      response.writeHead(204).end()
-    }
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  closing.push(async () => { server.closeAllConnections(); server.close() })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls }
-}
-
-function rateLimited (response: ServerResponse, retryAfterSeconds: number, code = 'PUNCH_ERR_RATE_LIMITED'): void {
-  response.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterSeconds) })
-    .end(JSON.stringify({ statusCode: 429, code, error: 'Too Many Requests', message: 'not now' }))
+async function serverDouble (options: RendezvousDoubleOptions): Promise<{ url: string, polls: number[] }> {
+  const server = await rendezvousDouble(options)
+  closing.push(server.close)
+  return server
 }
 
 describe('the registration session, told to wait', () => {
   it('waits the Retry-After of a 429 before polling again, and traces rate-limited with the server\'s code', async () => {
-    const server = await serverDouble((response, count) => {
-      if (count === 1) rateLimited(response, 1)
-      else emptyInbox(response, count)
+    const server = await serverDouble({
+      poll: (response, count) => {
+        if (count === 1) rateLimited(response, 1)
+        else emptyInbox(response, count)
+      }
     })
     const events: PeerEvent[] = []
     const bob = await Peer.open({ server: server.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1, onTrace: (event) => events.push(event) })
@@ -69,7 +35,7 @@ describe('the registration session, told to wait', () => {
   })
 
   it('believes a Retry-After only up to five minutes', async () => {
-    const server = await serverDouble((response) => { rateLimited(response, 10 ** 9) })
+    const server = await serverDouble({ poll: (response) => { rateLimited(response, 10 ** 9) } })
     const events: PeerEvent[] = []
     const bob = await Peer.open({ server: server.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], onTrace: (event) => events.push(event) })
     closing.push(async () => { await bob.close({ deregister: false }) })
@@ -78,7 +44,7 @@ describe('the registration session, told to wait', () => {
   })
 
   it('hands a 429 on connect() to the caller as a retryable error that carries the wait', async () => {
-    const server = await serverDouble(emptyInbox, (response) => { rateLimited(response, 7, 'PUNCH_ERR_INBOX_FULL') })
+    const server = await serverDouble({ introduce: (response) => { rateLimited(response, 7, 'PUNCH_ERR_INBOX_FULL') } })
     const bob = await Peer.open({ server: server.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1 })
     closing.push(async () => { await bob.close({ deregister: false }) })
     const error = await bob.connect('carol').catch((caught: unknown) => caught)
@@ -103,22 +69,19 @@ describe('the SDK\'s errors', () => {
 })
 
 describe('answers from a lying or broken server', () => {
-  /** A registration of "bob" with the key the request proved, or another one. */
-  const registered: Answer = (response, _count, body, publicKey = body?.proof?.publicKey ?? null) => {
-    const now = new Date().toISOString()
-    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'bob', publicEndpoint: { address: '127.0.0.1', port: 1 }, privateEndpoints: [], publicKey, mapping: 'unknown', ttlSeconds: 90, createdAt: now, expiresAt: now, token: `pl_${'a'.repeat(43)}` }))
-  }
+  /** A registration of "bob" with the key the request proved. */
+  const registered: Answer = (response, _count, body) => { json(response, 201, registrationOf(body)) }
 
   it('refuses an answer that is too big, not JSON, or not the protocol\'s schema, with PUNCH_ERR_INVALID_RESPONSE', async () => {
     const answers: Answer[] = [
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end(`{"id":"bob","pad":"${'x'.repeat(600 * 1024)}"}`) },
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('<html>surprise</html>') },
       (response) => { response.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"bob","token":"pl_x"}') },
-      (response, count, body) => { registered(response, count, body) }, // fine, but for another id than asked below
-      (response, count) => { registered(response, count, { proof: { publicKey: 'k'.repeat(43) } }) } // with a key that is not ours
+      registered, // fine, but for another id than asked below
+      (response) => { json(response, 201, registrationOf({ proof: { publicKey: 'k'.repeat(43) } })) } // with a key that is not ours
     ]
     for (const [n, register] of answers.entries()) {
-      const server = await serverDouble(emptyInbox, undefined, register)
+      const server = await serverDouble({ register })
       const error = await Peer.open({ server: server.url, id: n === 3 ? 'carol' : 'bob', localAddress: '127.0.0.1', privateEndpoints: [] }).catch((caught: unknown) => caught)
       expect(error, `answer ${n}`).toMatchObject({ code: 'PUNCH_ERR_INVALID_RESPONSE', retryable: true })
     }
@@ -135,10 +98,12 @@ describe('answers from a lying or broken server', () => {
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + 30_000).toISOString()
     })
-    const server = await serverDouble((response, count) => {
-      const inbox = count === 1 ? [introduction('bob', 101)] : count === 2 ? [introduction('carol', 0)] : []
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ introductions: inbox, cursor: count }))
-    }, undefined, registered)
+    const server = await serverDouble({
+      poll: (response, count) => {
+        const inbox = count === 1 ? [introduction('bob', 101)] : count === 2 ? [introduction('carol', 0)] : []
+        json(response, 200, { introductions: inbox, cursor: count })
+      }
+    })
     const events: PeerEvent[] = []
     const bob = await Peer.open({ server: server.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1, onTrace: (event) => events.push(event) })
     closing.push(async () => { await bob.close({ deregister: false }) })
