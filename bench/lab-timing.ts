@@ -2,6 +2,9 @@
 // of one-way delay on each WAN link, against the floor, and the SYNs each
 // punch costs (counted by iptables in the hosts' namespaces, kernel
 // retransmissions included, the peers' connections to the server excluded).
+// Each trial runs twice, in alternating order: as users run it (TLS 1.3 on
+// the winner) and with --no-encrypt, so that what TLS costs is a difference
+// measured under the same load.
 import { Lab, SERVER_ADDRESS, labUnavailable, type LabSpec } from '../lab/lab.js'
 import { trial } from '../lab/trial.js'
 import { quantile } from '../lab/statistics.js'
@@ -38,10 +41,16 @@ export interface LabProfileResult {
   rttMs: number
   /** Delivery skew + one round trip for the SYNs to cross + one for HELLO and PROOF both ways. */
   floorMs: number
+  /** As users run it: TLS 1.3 on the connection. */
   medianMs: number
   p95Ms: number
-  medianRoundTrips: number | null
+  /** With --no-encrypt: the punch and its handshake alone. */
+  plainMedianMs: number
+  /** The punch against its floor: plainMedianMs - floorMs. */
   aboveFloorMs: number
+  /** What TLS adds: medianMs - plainMedianMs (issue 12 allows one peer round trip). */
+  tlsCostMs: number
+  medianRoundTrips: number | null
   synsPerPunchMedian: number
   synsPerPunchMax: number
   via: Record<string, number>
@@ -68,21 +77,26 @@ export async function measureLab (log: (line: string) => void): Promise<LabProfi
     try {
       for (const host of ['host-a', 'host-b']) lab.run(host, 'iptables', ['-I', ...SYN_COUNTER])
       const times: number[] = []
+      const plainTimes: number[] = []
       const syns: number[] = []
       const via: string[] = []
       const path: string[] = []
       for (let n = 1; n <= TRIALS; n++) {
-        for (const host of ['host-a', 'host-b']) lab.run(host, 'iptables', ['-Z', 'OUTPUT'])
-        const result = await trial(lab, n, { a: 'host-a', b: 'host-b' })
-        times.push(result.elapsedMs)
-        syns.push(synCount(lab, 'host-a') + synCount(lab, 'host-b'))
-        via.push(result.via)
-        path.push(result.path)
+        for (const encrypted of n % 2 === 0 ? [true, false] : [false, true]) {
+          for (const host of ['host-a', 'host-b']) lab.run(host, 'iptables', ['-Z', 'OUTPUT'])
+          const result = await trial(lab, 2 * n - (encrypted ? 1 : 0), { a: 'host-a', b: 'host-b', flags: encrypted ? [] : ['--no-encrypt'] })
+          ;(encrypted ? times : plainTimes).push(result.elapsedMs)
+          syns.push(synCount(lab, 'host-a') + synCount(lab, 'host-b'))
+          via.push(result.via)
+          path.push(result.path)
+        }
       }
       times.sort((x, y) => x - y)
+      plainTimes.sort((x, y) => x - y)
       syns.sort((x, y) => x - y)
       const floorMs = profile.lateMs + 2 * profile.rttMs
       const medianMs = quantile(times, 0.5)
+      const plainMedianMs = quantile(plainTimes, 0.5)
       results.push({
         profile: profile.name,
         trials: TRIALS,
@@ -91,14 +105,16 @@ export async function measureLab (log: (line: string) => void): Promise<LabProfi
         floorMs,
         medianMs,
         p95Ms: quantile(times, 0.95),
+        plainMedianMs,
+        aboveFloorMs: plainMedianMs - floorMs,
+        tlsCostMs: medianMs - plainMedianMs,
         medianRoundTrips: profile.rttMs > 0 ? medianMs / profile.rttMs : null,
-        aboveFloorMs: medianMs - floorMs,
         synsPerPunchMedian: quantile(syns, 0.5),
         synsPerPunchMax: syns.at(-1)!,
         via: tally(via),
         path: tally(path)
       })
-      log(`lab ${profile.name}: median ${medianMs} ms (floor ${floorMs}), SYNs ${quantile(syns, 0.5)}`)
+      log(`lab ${profile.name}: median ${medianMs} ms with TLS, ${plainMedianMs} ms without (floor ${floorMs}), SYNs ${quantile(syns, 0.5)}`)
     } finally {
       await lab.destroy()
     }
