@@ -33,10 +33,14 @@ export const DIAL_TIMEOUT_MS = 3000
 /**
  * Dials to one candidate per punch. Public endpoints race NAT timing: the lab
  * needed up to 128 when one side learned of the punch 300 ms late behind NATs
- * that answer with resets. A private endpoint is on our own network, with no
- * NAT to race: a listening peer answers the first SYN.
+ * that answer with resets. Near 0 ms round trips the schedule spends the first
+ * 256 (the address's burst, ./dial-budget.ts) in well under a second; the rest
+ * go at the address's steady 50 a second, so that a peer that learns of the
+ * punch seconds late (a loaded host, a slow long poll) still finds us dialing
+ * for ~5 s. A private endpoint is on our own network, with no NAT to race: a
+ * listening peer answers the first SYN.
  */
-export const MAX_DIALS_PER_CANDIDATE = { public: 256, private: 16 } as const
+export const MAX_DIALS_PER_CANDIDATE = { public: 512, private: 16 } as const
 /**
  * Connections to one candidate that came up but failed or broke off the
  * handshake, per punch; then the candidate is left alone. NAT races leave a

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, twoNats, type LabSpec } from '../../lab/lab.js'
 import { oneRandomizingNat, twoRandomizingNats } from '../../lab/profiles.js'
+import { bulkClient, echoService, resultOf, type EchoResult } from '../../lab/scripts.js'
 import { watch } from '../../lab/trial.js'
 
 const unavailable = labUnavailable()
@@ -18,38 +19,16 @@ const FORWARD_PORT = 2222
 const MEBIBYTES = 4
 const CLIENTS = 3
 
-// An echo service: it sends back every byte it receives, then ends.
-const ECHO_SERVICE = `require('net').createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s) }).listen(${SERVICE_PORT}, '127.0.0.1', () => console.log('listening'))`
-
-// A client: sends N MiB of random bytes, half-closes, and reads the echo; prints both SHA-256s and the byte counts as JSON.
-const CLIENT = `
-const { createHash, randomBytes } = require('crypto')
-const payload = randomBytes(${MEBIBYTES} * 1048576)
-const received = createHash('sha256')
-let bytes = 0
-const socket = require('net').connect({ host: '127.0.0.1', port: ${FORWARD_PORT}, allowHalfOpen: true })
-socket.on('data', (chunk) => { received.update(chunk); bytes += chunk.length })
-socket.on('end', () => console.log(JSON.stringify({ sent: createHash('sha256').update(payload).digest('hex'), received: received.digest('hex'), bytes })))
-socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code })) })
-socket.end(payload)
-`
-
 /** CLIENTS clients at once through the forwarded port in host-b; each one's result. */
-async function runClients (lab: Lab): Promise<Array<{ sent: string, received: string, bytes: number }>> {
-  return await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    const client = lab.spawn('host-b', process.execPath, ['-e', CLIENT])
-    let output = ''
-    client.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    await new Promise((resolve) => client.once('exit', resolve))
-    return JSON.parse(output) as { sent: string, received: string, bytes: number }
-  }))
+async function runClients (lab: Lab): Promise<EchoResult[]> {
+  return await Promise.all(Array.from({ length: CLIENTS }, async () => await resultOf(lab.spawn('host-b', process.execPath, ['-e', bulkClient(FORWARD_PORT, MEBIBYTES)]))))
 }
 
 describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and forward', () => {
   it(`moves ${MEBIBYTES} MiB each way for ${CLIENTS} concurrent clients through a forwarded port across two NATs, byte for byte; a peer not allowed is declined`, async () => {
     const lab = await Lab.create(twoNats('reset', 20))
     try {
-      const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
+      const service = lab.spawn('host-a', process.execPath, ['-e', echoService(SERVICE_PORT)])
       await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
 
       const exposed = watch(lab.punchline('host-a', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
@@ -96,7 +75,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       const lab = await Lab.create(profile.spec)
       try {
         if (profile.separate === true) lab.separateNats()
-        const service = lab.spawn('host-a', process.execPath, ['-e', ECHO_SERVICE])
+        const service = lab.spawn('host-a', process.execPath, ['-e', echoService(SERVICE_PORT)])
         await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
         const exposed = watch(lab.punchline('host-a', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
         await exposed.event('exposing')

@@ -10,11 +10,12 @@
 // path (the relay carries none of their bytes), and the clients that were
 // streaming through the relay all along lose and reorder nothing.
 // Needs root and the conntrack tool; elsewhere the suite is skipped with the reason.
-import { execFileSync, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
 import { Lab, labUnavailable } from '../../lab/lab.js'
 import { oneRandomizingNat } from '../../lab/profiles.js'
+import { bulkClient, echoService, resultOf } from '../../lab/scripts.js'
 import { watch } from '../../lab/trial.js'
 import { UPGRADE_DELAYS_MS } from '../../sdk/tunnel/forward.js'
 
@@ -37,8 +38,6 @@ const STREAMING_CLIENTS = 3
 const LATER_CLIENTS = 3
 const MEBIBYTES = 4
 
-const ECHO_SERVICE = `require('net').createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s) }).listen(${SERVICE_PORT}, '127.0.0.1', () => console.log('listening'))`
-
 // Streams 2 KiB of random bytes every 200 ms (a trickle next to the later clients) until its stdin ends, then half-closes and reads the rest of the echo.
 const STREAMING_CLIENT = `
 const { createHash, randomBytes } = require('crypto')
@@ -53,32 +52,6 @@ socket.once('connect', () => console.error('connected'))
 process.stdin.on('data', () => {}).once('end', () => { clearInterval(timer); socket.end() })
 `
 
-// Sends N MiB at once, half-closes, reads the echo.
-const BULK_CLIENT = `
-const { createHash, randomBytes } = require('crypto')
-const payload = randomBytes(${MEBIBYTES} * 1048576)
-const received = createHash('sha256')
-let bytes = 0
-const socket = require('net').connect({ host: '127.0.0.1', port: ${FORWARD_PORT}, allowHalfOpen: true })
-socket.on('data', (chunk) => { received.update(chunk); bytes += chunk.length })
-socket.on('end', () => console.log(JSON.stringify({ sent: createHash('sha256').update(payload).digest('hex'), received: received.digest('hex'), bytes })))
-socket.on('error', (error) => { console.log(JSON.stringify({ error: error.code })) })
-socket.end(payload)
-`
-
-interface ClientResult { sent: string, received: string, bytes: number, sentBytes?: number, error?: string }
-
-async function resultOf (client: ChildProcess): Promise<ClientResult> {
-  let output = ''
-  client.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  await new Promise((resolve) => client.once('exit', resolve))
-  try {
-    return JSON.parse(output) as ClientResult
-  } catch {
-    return { sent: '', received: '', bytes: 0, error: `no result: ${JSON.stringify(output)}` }
-  }
-}
-
 /** Bytes the server's relay has carried, both directions. */
 function relayedBytes (lab: Lab): number {
   const metrics = lab.run('host-b', process.execPath, ['-e', `fetch('${lab.serverUrl}/metrics').then((r) => r.text()).then(console.log)`])
@@ -92,7 +65,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
     // not) would now and then connect them directly, and this test needs a relayed tunnel to upgrade. Lifted with the randomizing.
     try {
       const joinNats = lab.separateNats()
-      const service = lab.spawn('host-b', process.execPath, ['-e', ECHO_SERVICE])
+      const service = lab.spawn('host-b', process.execPath, ['-e', echoService(SERVICE_PORT)])
       await new Promise((resolve) => createInterface({ input: service.stdout! }).once('line', resolve))
       const exposed = watch(lab.punchline('host-b', ['expose', '--server', lab.serverUrl, '--id', 'home', '--to', `127.0.0.1:${SERVICE_PORT}`, '--allow', 'laptop', '--json']))
       await exposed.event('exposing')
@@ -120,7 +93,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
 
       // Later clients take the direct tunnel: the relay carries none of their 2 × 3 × 4 MiB (only the streaming clients' trickle).
       const relayedBefore = relayedBytes(lab)
-      const later = await Promise.all(Array.from({ length: LATER_CLIENTS }, async () => await resultOf(lab.spawn('host-a', process.execPath, ['-e', BULK_CLIENT]))))
+      const later = await Promise.all(Array.from({ length: LATER_CLIENTS }, async () => await resultOf(lab.spawn('host-a', process.execPath, ['-e', bulkClient(FORWARD_PORT, MEBIBYTES)]))))
       const relayedDuring = relayedBytes(lab) - relayedBefore
       const story = (): string => JSON.stringify([...forwarded.events(), ...exposed.events()].filter((event) => !String(event.event).startsWith('dial')).slice(-40))
       for (const result of later) {

@@ -8,7 +8,9 @@ import { Punch, type PunchedConnection } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
 import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
 import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
-import { DialBudget } from '../../../sdk/punch/dial-budget.js'
+import { DialBudget, REMOTE_SYN_BURST, REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
+import { FAST_PHASE_MS, MAX_DIALS_PER_CANDIDATE, SLOW_RETRY_GAP_MS } from '../../../sdk/punch/schedule.js'
+import { deadPort } from '../../helpers.js'
 import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
 import { TLSSocket } from 'node:tls'
 import { publicKeyText } from '@punchline/protocol'
@@ -161,6 +163,31 @@ describe('Punch', () => {
     expect(alice.events.filter((event) => event.type === 'dial')).toHaveLength(1)
     expect(alice.events.find((event) => event.type === 'rejected')).toMatchObject({ via: 'connect', reason: expect.stringMatching(/over 256/) })
   })
+
+  it(`paces a refusing public endpoint: a burst of ${REMOTE_SYN_BURST}, then ${REMOTE_SYNS_PER_SECOND} a second, then one per ${SLOW_RETRY_GAP_MS} ms after ${FAST_PHASE_MS} ms`, async () => {
+    // A peer that learns of the punch seconds late must still find us dialing; a third party at the endpoint gets no more than this.
+    const alice = await side('alice')
+    const [forA] = introductions(alice, { id: 'bob', identity: identityOf(), port: await deadPort(), listener: alice.listener, events: [] })
+    const dialedAt: number[] = []
+    const punch = new Punch({
+      introduction: forA, local: { host: '0.0.0.0', port: alice.port }, sockets, view, budget: new DialBudget(), timeoutMs: 7000, keepAliveMs: 0,
+      identity: alice.identity, peerKey: peerKeyOf(forA.peer.publicKey!), encrypt: true,
+      onEvent: (event) => { if (event.type === 'dial') dialedAt.push(performance.now() - started) }
+    })
+    const started = performance.now()
+    await expect(punch.run()).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
+    expect(dialedAt.length).toBeLessThanOrEqual(MAX_DIALS_PER_CANDIDATE.public)
+    // The burst at the retry schedule's pace: a refusal on loopback comes back at once.
+    expect(dialedAt[REMOTE_SYN_BURST - 1]!).toBeLessThan(3000)
+    // Never more by any moment than the address's bucket allows (the burst, and its rate since the first dial) ...
+    for (const [n, at] of dialedAt.entries()) expect(n + 1).toBeLessThanOrEqual(REMOTE_SYN_BURST + (at - dialedAt[0]!) * REMOTE_SYNS_PER_SECOND / 1000 + 1)
+    // ... and dialing on past the burst all the same.
+    expect(dialedAt.filter((at) => at < FAST_PHASE_MS).length).toBeGreaterThan(REMOTE_SYN_BURST + 50)
+    // Then slowly, to the end of the punch.
+    const slow = dialedAt.filter((at) => at >= FAST_PHASE_MS + 50)
+    expect(slow.length).toBeGreaterThanOrEqual(10)
+    for (const [n, at] of slow.slice(1).entries()) expect(at - slow[n]!).toBeGreaterThanOrEqual(SLOW_RETRY_GAP_MS - 1)
+  }, 15_000)
 
   it('dials a silent endpoint again after the handshake times out: silence is no proof of a stranger', async () => {
     const silent = net.createServer((socket) => { opened.push(socket) })
