@@ -4,84 +4,33 @@
 // goes nowhere (as behind a NAT that cannot be punched) IPv6 wins, dialed
 // from the IPv6 punch port.
 import net from 'node:net'
-import { randomBytes, randomUUID } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Punch, type PunchedConnection } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
-import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
-import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
 import { DialBudget } from '../../../sdk/punch/dial-budget.js'
-import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
-import type { Endpoint, Introduction } from '@punchline/protocol'
+import { peerKeyOf } from '../../../sdk/identity/identity.js'
+import { deadPort } from '../../helpers.js'
+import { closeAfterTest, introductions, side, sockets, view, type Side } from './sides.js'
+import type { Introduction } from '@punchline/protocol'
 
 const hasIpv6Loopback = Object.values(networkInterfaces()).flat().some((address) => address?.address === '::1')
-const sockets = defaultPortSockets()
-/** Both sides on this host, their server on loopback too. */
-const view = { subnets: [], serverOnLoopback: true }
 
-interface Side {
-  id: string
-  identity: Identity
-  /** The IPv4 and IPv6 punch ports. */
-  port: number
-  ipv6Port: number
-  punch?: Punch
-  events: PunchEvent[]
-}
-
-const servers: net.Server[] = []
-const opened: net.Socket[] = []
-afterEach(async () => {
-  for (const socket of opened.splice(0)) socket.destroy()
-  await Promise.all(servers.splice(0).map(async (server) => await new Promise((resolve) => server.close(resolve))))
-})
-
-/** A punch port on 127.0.0.1 and one on ::, both routing accepted connections to the side's punch by their HELLO. */
-async function side (id: string): Promise<Side> {
-  const me: Side = { id, identity: identityOf(), port: 0, ipv6Port: 0, events: [] }
-  const route = (socket: net.Socket): void => {
-    opened.push(socket)
-    const reader = new FrameReader(socket)
-    reader.expect(FrameType.HELLO).then((frame) => {
-      const hello = decodeHello(frame)
-      if (me.punch?.recognizes(hello) !== true) socket.destroy()
-      else me.punch.adopt(socket, reader, hello)
-    }, () => socket.destroy())
-  }
-  const ipv4 = await sockets.listen({ host: '127.0.0.1', port: 0 }, route)
-  const ipv6 = await sockets.listen({ host: '::', port: 0 }, route)
-  servers.push(ipv4, ipv6)
-  me.port = (ipv4.address() as net.AddressInfo).port
-  me.ipv6Port = (ipv6.address() as net.AddressInfo).port
-  return me
-}
-
-/** A port nobody listens on: an IPv4 public endpoint that answers every SYN with a reset. */
-async function deadPort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-function introductions (a: Side, b: Side, publicOf: (s: Side) => Endpoint): [Introduction, Introduction] {
-  const id = randomUUID()
-  const secret = randomBytes(32).toString('base64url')
-  const now = new Date().toISOString()
-  const endpoints = (s: Side): Introduction['peer'] => ({
-    id: s.id, publicEndpoint: publicOf(s), privateEndpoints: [], publicKey: s.identity.key, mapping: 'unknown', ipv6Endpoint: { address: '::1', port: s.ipv6Port }
-  })
-  return [
-    { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b), createdAt: now, expiresAt: now },
-    { id, secret, role: 'target', self: endpoints(b), peer: endpoints(a), createdAt: now, expiresAt: now }
-  ]
+/**
+ * Alice and bob with IPv4 and IPv6 punch ports, introduced with IPv4 public endpoints where nothing listens
+ * (as behind NATs that cannot be punched) and their IPv6 punch ports on ::1.
+ */
+async function ipv4GoesNowhere (): Promise<{ alice: Side, bob: Side, dead: { bob: number }, forA: Introduction, forB: Introduction }> {
+  const alice = await side('alice', { host: '127.0.0.1', ipv6: true })
+  const bob = await side('bob', { host: '127.0.0.1', ipv6: true })
+  const dead = new Map([[alice, await deadPort()], [bob, await deadPort()]])
+  const [forA, forB] = introductions(alice, bob, { endpointsOf: (s) => ({ publicEndpoint: { address: '127.0.0.1', port: dead.get(s)! }, ipv6Endpoint: { address: '::1', port: s.ipv6Port! } }) })
+  return { alice, bob, dead: { bob: dead.get(bob)! }, forA, forB }
 }
 
 async function start (s: Side, introduction: Introduction, { ipv6 = true } = {}): Promise<PunchedConnection> {
   s.punch = new Punch({
-    introduction, local: { host: '127.0.0.1', port: s.port }, localIpv6: ipv6 ? { host: '::', port: s.ipv6Port } : undefined, sockets, view,
+    introduction, local: { host: '127.0.0.1', port: s.port }, localIpv6: ipv6 ? { host: '::', port: s.ipv6Port! } : undefined, sockets, view,
     budget: new DialBudget(), timeoutMs: ipv6 ? 5000 : 1500, keepAliveMs: 0, identity: s.identity, peerKey: peerKeyOf(introduction.peer.publicKey!), encrypt: true, onEvent: (event) => s.events.push(event)
   })
   return await s.punch.run()
@@ -89,12 +38,9 @@ async function start (s: Side, introduction: Introduction, { ipv6 = true } = {})
 
 describe.skipIf(!hasIpv6Loopback)('a punch over IPv4 and IPv6', () => {
   it('dials both families at once, and connects over IPv6 from the IPv6 punch port when IPv4 goes nowhere', async () => {
-    const alice = await side('alice')
-    const bob = await side('bob')
-    const dead = { alice: await deadPort(), bob: await deadPort() }
-    const [forA, forB] = introductions(alice, bob, (s) => ({ address: '127.0.0.1', port: s === alice ? dead.alice : dead.bob }))
+    const { alice, bob, dead, forA, forB } = await ipv4GoesNowhere()
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    opened.push(a.socket, b.socket)
+    for (const socket of [a.socket, b.socket]) closeAfterTest(socket)
     expect(a.remote.address === '::1' || a.via === 'accept').toBe(true)
     for (const [connection, me, other] of [[a, alice, bob], [b, bob, alice]] as const) {
       expect(connection.path).toBe('public')
@@ -112,10 +58,7 @@ describe.skipIf(!hasIpv6Loopback)('a punch over IPv4 and IPv6', () => {
   })
 
   it('without an IPv6 punch port, dials no IPv6 candidate, says why, and fails where IPv4 goes nowhere', async () => {
-    const alice = await side('alice')
-    const bob = await side('bob')
-    const dead = { alice: await deadPort(), bob: await deadPort() }
-    const [forA, forB] = introductions(alice, bob, (s) => ({ address: '127.0.0.1', port: s === alice ? dead.alice : dead.bob }))
+    const { alice, bob, dead, forA, forB } = await ipv4GoesNowhere()
     const results = await Promise.allSettled([start(alice, forA, { ipv6: false }), start(bob, forB, { ipv6: false })])
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected'])
     expect(alice.events.find((event) => event.type === 'introduced')).toMatchObject({ skipped: [`public [::1]:${bob.ipv6Port}: IPv6, and we have no IPv6 punch port`] })

@@ -2,66 +2,18 @@
 // (leader and follower) race their dials and accepts, authenticate, agree on
 // one connection and release everything else.
 import net from 'node:net'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
 import { Punch, type PunchedConnection } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
-import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
-import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
 import { DialBudget, REMOTE_SYN_BURST, REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
 import { FAST_PHASE_MS, MAX_DIALS_PER_CANDIDATE, SLOW_RETRY_GAP_MS } from '../../../sdk/punch/schedule.js'
 import { deadPort } from '../../helpers.js'
-import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
+import { identityOf, peerKeyOf } from '../../../sdk/identity/identity.js'
+import { closeAfterTest, introductions, side, sockets, view, type Side } from './sides.js'
 import { TLSSocket } from 'node:tls'
 import { publicKeyText } from '@punchline/protocol'
 import type { Introduction } from '@punchline/protocol'
-
-const sockets = defaultPortSockets()
-/** Both sides on this host, their server on loopback too. */
-const view = { subnets: [], serverOnLoopback: true }
-
-interface Side {
-  id: string
-  identity: Identity
-  port: number
-  listener: net.Server
-  punch?: Punch
-  events: PunchEvent[]
-}
-
-const servers: net.Server[] = []
-const opened: net.Socket[] = []
-afterEach(async () => {
-  for (const socket of opened.splice(0)) socket.destroy()
-  await Promise.all(servers.splice(0).map(async (server) => await new Promise((resolve) => server.close(resolve))))
-})
-
-/** A punch port on 0.0.0.0 whose accepted connections are routed to the side's punch by their HELLO. */
-async function side (id: string): Promise<Side> {
-  const me: Side = { id, identity: identityOf(), port: 0, listener: undefined as unknown as net.Server, events: [] }
-  me.listener = await sockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
-    opened.push(socket)
-    const reader = new FrameReader(socket)
-    reader.expect(FrameType.HELLO).then((frame) => {
-      const hello = decodeHello(frame)
-      if (me.punch?.recognizes(hello) !== true) socket.destroy()
-      else me.punch.adopt(socket, reader, hello)
-    }, () => socket.destroy())
-  })
-  servers.push(me.listener)
-  me.port = (me.listener.address() as net.AddressInfo).port
-  return me
-}
-
-function introductions (a: Side, b: Side, options: { secretB?: string, addressOfA?: string } = {}): [Introduction, Introduction] {
-  const id = randomUUID()
-  const secret = randomBytes(32).toString('base64url')
-  const now = new Date().toISOString()
-  const endpoints = (s: Side, address = '127.0.0.1'): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address, port: s.port }, privateEndpoints: [], publicKey: s.identity.key, mapping: 'unknown' })
-  const forA: Introduction = { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b), createdAt: now, expiresAt: now }
-  const forB: Introduction = { id, secret: options.secretB ?? secret, role: 'target', self: endpoints(b), peer: endpoints(a, options.addressOfA), createdAt: now, expiresAt: now }
-  return [forA, forB]
-}
 
 interface StartOptions {
   timeoutMs?: number
@@ -91,7 +43,7 @@ describe('Punch', () => {
     const bob = await side('bob')
     const [forA, forB] = introductions(alice, bob)
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    opened.push(a.socket, b.socket)
+    for (const socket of [a.socket, b.socket]) closeAfterTest(socket)
     expect(alice.punch!.leader).toBe(true)
     expect(bob.punch!.leader).toBe(false)
     expect(mirrored(a.socket, b.socket)).toBe(true)
@@ -121,7 +73,7 @@ describe('Punch', () => {
     // Bob dials alice at 127.0.0.2, alice dials bob at 127.0.0.1: two address pairs, so two connections are likely.
     const [forA, forB] = introductions(alice, bob, { addressOfA: '127.0.0.2' })
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    opened.push(a.socket, b.socket)
+    for (const socket of [a.socket, b.socket]) closeAfterTest(socket)
     expect(mirrored(a.socket, b.socket)).toBe(true)
     expect(a.socket.remoteAddress).toBe(b.socket.localAddress)
     await new Promise((resolve) => setTimeout(resolve, 100))
@@ -151,11 +103,11 @@ describe('Punch', () => {
 
   it('turns away a stranger at a candidate endpoint and does not dial it again', async () => {
     const stranger = net.createServer((socket) => {
-      opened.push(socket)
+      closeAfterTest(socket)
       socket.write('SSH-2.0-OpenSSH_9.2\r\n')
     })
     await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
-    servers.push(stranger)
+    closeAfterTest(stranger)
     const alice = await side('alice')
     const fake = { id: 'bob', identity: identityOf(), port: (stranger.address() as net.AddressInfo).port, listener: stranger, events: [] }
     const [forA] = introductions(alice, fake)
@@ -190,9 +142,9 @@ describe('Punch', () => {
   }, 15_000)
 
   it('dials a silent endpoint again after the handshake times out: silence is no proof of a stranger', async () => {
-    const silent = net.createServer((socket) => { opened.push(socket) })
+    const silent = net.createServer((socket) => { closeAfterTest(socket) })
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-    servers.push(silent)
+    closeAfterTest(silent)
     const alice = await side('alice')
     const [forA] = introductions(alice, { id: 'bob', identity: identityOf(), port: (silent.address() as net.AddressInfo).port, listener: silent, events: [] })
     await expect(start(alice, forA, { timeoutMs: 2600 })).rejects.toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
@@ -231,7 +183,7 @@ describe('Punch: keys and encryption', () => {
     const bob = await side('bob')
     const [forA, forB] = introductions(alice, bob)
     const [a, b] = await Promise.all([start(alice, forA), start(bob, forB)])
-    opened.push(a.socket, b.socket)
+    for (const socket of [a.socket, b.socket]) closeAfterTest(socket)
     for (const [connection, peer] of [[a, bob], [b, alice]] as const) {
       expect(connection).toMatchObject({ encrypted: true, peerKey: peer.identity.key })
       expect(connection.socket).toBeInstanceOf(TLSSocket)
@@ -256,7 +208,7 @@ describe('Punch: keys and encryption', () => {
     const bob = await side('bob')
     const [forA, forB] = introductions(alice, bob)
     const [a, b] = await Promise.all([start(alice, forA, { encrypt: aliceWants }), start(bob, forB, { encrypt: bobWants })])
-    opened.push(a.socket, b.socket)
+    for (const socket of [a.socket, b.socket]) closeAfterTest(socket)
     expect([a.encrypted, b.encrypted]).toEqual([encrypted, encrypted])
     expect(a.socket instanceof TLSSocket).toBe(encrypted)
     a.socket.end('ping')

@@ -4,51 +4,18 @@
 // one and races it on equal terms. The plan (./strategy.ts) is unit-tested
 // at the end.
 import net from 'node:net'
-import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { TLSSocket } from 'node:tls'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { deadPort } from '../../helpers.js'
 import type { Introduction, Mapping } from '@punchline/protocol'
 import { Punch, type PunchedConnection, type RelayAttach } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
-import { FrameReader, FrameType, decodeHello } from '../../../sdk/punch/handshake.js'
-import { defaultPortSockets } from '../../../sdk/socket/port-sockets.js'
 import { DialBudget } from '../../../sdk/punch/dial-budget.js'
-import { identityOf, peerKeyOf, type Identity } from '../../../sdk/identity/identity.js'
+import { identityOf, peerKeyOf } from '../../../sdk/identity/identity.js'
+import { closeAfterTest, introductions, side, sockets, view, type Side } from './sides.js'
 import { RELAY_HEAD_START_MS, planFor } from '../../../sdk/punch/strategy.js'
 import { PeerKeyMismatchError } from '../../../sdk/errors.js'
-
-const sockets = defaultPortSockets()
-const view = { subnets: [], serverOnLoopback: true }
-
-interface Side {
-  id: string
-  identity: Identity
-  port: number
-  punch?: Punch
-  events: PunchEvent[]
-}
-
-const closers: Array<() => void> = []
-afterEach(() => { for (const close of closers.splice(0)) close() })
-
-async function side (id: string): Promise<Side> {
-  const me: Side = { id, identity: identityOf(), port: 0, events: [] }
-  const listener = await sockets.listen({ host: '0.0.0.0', port: 0 }, (socket) => {
-    closers.push(() => socket.destroy())
-    const reader = new FrameReader(socket)
-    reader.expect(FrameType.HELLO).then((frame) => {
-      const hello = decodeHello(frame)
-      if (me.punch?.recognizes(hello) !== true) socket.destroy()
-      else me.punch.adopt(socket, reader, hello)
-    }, () => socket.destroy())
-  })
-  closers.push(() => listener.close())
-  me.port = (listener.address() as net.AddressInfo).port
-  return me
-}
-
 
 /** The stand-in relay: splices the first two connections; `attach` dials it. */
 async function standInRelay (): Promise<{ attach: RelayAttach['attach'], attached: () => number }> {
@@ -57,7 +24,7 @@ async function standInRelay (): Promise<{ attach: RelayAttach['attach'], attache
   const server = net.createServer((socket) => {
     attached++
     socket.on('error', () => {})
-    closers.push(() => socket.destroy())
+    closeAfterTest(socket)
     const other = waiting.shift()
     if (other === undefined) waiting.push(socket)
     else {
@@ -65,7 +32,7 @@ async function standInRelay (): Promise<{ attach: RelayAttach['attach'], attache
       other.pipe(socket)
     }
   }).listen(0, '127.0.0.1')
-  closers.push(() => server.close())
+  closeAfterTest(server)
   await once(server, 'listening')
   const { port } = server.address() as net.AddressInfo
   return {
@@ -83,17 +50,6 @@ async function standInRelay (): Promise<{ attach: RelayAttach['attach'], attache
   }
 }
 
-function introductions (a: Side, b: Side, { publicPortOf, mapping = 'unknown' }: { publicPortOf?: (s: Side) => number, mapping?: Mapping } = {}): [Introduction, Introduction] {
-  const id = randomUUID()
-  const secret = randomBytes(32).toString('base64url')
-  const now = new Date().toISOString()
-  const endpoints = (s: Side): Introduction['peer'] => ({ id: s.id, publicEndpoint: { address: '127.0.0.1', port: publicPortOf?.(s) ?? s.port }, privateEndpoints: [], publicKey: s.identity.key, mapping })
-  return [
-    { id, secret, role: 'initiator', self: endpoints(a), peer: endpoints(b), createdAt: now, expiresAt: now },
-    { id, secret, role: 'target', self: endpoints(b), peer: endpoints(a), createdAt: now, expiresAt: now }
-  ]
-}
-
 interface StartOptions {
   relay?: RelayAttach
   punch?: boolean
@@ -107,7 +63,7 @@ async function start (s: Side, introduction: Introduction, { relay, punch = true
     identity: s.identity, peerKey: peerKeyOf(peerKey), encrypt: true, onEvent: (event) => s.events.push(event), punch, relay
   })
   const connection = await s.punch.run()
-  closers.push(() => connection.socket.destroy())
+  closeAfterTest(connection.socket)
   return connection
 }
 
@@ -148,7 +104,7 @@ describe('Punch with the relay', () => {
     const bob = await side('bob')
     const relay = await standInRelay()
     const nowhere = new Map([[alice, await deadPort()], [bob, await deadPort()]])
-    const [forA, forB] = introductions(alice, bob, { publicPortOf: (s) => nowhere.get(s)! })
+    const [forA, forB] = introductions(alice, bob, { endpointsOf: (s) => ({ publicEndpoint: { address: '127.0.0.1', port: nowhere.get(s)! } }) })
     const fallback = { afterMs: 300, reason: 'head-start' as const, attach: relay.attach }
     const [a, b] = await Promise.all([start(alice, forA, { relay: fallback }), start(bob, forB, { relay: fallback })])
     expect(a).toMatchObject({ via: 'relay', path: 'relay' })
@@ -198,13 +154,13 @@ describe('Punch with the relay', () => {
     const nowhere = new Map([[alice, await deadPort()], [bob, await deadPort()]])
     const refused = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })
     const failing = { afterMs: 0, reason: 'only' as const, attach: async () => { throw refused } }
-    const [forA] = introductions(alice, bob, { publicPortOf: (s) => nowhere.get(s)! })
+    const [forA] = introductions(alice, bob, { endpointsOf: (s) => ({ publicEndpoint: { address: '127.0.0.1', port: nowhere.get(s)! } }) })
     const started = performance.now()
     await expect(start(alice, forA, { relay: failing, punch: false })).rejects.toBe(refused)
     expect(performance.now() - started).toBeLessThan(1000)
     expect(alice.events.map((event) => event.type)).toEqual(['introduced', 'relay-attaching', 'relay-failed', 'failed'])
 
-    const [forB] = introductions(bob, alice, { publicPortOf: (s) => nowhere.get(s)! })
+    const [forB] = introductions(bob, alice, { endpointsOf: (s) => ({ publicEndpoint: { address: '127.0.0.1', port: nowhere.get(s)! } }) })
     const error = await start(bob, forB, { relay: { ...failing, afterMs: 100, reason: 'head-start' }, timeoutMs: 800 }).catch((failure: unknown) => failure) as Error
     expect(error.message).toMatch(/no authenticated connection to alice within 800 ms; the relay failed too: refused/)
     expect(error.cause).toMatchObject({ code: 'PUNCH_ERR_PUNCH_TIMEOUT' })
