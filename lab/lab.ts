@@ -169,6 +169,8 @@ export class Lab {
   readonly prefix = `pl${process.pid}-${randomBytes(2).toString('hex')}-`
   readonly #processes = new Set<ChildProcess>()
   readonly #hostAddresses = new Map<string, string>()
+  /** Each NAT's WAN address, by the NAT's name. */
+  readonly #wanAddresses = new Map<string, string>()
   readonly #hostIpv6Addresses = new Map<string, string>()
   /** Some site has IPv6: the server has an IPv6 address and a name. */
   #ipv6 = false
@@ -290,6 +292,7 @@ export class Lab {
       const router = `nat-${nat.name}`
       const subnet = `100.64.${index + 1}`
       this.#ns(router)
+      this.#wanAddresses.set(nat.name, `${subnet}.2`)
       this.#exec(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
       await this.#wire(router, 'wan', `${subnet}.2/24`, 'inet', `w${nat.name}`, `${subnet}.1/24`, nat.delayMs,
         nat.serverExtraDelayMs !== undefined ? { from: SERVER_ADDRESS, ms: nat.serverExtraDelayMs } : undefined)
@@ -357,7 +360,8 @@ export class Lab {
    * could otherwise connect them directly now and then. Returns the undo.
    */
   separateNats (): () => void {
-    const wanB = '100.64.2.2'
+    const wanB = this.#wanAddresses.get('b')
+    if (wanB === undefined) throw new Error('separateNats needs NATs a and b')
     const rules = [['-d', wanB], ['-s', wanB]].map((direction) => ['FORWARD', '-p', 'tcp', '--syn', ...direction, '-j', 'DROP'])
     for (const rule of rules) this.run('nat-a', 'iptables', ['-I', ...rule])
     return () => { for (const rule of rules) this.run('nat-a', 'iptables', ['-D', ...rule]) }
