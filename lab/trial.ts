@@ -35,7 +35,7 @@ export interface TrialResult {
 }
 
 /** Collects a `punchline peer --json` process's events and output. */
-export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string) => Promise<Record<string, any>>, events: () => Array<Record<string, any>>, received: () => number } {
+export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string, withinMs?: number) => Promise<Record<string, any>>, events: () => Array<Record<string, any>>, received: () => number } {
   const events: Array<Record<string, any>> = []
   const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
   const chunks: Buffer[] = []
@@ -59,13 +59,17 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
     const output = Buffer.concat(chunks)
     resolve({ events, stdout: output.toString(), output, code })
   }))
-  const event = async (name: string): Promise<Record<string, any>> => {
+  const story = (): string => JSON.stringify(events.filter((event) => !String(event.event).startsWith('dial')).slice(-12))
+  /** The first event of that name; rejects with the latest events when the process exits first, or after `withinMs`. */
+  const event = async (name: string, withinMs?: number): Promise<Record<string, any>> => {
     const seen = events.find((candidate) => candidate.event === name)
     if (seen !== undefined) return seen
-    return await new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined
+    return await new Promise<Record<string, any>>((resolve, reject) => {
       waiting.set(name, [...waiting.get(name) ?? [], resolve])
-      void done.then(() => { reject(new Error(`peer exited before "${name}": ${JSON.stringify(events.slice(-5))}`)) })
-    })
+      void done.then(() => { reject(new Error(`peer exited before "${name}": ${story()}`)) })
+      if (withinMs !== undefined) timer = setTimeout(() => { reject(new Error(`no "${name}" within ${withinMs} ms: ${story()}`)) }, withinMs)
+    }).finally(() => { clearTimeout(timer) })
   }
   return { done, event, events: () => events, received: () => received }
 }

@@ -73,7 +73,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
       // --timeout 6: a failed try to go direct costs 6 s (and the first tunnel has time for the head start and the relay).
       const forwarded = watch(lab.punchline('host-a', ['forward', '--server', lab.serverUrl, '--id', 'laptop', '--peer', 'home', '--listen', `127.0.0.1:${FORWARD_PORT}`,
         '--port', String(PUNCH_PORT), '--keepalive', '2', '--timeout', '6', '--json']))
-      expect(await forwarded.event('tunnel-up')).toMatchObject({ via: 'relay', path: 'relay' })
+      expect(await forwarded.event('tunnel-up', 30_000)).toMatchObject({ via: 'relay', path: 'relay' })
       await forwarded.event('listening')
 
       const streaming = Array.from({ length: STREAMING_CLIENTS }, () => lab.spawn('host-a', process.execPath, ['-e', STREAMING_CLIENT]))
@@ -81,13 +81,13 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
       await Promise.all(streaming.map(async (client) => { await new Promise((resolve) => createInterface({ input: client.stderr! }).once('line', resolve)) }))
 
       // While NAT a randomizes, the first try to go direct fails and the tunnel stays relayed.
-      expect(await forwarded.event('tunnel-upgrade-failed')).toMatchObject({ peerId: 'home', retryInMs: UPGRADE_DELAYS_MS[1] })
+      expect(await forwarded.event('tunnel-upgrade-failed', 30_000)).toMatchObject({ peerId: 'home', retryInMs: UPGRADE_DELAYS_MS[1] })
 
       // NAT a stops randomizing; its record of the server connection (through a random port) goes, the relayed one's stays.
       lab.run('nat-a', 'iptables', ['-t', 'nat', '-R', 'POSTROUTING', '1', '-o', 'wan', '-j', 'MASQUERADE'])
       joinNats()
       lab.run('nat-a', 'conntrack', ['-D', '-p', 'tcp', '--orig-src', lab.addressOf('host-a'), '--orig-port-src', String(PUNCH_PORT)])
-      const upgraded = await forwarded.event('tunnel-upgraded')
+      const upgraded = await forwarded.event('tunnel-upgraded', 60_000)
       expect(upgraded).toMatchObject({ side: 'forward', peerId: 'home', path: 'public', relayedStreams: STREAMING_CLIENTS, remote: expect.stringMatching(/^100\.64\.2\.2:\d+$/) })
       expect(await exposed.event('tunnel-upgraded')).toMatchObject({ side: 'expose', peerId: 'laptop', path: 'public', relayedStreams: STREAMING_CLIENTS })
 
