@@ -4,7 +4,9 @@
 // mapping — after a registration that says `unknown`, and on every new
 // server connection once a request on it was answered, after reading the
 // registration again (we may have moved: another network says `unknown`; a
-// server that restarted may have another mapping port). One run at a time,
+// server that restarted may have another mapping port) — and when that
+// connection shows us at another public endpoint than the last verdict was
+// for (the NAT may behave otherwise now). One run at a time,
 // in the background, bounded by a timeout and never retried: a failure
 // leaves the mapping as the server last said, and holds up nothing.
 import { performance } from 'node:perf_hooks'
@@ -41,6 +43,8 @@ export class MappingProber {
   #running: Promise<void> | undefined
   /** The server connection last looked at (RendezvousClient.connections). */
   #connection = -1
+  /** Where the server saw us when it last judged our mapping. */
+  #judgedAt: Endpoint | undefined
 
   constructor (options: MappingProberOptions) {
     this.#options = options
@@ -56,9 +60,16 @@ export class MappingProber {
     this.#connection = this.#options.client.connections
     this.#adopt(view)
     if (this.#mapping === 'unknown') this.#run(async () => { await this.#probe() })
+    else this.#judgedAt = view.publicEndpoint
   }
 
-  /** A request was answered: on a connection not looked at yet, reads the registration again and probes if it says `unknown`. */
+  /**
+   * A request was answered: on a connection not looked at yet, reads the
+   * registration again and probes if it says `unknown`, or if the server sees
+   * us at another endpoint than when it judged our mapping: a NAT that now
+   * keeps our port may have been one that changed it, or the other way round
+   * (the server keeps a verdict across ports of one address).
+   */
   answered (): void {
     const { client, credentials, signal } = this.#options
     if (this.#running !== undefined || client.connections === this.#connection) return
@@ -73,7 +84,7 @@ export class MappingProber {
       }
       if (credentials().token !== token) return
       this.#adopt(view)
-      if (this.#mapping === 'unknown') await this.#probe()
+      if (this.#mapping === 'unknown' || !sameEndpoint(view.publicEndpoint, this.#judgedAt)) await this.#probe()
     })
   }
 
@@ -114,6 +125,7 @@ export class MappingProber {
       const observation = await client.probeMapping(id, token, this.#offer.port, { timeoutMs: MAPPING_PROBE_TIMEOUT_MS, signal })
       if (credentials().token !== token) return // registered again meanwhile: that registration is judged on its own
       this.#mapping = observation.mapping
+      this.#judgedAt = observation.publicEndpoint
       this.#options.onPublicEndpoint(observation.publicEndpoint)
       onEvent({ type: 'mapping', mapping: observation.mapping, publicEndpoint: observation.publicEndpoint, probeEndpoint: observation.probeEndpoint, elapsedMs: Math.round(performance.now() - started) })
     } catch (error) {
@@ -121,4 +133,8 @@ export class MappingProber {
       onEvent({ type: 'mapping-unknown', reason: 'probe-failed', message: (error as Error).message })
     }
   }
+}
+
+function sameEndpoint (a: Endpoint, b: Endpoint | undefined): boolean {
+  return b !== undefined && a.address === b.address && a.port === b.port
 }

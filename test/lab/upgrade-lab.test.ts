@@ -5,8 +5,9 @@
 // up through the relay, and its first try to go direct fails. Then the test
 // turns NAT a into plain MASQUERADE (endpoint-independent) while clients keep
 // streaming, and drops the NAT's record of the forwarder's server connection
-// (made through a random port), so that the server learns the new mapping.
-// The next try punches: the tunnel upgrades, later clients take the direct
+// (made through a random port): the forwarder's new server connection shows
+// it at a new public endpoint, so it probes again and the server judges it
+// endpoint-independent. The next try races and punches: the tunnel upgrades, later clients take the direct
 // path (the relay carries none of their bytes), and the clients that were
 // streaming through the relay all along lose and reorder nothing.
 // Needs root and the conntrack tool; elsewhere the suite is skipped with the reason.
@@ -18,6 +19,7 @@ import { oneRandomizingNat } from '../../lab/profiles.js'
 import { bulkClient, echoService, resultOf } from '../../lab/scripts.js'
 import { watch } from '../../lab/trial.js'
 import { UPGRADE_DELAYS_MS } from '../../sdk/tunnel/forward.js'
+import { waitFor } from '../helpers.js'
 
 function conntrackMissing (): string | undefined {
   try {
@@ -87,7 +89,9 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: a relayed tunnel upg
       lab.run('nat-a', 'iptables', ['-t', 'nat', '-R', 'POSTROUTING', '1', '-o', 'wan', '-j', 'MASQUERADE'])
       joinNats()
       lab.run('nat-a', 'conntrack', ['-D', '-p', 'tcp', '--orig-src', lab.addressOf('host-a'), '--orig-port-src', String(PUNCH_PORT)])
+      await waitFor(() => forwarded.events().some((event) => event.event === 'mapping' && event.mapping === 'independent'), 30_000, 'the forwarder probing again from its new endpoint')
       const upgraded = await forwarded.event('tunnel-upgraded', 60_000)
+      expect(forwarded.events().filter((event) => event.event === 'introduced').at(-1)).toMatchObject({ strategy: 'race', mappings: { self: 'independent', peer: 'independent' } })
       expect(upgraded).toMatchObject({ side: 'forward', peerId: 'home', path: 'public', relayedStreams: STREAMING_CLIENTS, remote: expect.stringMatching(/^100\.64\.2\.2:\d+$/) })
       expect(await exposed.event('tunnel-upgraded')).toMatchObject({ side: 'expose', peerId: 'laptop', path: 'public', relayedStreams: STREAMING_CLIENTS })
 

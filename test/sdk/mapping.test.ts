@@ -15,7 +15,7 @@ import { MAPPING_PROBE_TIMEOUT_MS } from '../../sdk/mapping-probe.js'
 import type { SessionEvent } from '../../sdk/trace.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
 import { handles, waitFor } from '../helpers.js'
-import { emptyInbox, json, rendezvousDouble } from './rendezvous-double.js'
+import { emptyInbox, json, registrationOf, rendezvousDouble, type RequestBody } from './rendezvous-double.js'
 
 const closing: Array<() => Promise<unknown>> = []
 afterEach(async () => { for (const close of closing.splice(0).reverse()) await close() })
@@ -191,6 +191,42 @@ describe('the mapping probe, against servers whose mapping port is missing or mi
     expect(events.find((event) => event.type === 'mapping-unknown')).toMatchObject({ reason: 'probe-failed', message: expect.stringContaining(`within ${MAPPING_PROBE_TIMEOUT_MS} ms`) })
     expect(performance.now() - started).toBeGreaterThanOrEqual(MAPPING_PROBE_TIMEOUT_MS - 50)
   }, 20_000)
+
+  it('probes again on a new server connection that shows us at another endpoint than the verdict was for, not at the same one', async () => {
+    // The mapping port answers every probe: dependent, at the endpoint the registration was read at last.
+    let seenAt = { address: '127.0.0.1', port: 1 }
+    let probes = 0
+    const mappingPort = createHttpServer((request, response) => {
+      probes++
+      request.resume()
+      json(response, 200, { mapping: 'dependent', publicEndpoint: seenAt, probeEndpoint: { address: '127.0.0.1', port: 2 } })
+    })
+    mappingPort.listen(0, '127.0.0.1')
+    await once(mappingPort, 'listening')
+    closing.push(async () => { mappingPort.closeAllConnections(); mappingPort.close() })
+    // Every poll ends its connection, so that each is followed by a new one, where the registration is read again.
+    const mappingProbe = { port: (mappingPort.address() as AddressInfo).port }
+    let proved: RequestBody | undefined
+    const api = await rendezvousDouble({
+      register: (response, _count, body) => { proved = body; json(response, 201, registrationOf(body, { publicEndpoint: seenAt, mappingProbe })) },
+      poll: (response) => { setTimeout(() => { if (!response.destroyed) json(response, 200, { introductions: [], cursor: 0 }, { connection: 'close' }) }, 200) },
+      view: (response) => {
+        const { token: _token, ...view } = registrationOf(proved, { publicEndpoint: seenAt, mapping: 'dependent', mappingProbe })
+        json(response, 200, view)
+      }
+    })
+    closing.push(api.close)
+    const events: PeerEvent[] = []
+    await open(api.url, 'bob', events)
+    await waitFor(() => events.some((event) => event.type === 'mapping'), 5000, 'the first verdict')
+    expect(probes).toBe(1)
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // several new connections, each showing the endpoint of the verdict
+    expect(probes).toBe(1)
+    seenAt = { address: '127.0.0.1', port: 3 } // the NAT now maps us elsewhere
+    await waitFor(() => probes === 2, 5000, 'a probe for the new endpoint')
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(probes).toBe(2)
+  })
 
   it('closes at once with a probe under way, and leaves no socket, server or timer behind', async () => {
     const server = await serverDouble('silent')

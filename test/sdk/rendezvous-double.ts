@@ -1,7 +1,8 @@
 // A rendezvous server double for the SDK's fault-injection tests: it hands
 // out challenges, registers "bob" with the key his request proved (offering a
-// mapping port when given one), and answers polls, introductions and
-// registrations as a test tells it; anything else gets 204.
+// mapping port when given one), and answers polls, introductions,
+// registrations and reads of the registration as a test tells it; anything
+// else gets 204.
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -19,6 +20,8 @@ export interface RendezvousDoubleOptions {
   introduce?: Answer
   /** POST /v1/peers; default: bob registered with the key he proved. */
   register?: Answer
+  /** GET /v1/peers/bob (the registration read again); default: 204. */
+  view?: Answer
   /** A mapping port offered with the default registration. */
   mappingProbePort?: number
 }
@@ -50,10 +53,11 @@ export function registrationOf (body: RequestBody | undefined, extra: Record<str
   }
 }
 
-export async function rendezvousDouble ({ poll = emptyInbox, introduce, register, mappingProbePort }: RendezvousDoubleOptions = {}): Promise<RendezvousDouble> {
+export async function rendezvousDouble ({ poll = emptyInbox, introduce, register, view, mappingProbePort }: RendezvousDoubleOptions = {}): Promise<RendezvousDouble> {
   const polls: number[] = []
   let registrations = 0
   let introductions = 0
+  let views = 0
   const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
     let text = ''
     for await (const chunk of request) text += String(chunk)
@@ -64,6 +68,8 @@ export async function rendezvousDouble ({ poll = emptyInbox, introduce, register
       registrations++
       if (register !== undefined) register(response, registrations, body)
       else json(response, 201, registrationOf(body, { publicEndpoint: { address: '127.0.0.1', port: request.socket.remotePort }, ...(mappingProbePort !== undefined ? { mappingProbe: { port: mappingProbePort } } : {}) }))
+    } else if (request.method === 'GET' && request.url === '/v1/peers/bob' && view !== undefined) {
+      view(response, ++views)
     } else if (request.url?.startsWith('/v1/peers/bob/inbox') === true) {
       polls.push(performance.now())
       poll(response, polls.length)
