@@ -67,6 +67,13 @@ def main():
     peer_of = {fd_a: fd_b, fd_b: fd_a}
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A wire is the network, not one of the programs under test: it must not
+    # be starved of CPU by them (a loaded CI machine stalled one for seconds,
+    # TCP backed off, and a tunnel's liveness check rightly called it dead).
+    try:
+        os.nice(-10)
+    except PermissionError:
+        pass  # not root: as it was
     print("ready", flush=True)
 
     queue = []  # (due, sequence, out_fd, frame): FIFO for equal delays

@@ -208,10 +208,16 @@ export class Forwarder extends EventEmitter<{ trace: [TraceEvent] }> {
     client.on('error', () => {})
     this.#openStream(client, name).then((stream) => {
       let opened = false
+      let answered = false
       stream.once('response', (headers) => {
+        answered = true
         opened = headers[':status'] === constants.HTTP_STATUS_OK
         if (opened) this.#trace({ type: 'stream-opened', peerId: this.target, client: name, streamId: stream.id ?? 0 })
         else this.#refuse(client, name, `the exposing peer answered ${String(headers[':status'])}`)
+      })
+      // Ended before any answer: reset by the exposing peer (or by us, the client gone), or its tunnel lost.
+      stream.once('close', () => {
+        if (!answered) this.#refuse(client, name, `the stream ended before the exposing peer answered (${stream.rstCode === undefined || stream.rstCode === constants.NGHTTP2_NO_ERROR ? 'closed' : `reset, code ${stream.rstCode}`}${stream.errored !== null ? `: ${stream.errored.message}` : ''})`)
       })
       // Spliced at once: the client's first bytes travel with the CONNECT instead of a round trip later.
       void splice(client, stream).then(() => {

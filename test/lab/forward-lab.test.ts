@@ -47,7 +47,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       if (results.some((result) => result.bytes !== MEBIBYTES * 1048576)) await new Promise((resolve) => setTimeout(resolve, 1000))
       const stories = (): string => [forwarded, exposed].map((side) => JSON.stringify(side.events().filter((event) => !String(event.event).startsWith('dial')).slice(-15))).join('; expose: ')
       for (const result of results) {
-        expect(result.bytes, `${JSON.stringify(result)}; forward: ${stories()}`).toBe(MEBIBYTES * 1048576)
+        expect(result.bytes, `${JSON.stringify(results)}; forward: ${stories()}`).toBe(MEBIBYTES * 1048576)
         expect(result.received).toBe(result.sent)
       }
       console.log(`forward lab: ${CLIENTS} clients × ${MEBIBYTES} MiB each way in ${seconds.toFixed(2)} s (${(2 * CLIENTS * MEBIBYTES / seconds).toFixed(1)} MiB/s both ways together), tunnel punched in ${tunnel.punchMs as number} ms`)
