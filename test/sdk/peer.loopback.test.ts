@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { once } from 'node:events'
 import { Peer, type PeerEvent, type PunchedConnection } from '../../sdk/index.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
-import { waitFor } from '../helpers.js'
+import { handles, waitFor } from '../helpers.js'
 import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from '../../sdk/registration-session.js'
 
 describe('Peer on loopback', () => {
@@ -226,4 +226,3 @@ describe('Peer on loopback: failures and lifecycle', () => {
   })
 })
 
-const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length

@@ -25,7 +25,6 @@ async function rendezvous (flags: string[] = []): Promise<RendezvousProcess> {
   return server
 }
 
-
 /** Punch-port sockets whose dials to anything but the server are refused: a pair that cannot punch. */
 async function unpunchable (serverPort: number): Promise<PortSockets> {
   const real = defaultPortSockets()

@@ -11,9 +11,7 @@ import { Peer, type PeerEvent, type PunchedConnection } from '../../../sdk/index
 import { ACCEPT_HELLO_TIMEOUT_MS } from '../../../sdk/accept-router.js'
 import { FrameType, encodeFrame, encodeHello, helloFor, helloTag, newNonce, proofMessage, proofOf } from '../../../sdk/punch/handshake.js'
 import { RendezvousProcess } from '../../../lab/rendezvous-process.js'
-import { bearer, registerWithKeyOverHttp } from '../../helpers.js'
-
-const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
+import { bearer, handles, registerWithKeyOverHttp } from '../../helpers.js'
 
 describe('the punch port under hostile input', () => {
   let rendezvous: RendezvousProcess

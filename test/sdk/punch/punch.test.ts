@@ -8,7 +8,7 @@ import { Punch, type PunchedConnection } from '../../../sdk/punch/punch.js'
 import type { PunchEvent } from '../../../sdk/trace.js'
 import { DialBudget, REMOTE_SYN_BURST, REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
 import { FAST_PHASE_MS, MAX_DIALS_PER_CANDIDATE, SLOW_RETRY_GAP_MS } from '../../../sdk/punch/schedule.js'
-import { deadPort } from '../../helpers.js'
+import { deadPort, handles } from '../../helpers.js'
 import { identityOf, peerKeyOf } from '../../../sdk/identity/identity.js'
 import { closeAfterTest, introductions, side, sockets, view, type Side } from './sides.js'
 import { TLSSocket } from 'node:tls'
@@ -30,8 +30,6 @@ function start (s: Side, introduction: Introduction, { timeoutMs = 5000, signal,
   })
   return s.punch.run()
 }
-
-const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
 
 function mirrored (a: net.Socket, b: net.Socket): boolean {
   return a.localPort === b.remotePort && a.remotePort === b.localPort

@@ -4,7 +4,7 @@
 // keepalive on its sockets, and nothing left behind.
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { waitFor } from '../../helpers.js'
+import { handles, waitFor } from '../../helpers.js'
 import { relayServer, sample, type RelayFixture } from './fixture.js'
 import { payload, rawUpgrade, readAll, sha256, type RawAnswer } from './raw-upgrade.js'
 
@@ -24,8 +24,6 @@ async function exchange (a: RawAnswer, b: RawAnswer, aToB: Buffer, bToA: Buffer)
   const [atA, atB] = await Promise.all([readAll(a.socket), readAll(b.socket), a.socket.end(aToB), b.socket.end(bToA)])
   return { atA, atB }
 }
-
-const handles = (type: string): number => process.getActiveResourcesInfo().filter((name) => name === type).length
 
 describe('the relay splices two peers', () => {
   it('carries 8 MiB each way, every byte in order, and counts them', async () => {
