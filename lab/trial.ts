@@ -35,7 +35,7 @@ export interface TrialResult {
 }
 
 /** Collects a `punchline peer --json` process's events and output. */
-export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string, withinMs?: number) => Promise<Record<string, any>>, events: () => Array<Record<string, any>>, received: () => number } {
+export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (name: string, withinMs?: number) => Promise<Record<string, any>>, events: () => Array<Record<string, any>>, story: (count?: number) => string, received: () => number } {
   const events: Array<Record<string, any>> = []
   const waiting = new Map<string, Array<(event: Record<string, any>) => void>>()
   const chunks: Buffer[] = []
@@ -59,7 +59,8 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
     const output = Buffer.concat(chunks)
     resolve({ events, stdout: output.toString(), output, code })
   }))
-  const story = (): string => JSON.stringify(events.filter((event) => !String(event.event).startsWith('dial')).slice(-12))
+  /** The latest `count` events but the dials, as JSON: what to print when something went wrong. */
+  const story = (count = 12): string => JSON.stringify(events.filter((event) => !String(event.event).startsWith('dial')).slice(-count))
   /** The first event of that name; rejects with the latest events when the process exits first, or after `withinMs`. */
   const event = async (name: string, withinMs?: number): Promise<Record<string, any>> => {
     const seen = events.find((candidate) => candidate.event === name)
@@ -71,7 +72,7 @@ export function watch (child: ChildProcess): { done: Promise<PeerRun>, event: (n
       if (withinMs !== undefined) timer = setTimeout(() => { reject(new Error(`no "${name}" within ${withinMs} ms: ${story()}`)) }, withinMs)
     }).finally(() => { clearTimeout(timer) })
   }
-  return { done, event, events: () => events, received: () => received }
+  return { done, event, events: () => events, story, received: () => received }
 }
 
 /** A peer's events without the individual dials: what to read when a trial goes wrong. */

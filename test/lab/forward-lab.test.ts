@@ -52,9 +52,8 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: punchline expose and
       const seconds = (performance.now() - started) / 1000
       // Each side's story when a client failed, once their last lines are in.
       if (results.some((result) => result.bytes !== MEBIBYTES * 1048576)) await new Promise((resolve) => setTimeout(resolve, 1000))
-      const stories = (): string => [forwarded, exposed].map((side) => JSON.stringify(side.events().filter((event) => !String(event.event).startsWith('dial')).slice(-15))).join('; expose: ')
       for (const result of results) {
-        expect(result.bytes, `${JSON.stringify(results)}; forward: ${stories()}`).toBe(MEBIBYTES * 1048576)
+        expect(result.bytes, `${JSON.stringify(results)}; forward: ${forwarded.story(15)}; expose: ${exposed.story(15)}`).toBe(MEBIBYTES * 1048576)
         expect(result.received).toBe(result.sent)
       }
       console.log(`forward lab: ${CLIENTS} clients × ${MEBIBYTES} MiB each way in ${seconds.toFixed(2)} s (${(2 * CLIENTS * MEBIBYTES / seconds).toFixed(1)} MiB/s both ways together), tunnel punched in ${tunnel.punchMs as number} ms`)
