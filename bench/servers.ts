@@ -7,6 +7,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server-process.ts')
+/** BENCH_CPU_PROF=DIR: every benchmark server writes a CPU profile (node --cpu-prof) there when stopped. */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF
 let nextPort = 18600
 
 export interface BenchServer {
@@ -23,7 +25,7 @@ export async function startServer (kind: 'punchline' | 'hello', database?: strin
   const port = nextPort++
   const dir = mkdtempSync(path.join(tmpdir(), 'punchline-bench-'))
   const child = fork(SERVER_PROCESS, [kind, String(port), database ?? path.join(dir, 'bench.db')], {
-    execArgv: ['--expose-gc', '--conditions=@punchline/source', '--import', 'tsx'],
+    execArgv: ['--expose-gc', '--conditions=@punchline/source', '--import', 'tsx', ...CPU_PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`]],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   await new Promise<void>((resolve, reject) => {
@@ -38,7 +40,7 @@ export async function startServer (kind: 'punchline' | 'hello', database?: strin
     usage: async () => await (await fetch(`${url}/bench/usage`)).json() as { cpuMs: number, rss: number },
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
+      child.kill(CPU_PROFILE_DIR === undefined ? 'SIGKILL' : 'SIGINT') // SIGINT lets --cpu-prof write its profile
       await exited
       rmSync(dir, { recursive: true, force: true })
     }
