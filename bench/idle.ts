@@ -24,6 +24,10 @@ export interface IdleResults {
   failedPolls: number
   /** Server CPU over the window, in cores (1.0: one core busy all the time). */
   serverCpuCores: number
+  /** The server's event-loop delay over the window (p99, max) and its longest GC pause: how much of the lateness is the server's. */
+  serverLoopDelayP99Ms: number
+  serverLoopDelayMaxMs: number
+  serverLongestGcMs: number
   /** Server RSS at the end of the window, and after a full GC. */
   serverRssBytes: number
   serverRssAfterGcBytes: number
@@ -80,10 +84,13 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
       latenessMaxMs: lateness.at(-1) ?? 0,
       failedPolls: failed,
       serverCpuCores: (after.cpuMs - before.cpuMs) / 1000 / elapsedSeconds,
+      serverLoopDelayP99Ms: after.loopDelayP99Ms,
+      serverLoopDelayMaxMs: after.loopDelayMaxMs,
+      serverLongestGcMs: after.longestGcMs,
       serverRssBytes: after.rss,
       serverRssAfterGcBytes: collected.rss
     }
-    log(`idle: ${peers} peers, ${results.cyclesPerSecond.toFixed(0)} cycles/s, lateness p50 ${results.latenessP50Ms.toFixed(1)} ms p99 ${results.latenessP99Ms.toFixed(1)} ms, ${failed} failed, server ${results.serverCpuCores.toFixed(2)} cores, RSS ${(results.serverRssBytes / 2 ** 20).toFixed(0)} MiB (${(results.serverRssAfterGcBytes / 2 ** 20).toFixed(0)} MiB after a GC)`)
+    log(`idle: ${peers} peers, ${results.cyclesPerSecond.toFixed(0)} cycles/s, lateness p50 ${results.latenessP50Ms.toFixed(1)} ms p99 ${results.latenessP99Ms.toFixed(1)} ms, ${failed} failed, server ${results.serverCpuCores.toFixed(2)} cores, its event loop delayed p99 ${results.serverLoopDelayP99Ms.toFixed(1)} ms max ${results.serverLoopDelayMaxMs.toFixed(1)} ms, longest GC ${results.serverLongestGcMs.toFixed(1)} ms, RSS ${(results.serverRssBytes / 2 ** 20).toFixed(0)} MiB (${(results.serverRssAfterGcBytes / 2 ** 20).toFixed(0)} MiB after a GC)`)
     return results
   } finally {
     await Promise.all(clients.map(async (client) => { await client.destroy() }))

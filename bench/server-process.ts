@@ -5,7 +5,7 @@
 // latency, the high-resolution moment each introduction was stored.
 // The database is a SQLite file or a postgresql:// URL, as for `punchline serve`.
 //   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import { buildApp } from '../server/app.js'
 import { LIMITS_LIFTED } from '../lab/limits-lifted.js'
@@ -19,10 +19,21 @@ function memory (): { rss: number, heapUsed: number, heapTotal: number, external
   return { rss, heapUsed, heapTotal, external }
 }
 
-/** CPU time so far and RSS, without a GC: what the process costs while it runs. */
-function usage (): { cpuMs: number, rss: number } {
+// The event loop's delay and the longest garbage-collection pause since the last usage report.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 })
+loopDelay.enable()
+let longestGcMs = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) longestGcMs = Math.max(longestGcMs, entry.duration)
+}).observe({ entryTypes: ['gc'] })
+
+/** CPU time so far and RSS, without a GC: what the process costs while it runs; loop delay and GC since the last report. */
+function usage (): { cpuMs: number, rss: number, loopDelayP99Ms: number, loopDelayMaxMs: number, longestGcMs: number } {
   const { user, system } = process.cpuUsage()
-  return { cpuMs: (user + system) / 1000, rss: process.memoryUsage.rss() }
+  const report = { cpuMs: (user + system) / 1000, rss: process.memoryUsage.rss(), loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, longestGcMs }
+  loopDelay.reset()
+  longestGcMs = 0
+  return report
 }
 
 if (kind === 'hello') {

@@ -15,8 +15,8 @@ export interface BenchServer {
   url: string
   child: ChildProcess
   memory: () => Promise<{ rss: number, heapUsed: number }>
-  /** CPU time used so far and RSS, without a GC. */
-  usage: () => Promise<{ cpuMs: number, rss: number }>
+  /** CPU time used so far and RSS, without a GC; event-loop delay and the longest GC pause since the last call. */
+  usage: () => Promise<{ cpuMs: number, rss: number, loopDelayP99Ms: number, loopDelayMaxMs: number, longestGcMs: number }>
   stop: () => Promise<void>
 }
 
@@ -37,7 +37,7 @@ export async function startServer (kind: 'punchline' | 'hello', database?: strin
     url,
     child,
     memory: async () => await (await fetch(`${url}/bench/memory`)).json() as { rss: number, heapUsed: number },
-    usage: async () => await (await fetch(`${url}/bench/usage`)).json() as { cpuMs: number, rss: number },
+    usage: async () => await (await fetch(`${url}/bench/usage`)).json() as Awaited<ReturnType<BenchServer['usage']>>,
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill(CPU_PROFILE_DIR === undefined ? 'SIGKILL' : 'SIGINT') // SIGINT lets --cpu-prof write its profile

@@ -4,9 +4,9 @@
 // The store is bounded: when full, the oldest challenge gives way (issuing is
 // rate-limited per address like every request, so a flood only makes honest
 // peers ask again).
-import { randomBytes } from 'node:crypto'
 import { CHALLENGE_TTL_SECONDS } from '@punchline/protocol'
 import type { Clock } from './registrations.js'
+import { randomText } from '../random.js'
 
 /** Challenges held at once: ~100 bytes each, 10 MB at most. */
 export const MAX_CHALLENGES = 100_000
@@ -28,7 +28,7 @@ export class Challenges {
     const now = this.#now().getTime()
     this.#dropExpired(now)
     if (this.#open.size >= MAX_CHALLENGES) this.#open.delete(this.#open.keys().next().value!)
-    const challenge = randomBytes(32).toString('base64url')
+    const challenge = randomText(32)
     const expiresAt = now + CHALLENGE_TTL_SECONDS * 1000
     this.#open.set(challenge, expiresAt)
     return { challenge, expiresAt: new Date(expiresAt) }

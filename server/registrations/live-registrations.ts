@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Prisma, type PrismaClient, type Registration as RegistrationRow } from '../generated/prisma/client.js'
 import type { Dialect } from '../db/database.js'
-import { greatest, integer, text, timestamp } from '../db/dialect.js'
+import { greatest, jsonRows, timestamp } from '../db/dialect.js'
 import { addressKey, sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '@punchline/protocol'
 import type { MappingRecord } from './mapping.js'
@@ -21,6 +21,8 @@ export const MOVE_WRITE_DELAY_MS = 50
  * held polls; 100-row statements with a turn of the loop between them do not.
  */
 const ROWS_PER_STATEMENT = 100
+/** What a write-behind writes of each registration. */
+const REFRESH_COLUMNS = { peerId: 'text', tokenHash: 'text', refreshedAt: 'timestamp', expiresAt: 'timestamp', publicAddress: 'text', addressKey: 'text', publicPort: 'integer' } as const
 
 interface Entry {
   row: RegistrationRow
@@ -206,10 +208,10 @@ export class LiveRegistrations {
    */
   async #update (rows: RegistrationRow[]): Promise<void> {
     const { prisma, dialect, now } = this.#options
-    const values = rows.map((row) => Prisma.sql`(${text(dialect, row.peerId)}, ${text(dialect, row.tokenHash)}, ${timestamp(dialect, row.refreshedAt)}, ${timestamp(dialect, row.expiresAt)}, ${text(dialect, row.publicAddress)}, ${text(dialect, row.addressKey)}, ${integer(dialect, row.publicPort)})`)
+    const refreshes = jsonRows(dialect, REFRESH_COLUMNS, rows)
     const current = Prisma.raw('"Registration"."expiresAt"')
     await prisma.$executeRaw`
-      WITH v("peerId", "tokenHash", "refreshedAt", "expiresAt", "publicAddress", "addressKey", "publicPort") AS (VALUES ${Prisma.join(values)})
+      WITH v AS ${refreshes}
       UPDATE "Registration"
       SET "refreshedAt" = v."refreshedAt", "expiresAt" = ${greatest(dialect, current, Prisma.raw('v."expiresAt"'))},
         "publicAddress" = v."publicAddress", "addressKey" = v."addressKey", "publicPort" = v."publicPort"

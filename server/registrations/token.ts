@@ -1,13 +1,14 @@
 // Bearer tokens of registrations: 256 random bits, shown to the peer once;
 // the server keeps only their SHA-256 digest.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { randomText } from '../random.js'
 
 const TOKEN_PREFIX = 'pl_'
 const TOKEN_BYTES = 32
 const TOKEN_PATTERN = /^pl_[A-Za-z0-9_-]{43}$/
 
 export function newToken (): string {
-  return TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url')
+  return TOKEN_PREFIX + randomText(TOKEN_BYTES)
 }
 
 export function isWellFormedToken (token: string): boolean {
