@@ -177,12 +177,12 @@ export class Introductions {
     // A bounded inbox: a target that does not poll cannot be buried in introductions.
     const waiting = new Map<string, number>()
     if (live.length > 0) {
-      const groups = await tx.introduction.groupBy({
-        by: ['targetId'],
-        where: { expiresAt: { gt: now }, OR: live.map((target) => ({ targetId: target.peerId, seq: { gt: target.inboxCursor } })) },
-        _count: { _all: true }
-      })
-      for (const group of groups) waiting.set(group.targetId, group._count._all)
+      // Raw SQL with the targets as one parameter: Prisma compiles a groupBy with an OR per target anew for every batch.
+      const inboxes = jsonRows(this.#dialect, { peerId: 'text', inboxCursor: 'integer' }, live)
+      const groups = await tx.$queryRaw<Array<{ targetId: string, waiting: number | bigint }>>`
+        SELECT i."targetId" AS "targetId", COUNT(*) AS "waiting" FROM ${inboxes} AS t JOIN "Introduction" AS i ON i."targetId" = t."peerId" AND i."seq" > t."inboxCursor"
+        WHERE i."expiresAt" > ${timestamp(this.#dialect, now)} GROUP BY i."targetId"`
+      for (const group of groups) waiting.set(group.targetId, Number(group.waiting))
     }
 
     const outcomes: Array<Outcome<IntroductionRow> | undefined> = []
