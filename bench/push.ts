@@ -5,7 +5,7 @@
 // against held polls as they are opened in tenths, fitted over the last eight
 // tenths, so V8's heap headroom swinging at start-up does not count.
 import http from 'node:http'
-import { performance } from 'node:perf_hooks'
+import { performance, PerformanceObserver } from 'node:perf_hooks'
 import { registerPeers, startServer } from './servers.js'
 import { quantile, slope } from '../lab/statistics.js'
 
@@ -22,6 +22,11 @@ export interface PushResults {
   latencyP50Ms: number
   latencyP99Ms: number
   latencyMaxMs: number
+  /** While the introductions were made: the server's event-loop delay (p99, max) and longest GC pause, and this process's (the polls' client) longest GC pause. */
+  serverLoopDelayP99Ms: number
+  serverLoopDelayMaxMs: number
+  serverLongestGcMs: number
+  clientLongestGcMs: number
   rssPerPollBytes: number
   heapPerPollBytes: number
   /** Server memory after a full GC, as the polls were opened. */
@@ -74,6 +79,10 @@ export async function measurePush (count: number, log: (line: string) => void): 
 
     // Introductions one after another, to distinct targets, while all polls are held.
     const sample = targets.slice(0, Math.min(SAMPLED_INTRODUCTIONS, targets.length))
+    await server.usage() // starts the server's loop-delay and GC window
+    let clientLongestGcMs = 0
+    const clientGc = new PerformanceObserver((list) => { for (const entry of list.getEntries()) clientLongestGcMs = Math.max(clientLongestGcMs, entry.duration) })
+    clientGc.observe({ entryTypes: ['gc'] })
     const ids: string[] = []
     for (const target of sample) {
       const response = await fetch(`${server.url}/v1/introductions`, {
@@ -86,6 +95,8 @@ export async function measurePush (count: number, log: (line: string) => void): 
     }
     const deadline = Date.now() + 10_000
     while (ids.some((id) => !arrived.has(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    clientGc.disconnect()
+    const window = await server.usage()
     const stored = await (await fetch(`${server.url}/bench/stored`)).json() as Record<string, number>
     const latencies = ids.filter((id) => arrived.has(id)).map((id) => arrived.get(id)! - stored[id]!).sort((a, b) => a - b)
     if (latencies.length < ids.length) throw new Error(`${ids.length - latencies.length} introductions never reached their poll`)
@@ -95,6 +106,10 @@ export async function measurePush (count: number, log: (line: string) => void): 
       latencyP50Ms: quantile(latencies, 0.5),
       latencyP99Ms: quantile(latencies, 0.99),
       latencyMaxMs: latencies.at(-1)!,
+      serverLoopDelayP99Ms: window.loopDelayP99Ms,
+      serverLoopDelayMaxMs: window.loopDelayMaxMs,
+      serverLongestGcMs: window.longestGcMs,
+      clientLongestGcMs,
       rssPerPollBytes: rssPerPoll,
       heapPerPollBytes: heapPerPoll,
       memory: samples

@@ -168,11 +168,12 @@ ${loadRow('POST /v1/introductions (delivered to a held poll)', throughput.introd
 
 ${idle.peers} registered peers, each holding a long-poll with \`wait=${IDLE_WAIT_SECONDS}\` on its own connection (undici, one client process)
 and polling again (acknowledging its cursor) the moment it returns, measured over ${IDLE_MEASURED_SECONDS} s after they all came online.
-Lateness: answer time minus the wait. Server CPU in cores over the window; RSS at its end (and after a full GC).
+Lateness: answer time minus the wait. Server CPU in cores over the window; RSS at its end (and after a full GC);
+the server's event-loop delay and its longest GC pause over the window, which say how much of the lateness is the server's.
 
-| poll cycles/s | lateness p50 ms | p99 ms | max ms | failed polls | server CPU (cores) | server RSS MiB (after GC) |
-| --- | --- | --- | --- | --- | --- | --- |
-| ${idle.cyclesPerSecond.toFixed(0)} | ${ms(idle.latenessP50Ms)} | ${ms(idle.latenessP99Ms)} | ${ms(idle.latenessMaxMs)} | ${idle.failedPolls} | ${idle.serverCpuCores.toFixed(2)} | ${(idle.serverRssBytes / 2 ** 20).toFixed(0)} (${(idle.serverRssAfterGcBytes / 2 ** 20).toFixed(0)}) |
+| poll cycles/s | lateness p50 ms | p99 ms | max ms | failed polls | server CPU (cores) | server loop delay p99 / max ms | longest GC ms | server RSS MiB (after GC) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| ${idle.cyclesPerSecond.toFixed(0)} | ${ms(idle.latenessP50Ms)} | ${ms(idle.latenessP99Ms)} | ${ms(idle.latenessMaxMs)} | ${idle.failedPolls} | ${idle.serverCpuCores.toFixed(2)} | ${ms(idle.serverLoopDelayP99Ms)} / ${ms(idle.serverLoopDelayMaxMs)} | ${ms(idle.serverLongestGcMs)} | ${(idle.serverRssBytes / 2 ** 20).toFixed(0)} (${(idle.serverRssAfterGcBytes / 2 ** 20).toFixed(0)}) |
 
 ## PostgreSQL
 
@@ -194,10 +195,12 @@ From the moment an introduction is stored (server clock) to the arrival of its t
 (client clock, same machine), while all polls are held; ${push[0]?.introductions ?? 0} introductions one after another.
 Memory per poll: slope of the server's RSS and V8 heap used (after a full GC) against held polls, as the polls are opened in
 tenths, fitted over the last eight tenths (V8's heap headroom swings while the first polls open).
+While the introductions are made: the server's event-loop delay and longest GC pause, and the longest GC pause of the
+client process that holds the polls (its pauses delay arrivals too).
 
-| held polls | p50 ms | p99 ms | max ms | RSS per poll KiB | heap per poll KiB |
-| --- | --- | --- | --- | --- | --- |
-${push.map((row) => `| ${row.heldPolls} | ${ms(row.latencyP50Ms)} | ${ms(row.latencyP99Ms)} | ${ms(row.latencyMaxMs)} | ${kib(row.rssPerPollBytes)} | ${kib(row.heapPerPollBytes)} |`).join('\n')}
+| held polls | p50 ms | p99 ms | max ms | server loop delay p99 / max ms | longest GC ms: server / client | RSS per poll KiB | heap per poll KiB |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${push.map((row) => `| ${row.heldPolls} | ${ms(row.latencyP50Ms)} | ${ms(row.latencyP99Ms)} | ${ms(row.latencyMaxMs)} | ${ms(row.serverLoopDelayP99Ms)} / ${ms(row.serverLoopDelayMaxMs)} | ${ms(row.serverLongestGcMs)} / ${ms(row.clientLongestGcMs)} | ${kib(row.rssPerPollBytes)} | ${kib(row.heapPerPollBytes)} |`).join('\n')}
 
 ## Relay
 
