@@ -179,9 +179,10 @@ export class Introductions {
     if (live.length > 0) {
       // Raw SQL with the targets as one parameter: Prisma compiles a groupBy with an OR per target anew for every batch.
       const inboxes = jsonRows(this.#dialect, { peerId: 'text', inboxCursor: 'integer' }, live)
+      // A count per target, an index range each: as a join, PostgreSQL hash-joined every live introduction (EXPLAIN: 2.6 against 0.5 ms).
       const groups = await tx.$queryRaw<Array<{ targetId: string, waiting: number | bigint }>>`
-        SELECT i."targetId" AS "targetId", COUNT(*) AS "waiting" FROM ${inboxes} AS t JOIN "Introduction" AS i ON i."targetId" = t."peerId" AND i."seq" > t."inboxCursor"
-        WHERE i."expiresAt" > ${timestamp(this.#dialect, now)} GROUP BY i."targetId"`
+        SELECT t."peerId" AS "targetId", (SELECT COUNT(*) FROM "Introduction" AS i WHERE i."targetId" = t."peerId" AND i."seq" > t."inboxCursor" AND i."expiresAt" > ${timestamp(this.#dialect, now)}) AS "waiting"
+        FROM ${inboxes} AS t`
       for (const group of groups) waiting.set(group.targetId, Number(group.waiting))
     }
 
