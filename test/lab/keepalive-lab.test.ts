@@ -97,14 +97,16 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: keepalives', () => {
     const lab = await strictLab()
     try {
       const b = watch(lab.spawn('host-b', process.execPath, [SDK_PEER, lab.serverUrl, 'b', String(KEEPALIVE_S * 1000)]))
-      await b.event('registered')
+      // Each step bounded, so that a step that never comes fails with both sides' latest events.
+      await b.event('registered', 20_000)
       const aProcess = lab.punchline('host-a', ['peer', '--server', lab.serverUrl, '--json', '--keepalive', String(KEEPALIVE_S), '--id', 'a', '--connect', 'b'])
       const a = watch(aProcess)
-      await Promise.all([a.event('connected'), b.event('connected')])
+      await Promise.all([a.event('connected', 20_000), b.event('connected', 20_000)])
       await sleep(1000)
       lab.run('nat-a', 'iptables', ['-I', 'FORWARD', '-j', 'DROP'])
       const cut = performance.now()
-      const [aError, bError] = await Promise.all([a.event('error'), b.event('error')])
+      const within = deadPathBoundMs(KEEPALIVE_S * 1000) + 20_000
+      const [aError, bError] = await Promise.all([a.event('error', within), b.event('error', within)])
       const afterMs = performance.now() - cut
       expect(aError).toMatchObject({ code: 'PUNCH_ERR_PATH_DEAD', message: expect.stringMatching(/is dead/) })
       expect(bError).toMatchObject({ name: 'PathDeadError', code: 'PUNCH_ERR_PATH_DEAD', pathDead: true })
