@@ -82,6 +82,30 @@ export function brief (run: PeerRun): string {
     .join(' | ')
 }
 
+/**
+ * A peer's dials in brief, per candidate: how many, over which span of the
+ * punch, how they failed, and the longest pause between two: what to read when
+ * a punch that should have come up did not.
+ */
+export function dialStory (run: PeerRun): string {
+  const byCandidate = new Map<string, { times: number[], failures: Map<string, number>, limited: number }>()
+  const of = (candidate: string): { times: number[], failures: Map<string, number>, limited: number } => {
+    let entry = byCandidate.get(candidate)
+    if (entry === undefined) byCandidate.set(candidate, entry = { times: [], failures: new Map(), limited: 0 })
+    return entry
+  }
+  for (const event of run.events) {
+    if (event.event === 'dial') of(event.candidate).times.push(event.elapsedMs)
+    else if (event.event === 'dial-failed') of(event.candidate).failures.set(event.code, (of(event.candidate).failures.get(event.code) ?? 0) + 1)
+    else if (event.event === 'dial-limited') of(event.candidate).limited++
+  }
+  return [...byCandidate].map(([candidate, { times, failures, limited }]) => {
+    const longestPause = times.slice(1).reduce((longest, time, i) => Math.max(longest, time - times[i]!), 0)
+    return `${candidate}: ${times.length} dials from ${times[0] ?? '-'} to ${times.at(-1) ?? '-'} ms, longest pause ${longestPause.toFixed(1)} ms; ` +
+      `failed ${[...failures].map(([code, count]) => `${code} ${count}`).join(', ') || 'never'}; limited ${limited}`
+  }).join('; ') || 'no dials'
+}
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
 export interface TrialOptions {

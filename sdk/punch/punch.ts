@@ -31,7 +31,7 @@ import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Net
 import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
-import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 import { Spray } from './spray.js'
 import { SprayGate, type SprayTurn } from './spray-gate.js'
 import { SPRAY_SYNS_PER_SECOND } from './spray-schedule.js'
@@ -458,10 +458,11 @@ export class Punch {
       this.#leaveAlone(candidate, 'dials')
       return
     }
-    const wait = this.#options.budget.take(candidate.endpoint.address)
-    if (wait > 0) {
-      this.#emit({ type: 'dial-limited', candidate: candidate.label, reason: 'address-rate', retryInMs: wait })
-      this.#retry(candidate, wait)
+    const tokenWait = this.#options.budget.take(candidate.endpoint.address)
+    if (tokenWait > 0) {
+      const retryInMs = limitedRetryDelayMs(tokenWait, this.#random())
+      this.#emit({ type: 'dial-limited', candidate: candidate.label, reason: 'address-rate', retryInMs: Math.round(retryInMs * 10) / 10 })
+      this.#retry(candidate, retryInMs)
       return
     }
     this.#dialsTo.set(candidate, dialed + 1)

@@ -12,6 +12,8 @@
 // two into the window. A floor on the gap bounds the SYN rate where the round
 // trip is tiny (LAN, loopback), where immediate retries would be a busy loop.
 
+import { REMOTE_SYNS_PER_SECOND } from './dial-budget.js'
+
 /** Gap added to every retry: caps one candidate at ~1000 SYNs/s even with instant resets. */
 export const MIN_RETRY_GAP_MS = 1
 /** Jitter never spreads less than this, so near-zero round trips still mix the phase. */
@@ -69,6 +71,20 @@ export function retryDelayMs ({ code, failureRoundTripMs, elapsedMs, random }: R
   const spread = Math.max(JITTER_FLOOR_MS, JITTER_ROUND_TRIPS * failureRoundTripMs)
   const gap = elapsedMs < FAST_PHASE_MS ? MIN_RETRY_GAP_MS : SLOW_RETRY_GAP_MS
   return gap + random * spread
+}
+
+/**
+ * Milliseconds to wait when the address's SYN budget (./dial-budget.ts) says
+ * no for `tokenWaitMs` more: that wait, plus a random part of one token
+ * period. Both sides of a punch spend their bursts alike and then dial at the
+ * budget's steady rate; waiting exactly for each token would put both on the
+ * same fixed period at a fixed offset, the very thing the retry jitter is
+ * there to avoid, and an offset outside the window never meets (the lab saw
+ * a side dial 400 times into the other's resets this way, until the relay
+ * took over). A fresh offset each time lets the two meet at the steady rate.
+ */
+export function limitedRetryDelayMs (tokenWaitMs: number, random: number): number {
+  return tokenWaitMs + random * 1000 / REMOTE_SYNS_PER_SECOND
 }
 
 /**

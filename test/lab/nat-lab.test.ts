@@ -12,14 +12,14 @@ import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Lab, labUnavailable, type LabSpec } from '../../lab/lab.js'
 import { PUBLIC_AND_NAT, SAME_NAT, SAME_PRIVATE_ADDRESSES, droppingNats, lateTarget, resetNats, twoRandomizingNats } from '../../lab/profiles.js'
-import { TRIAL_TIMEOUT_MS, brief, trial, watch, type TrialResult } from '../../lab/trial.js'
+import { TRIAL_TIMEOUT_MS, brief, dialStory, trial, watch, type TrialResult } from '../../lab/trial.js'
 import { quantile } from '../../lab/statistics.js'
 
 /** Trials per profile; PUNCHLINE_LAB_TRIALS overrides it for a quick local look (CI uses 10). */
 const TRIALS = Number(process.env.PUNCHLINE_LAB_TRIALS ?? 10)
 /** Only the profiles whose name matches, e.g. "^(1 reset NATs, 0 ms|3 )" (the Node-version matrix runs a few). */
 const ONLY = process.env.PUNCHLINE_LAB_PROFILES === undefined ? undefined : new RegExp(process.env.PUNCHLINE_LAB_PROFILES)
-const SLOW_TRIAL_MS = 1500
+const SLOW_TRIAL_MS = 1000
 const unavailable = labUnavailable()
 if (unavailable !== undefined) console.warn(`NAT laboratory skipped: ${unavailable}`)
 
@@ -101,10 +101,13 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory', () => {
         const results: TrialResult[] = []
         for (let n = 1; n <= TRIALS; n++) {
           const result = await trial(lab, n, { a: 'host-a', b: 'host-b', bPort: profile.bPort })
+          const slowest = Math.max(...[result.a, result.b].map((run) => run.events.find((event) => event.event === 'connected')?.elapsedMs ?? Infinity))
+          if (slowest > SLOW_TRIAL_MS || result.via === 'relay' || result.peerVia === 'relay') {
+            console.log(`slow trial ${n} (${result.via}/${result.peerVia}): A: ${brief(result.a)}\n  A's dials: ${dialStory(result.a)}\n  B: ${brief(result.b)}\n  B's dials: ${dialStory(result.b)}`)
+          }
           // Directly, never through the relay: the head start must leave every punchable profile its direct connection.
           expect(result).toMatchObject({ via: expect.stringMatching(/^(connect|accept)$/), path: expect.stringMatching(/^(public|private)$/), elapsedMs: expect.any(Number), dials: expect.any(Number) })
           expect(result.peerVia).not.toBe('relay')
-          if (result.elapsedMs > SLOW_TRIAL_MS) console.log(`slow trial ${n}: A: ${brief(result.a)}\n  B: ${brief(result.b)}`)
           results.push(result)
         }
         record(profile.name, results)

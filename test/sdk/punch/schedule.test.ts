@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
+import { FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
+import { REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
 
 const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, elapsedMs: 100 }
 
@@ -34,6 +35,21 @@ describe('retryDelayMs', () => {
       expect(delay).toBeGreaterThanOrEqual(UNREACHABLE_RETRY_MS)
       expect(delay).toBeLessThan(2 * UNREACHABLE_RETRY_MS)
     }
+  })
+})
+
+describe('limitedRetryDelayMs', () => {
+  const period = 1000 / REMOTE_SYNS_PER_SECOND
+
+  it('never dials before the address has a token again', () => {
+    expect(limitedRetryDelayMs(7, 0)).toBe(7)
+  })
+
+  it('adds a fresh part of one token period each time, so two rate-limited sides do not lock to one offset', () => {
+    const delays = [0.1, 0.5, 0.9].map((random) => limitedRetryDelayMs(20, random))
+    expect(delays).toEqual([20 + 0.1 * period, 20 + 0.5 * period, 20 + 0.9 * period])
+    // The offset between two sides that wait for the same token changes with every draw, over a whole period.
+    expect(limitedRetryDelayMs(20, 0.999) - limitedRetryDelayMs(20, 0)).toBeGreaterThan(0.99 * period)
   })
 })
 
