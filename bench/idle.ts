@@ -3,6 +3,7 @@
 // its cursor, as the SDK does). Reports poll cycles a second, how late polls
 // return (answer time minus the 1 s wait), failed polls, and the server's CPU
 // and RSS over the measured window.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Client } from 'undici'
 import { quantile } from '../lab/statistics.js'
 import { registerPeers, startServer } from './servers.js'
@@ -28,6 +29,10 @@ export interface IdleResults {
   serverLoopDelayP99Ms: number
   serverLoopDelayMaxMs: number
   serverLongestGcMs: number
+  /** The load generator (this process: every peer's client) over the window: its CPU in cores and its event-loop delay, which lateness includes too. */
+  clientCpuCores: number
+  clientLoopDelayP99Ms: number
+  clientLoopDelayMaxMs: number
   /** Server RSS at the end of the window, and after a full GC. */
   serverRssBytes: number
   serverRssAfterGcBytes: number
@@ -64,11 +69,16 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
     })
     await new Promise((resolve) => setTimeout(resolve, IDLE_WARM_UP_SECONDS * 1000))
     const before = await server.usage()
+    const clientLoop = monitorEventLoopDelay({ resolution: 10 })
+    clientLoop.enable()
+    const clientCpu = process.cpuUsage()
     const startedAt = performance.now()
     measuring = true
     await new Promise((resolve) => setTimeout(resolve, IDLE_MEASURED_SECONDS * 1000))
     measuring = false
     const elapsedSeconds = (performance.now() - startedAt) / 1000
+    const clientCpuUsed = process.cpuUsage(clientCpu)
+    clientLoop.disable()
     const after = await server.usage()
     const collected = await server.memory()
     running = false
@@ -87,10 +97,13 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
       serverLoopDelayP99Ms: after.loopDelayP99Ms,
       serverLoopDelayMaxMs: after.loopDelayMaxMs,
       serverLongestGcMs: after.longestGcMs,
+      clientCpuCores: (clientCpuUsed.user + clientCpuUsed.system) / 1e6 / elapsedSeconds,
+      clientLoopDelayP99Ms: clientLoop.percentile(99) / 1e6,
+      clientLoopDelayMaxMs: clientLoop.max / 1e6,
       serverRssBytes: after.rss,
       serverRssAfterGcBytes: collected.rss
     }
-    log(`idle: ${peers} peers, ${results.cyclesPerSecond.toFixed(0)} cycles/s, lateness p50 ${results.latenessP50Ms.toFixed(1)} ms p99 ${results.latenessP99Ms.toFixed(1)} ms, ${failed} failed, server ${results.serverCpuCores.toFixed(2)} cores, its event loop delayed p99 ${results.serverLoopDelayP99Ms.toFixed(1)} ms max ${results.serverLoopDelayMaxMs.toFixed(1)} ms, longest GC ${results.serverLongestGcMs.toFixed(1)} ms, RSS ${(results.serverRssBytes / 2 ** 20).toFixed(0)} MiB (${(results.serverRssAfterGcBytes / 2 ** 20).toFixed(0)} MiB after a GC)`)
+    log(`idle: ${peers} peers, ${results.cyclesPerSecond.toFixed(0)} cycles/s, lateness p50 ${results.latenessP50Ms.toFixed(1)} ms p99 ${results.latenessP99Ms.toFixed(1)} ms, ${failed} failed, server ${results.serverCpuCores.toFixed(2)} cores, its event loop delayed p99 ${results.serverLoopDelayP99Ms.toFixed(1)} ms max ${results.serverLoopDelayMaxMs.toFixed(1)} ms, longest GC ${results.serverLongestGcMs.toFixed(1)} ms; client ${results.clientCpuCores.toFixed(2)} cores, its loop delayed p99 ${results.clientLoopDelayP99Ms.toFixed(1)} ms max ${results.clientLoopDelayMaxMs.toFixed(1)} ms; server RSS ${(results.serverRssBytes / 2 ** 20).toFixed(0)} MiB (${(results.serverRssAfterGcBytes / 2 ** 20).toFixed(0)} MiB after a GC)`)
     return results
   } finally {
     await Promise.all(clients.map(async (client) => { await client.destroy() }))

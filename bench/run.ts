@@ -169,11 +169,12 @@ ${loadRow('POST /v1/introductions (delivered to a held poll)', throughput.introd
 ${idle.peers} registered peers, each holding a long-poll with \`wait=${IDLE_WAIT_SECONDS}\` on its own connection (undici, one client process)
 and polling again (acknowledging its cursor) the moment it returns, measured over ${IDLE_MEASURED_SECONDS} s after they all came online.
 Lateness: answer time minus the wait. Server CPU in cores over the window; RSS at its end (and after a full GC);
-the server's event-loop delay and its longest GC pause over the window, which say how much of the lateness is the server's.
+the server's event-loop delay and its longest GC pause over the window, and the client process's CPU and event-loop delay:
+lateness is measured in the client, so its own delay is in the figure too.
 
-| poll cycles/s | lateness p50 ms | p99 ms | max ms | failed polls | server CPU (cores) | server loop delay p99 / max ms | longest GC ms | server RSS MiB (after GC) |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| ${idle.cyclesPerSecond.toFixed(0)} | ${ms(idle.latenessP50Ms)} | ${ms(idle.latenessP99Ms)} | ${ms(idle.latenessMaxMs)} | ${idle.failedPolls} | ${idle.serverCpuCores.toFixed(2)} | ${ms(idle.serverLoopDelayP99Ms)} / ${ms(idle.serverLoopDelayMaxMs)} | ${ms(idle.serverLongestGcMs)} | ${(idle.serverRssBytes / 2 ** 20).toFixed(0)} (${(idle.serverRssAfterGcBytes / 2 ** 20).toFixed(0)}) |
+| poll cycles/s | lateness p50 ms | p99 ms | max ms | failed polls | server CPU (cores) | server loop delay p99 / max ms | longest GC ms | client CPU (cores) | client loop delay p99 / max ms | server RSS MiB (after GC) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| ${idle.cyclesPerSecond.toFixed(0)} | ${ms(idle.latenessP50Ms)} | ${ms(idle.latenessP99Ms)} | ${ms(idle.latenessMaxMs)} | ${idle.failedPolls} | ${idle.serverCpuCores.toFixed(2)} | ${ms(idle.serverLoopDelayP99Ms)} / ${ms(idle.serverLoopDelayMaxMs)} | ${ms(idle.serverLongestGcMs)} | ${idle.clientCpuCores.toFixed(2)} | ${ms(idle.clientLoopDelayP99Ms)} / ${ms(idle.clientLoopDelayMaxMs)} | ${(idle.serverRssBytes / 2 ** 20).toFixed(0)} (${(idle.serverRssAfterGcBytes / 2 ** 20).toFixed(0)}) |
 
 ## PostgreSQL
 
