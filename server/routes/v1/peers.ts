@@ -10,9 +10,6 @@ import { isIpv6Source } from '../../registrations/ipv6.js'
 import { errors } from '../../errors.js'
 import { bearerAuth, errorResponses, AckBody, AckResponse, Inbox, InboxQuery, Ipv6Observation, MappingObservation, POLL_WAIT_SECONDS, PeerParams, RegisterBody, Registration, RegistrationWithToken, UpdateRegistrationBody, type Registration as RegistrationView } from '@punchline/protocol'
 
-/** Why a poll's wait ended without an arrival; one value, as abort() without a reason builds a DOMException (and its stack) per poll. */
-const WAIT_OVER = new Error('poll wait over')
-
 const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (app, { maxPollWaitSeconds }) => {
   const self = { onRequest: app.authenticate, preHandler: app.requirePeer }
   /** A registration as its peer reads it: with where to probe its mapping, while the mapping port listens. */
@@ -173,16 +170,14 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
   }, async (request) => {
     const { peerId } = request.params
     const { after, wait = POLL_WAIT_SECONDS.default } = request.query
-    // A client that goes away returns the poll's ticket (see authenticate), which ends the wait.
-    const held = new AbortController()
-    // The deployment may hold polls for less than the API allows: such a poll just answers sooner.
-    const timer = setTimeout(() => { held.abort(WAIT_OVER) }, Math.min(wait, maxPollWaitSeconds) * 1000)
+    const ticket = request.pollTicket
+    if (ticket === null) throw new Error('inbox route without a poll ticket')
     try {
       // Subscribe before the first read: an introduction stored meanwhile wakes this poll with it, and
-      // a request of this peer pipelined behind the poll, arriving meanwhile, releases it.
-      const ticket = request.pollTicket
-      if (ticket === null) throw new Error('inbox route without a poll ticket')
-      const woken = app.inboxWaiters.wait(ticket, held.signal)
+      // a request of this peer pipelined behind the poll, arriving meanwhile, releases it. A client that
+      // goes away returns the ticket (see authenticate), which ends the wait. The deployment may hold
+      // polls for less than the API allows: such a poll just answers sooner.
+      const woken = app.inboxWaiters.wait(ticket, Math.min(wait, maxPollWaitSeconds) * 1000)
       const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
       const pending = await app.introductions.pending(peerId, cursor)
       if (pending.length > 0) {
@@ -194,8 +189,7 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       app.punchMetrics.introductionsDelivered.inc()
       return { introductions: [introductionView(wake.item, 'target')], cursor: wake.item.seq }
     } finally {
-      clearTimeout(timer)
-      held.abort(WAIT_OVER) // ends the wait when pending introductions were answered without it
+      app.inboxWaiters.leave(ticket) // ends the wait when pending introductions were answered without it
     }
   })
 
