@@ -56,6 +56,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'punchline_limit_rejections_total{code="PUNCH_ERR_INBOX_FULL"}')).toBe(1)
     expect(sample(text, 'punchline_http_request_duration_seconds_count{method="POST",route="/v1/introductions",status_code="201"}')).toBe(3)
     expect(sample(text, 'punchline_http_request_duration_seconds_count{method="POST",route="/v1/introductions",status_code="429"}')).toBe(1)
+    // The poll was answered, and is not timed: its time is the wait it asked for.
+    expect(text).not.toContain('route="/v1/peers/:peerId/inbox"')
 
     // An hour later: alice's registration and every introduction have expired. bob's was
     // delivered but never acknowledged, as were carol's two: three expired undelivered.
