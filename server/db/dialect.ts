@@ -49,3 +49,9 @@ export function jsonRows<C extends Record<string, ColumnType>> (dialect: Dialect
   }
   return Prisma.sql`(SELECT * FROM json_to_recordset(${json}::json) AS r(${Prisma.raw(names.map((name) => `"${name}" ${POSTGRES_TYPES[columns[name]!]}`).join(', '))}))`
 }
+
+/** `INSERT INTO "table" (columns) SELECT columns FROM jsonRows(...)`: many rows as one parameter. Append RETURNING as needed. */
+export function insertJsonRows<C extends Record<string, ColumnType>> (dialect: Dialect, table: string, columns: C, rows: Array<JsonRow<C>>): Prisma.Sql {
+  const names = Prisma.raw(Object.keys(columns).map((column) => `"${column}"`).join(', '))
+  return Prisma.sql`INSERT INTO ${Prisma.raw(`"${table}"`)} (${names}) SELECT ${names} FROM ${jsonRows(dialect, columns, rows)} AS v`
+}

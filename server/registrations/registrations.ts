@@ -7,7 +7,7 @@ import { Prisma, type PrismaClient, type Registration as RegistrationRow } from 
 import { errors, retryAfter } from '../errors.js'
 import { addressKey } from '../endpoint.js'
 import type { Dialect } from '../db/database.js'
-import { integer, jsonRows, text, timestamp } from '../db/dialect.js'
+import { insertJsonRows, integer, text, timestamp } from '../db/dialect.js'
 import { isUniqueViolation } from '../db/constraint-errors.js'
 import type { GroupCommit, Outcome, Transaction } from '../db/group-commit.js'
 import type { Notice, Notifications } from '../db/notifications.js'
@@ -73,12 +73,6 @@ const REGISTRATION_COLUMNS = {
   publicKey: 'text', ttlSeconds: 'integer', inboxCursor: 'integer', createdAt: 'timestamp', refreshedAt: 'timestamp', expiresAt: 'timestamp'
 } as const
 
-/** One INSERT of new registrations, their rows as one parameter (see jsonRows). */
-function insertRegistrations (d: Dialect, rows: RegistrationRow[]): Prisma.Sql {
-  const values = jsonRows(d, REGISTRATION_COLUMNS, rows)
-  const columns = Prisma.raw(Object.keys(REGISTRATION_COLUMNS).map((column) => `"${column}"`).join(', '))
-  return Prisma.sql`INSERT INTO "Registration" (${columns}) SELECT ${columns} FROM ${values} AS v`
-}
 
 /** Advisory locks of registrations per address live in their own key space (the two-key form). */
 const ADDRESS_LOCK_SPACE = 1
@@ -282,7 +276,7 @@ export class Registrations {
     // An expired row goes only if nobody renewed it meanwhile (on another instance); a taken-over one goes live.
     if (retaken.length > 0) await tx.registration.deleteMany({ where: { peerId: { in: retaken }, expiresAt: { lte: now } } })
     if (takenOver.length > 0) await tx.registration.deleteMany({ where: { peerId: { in: takenOver } } })
-    if (created.length > 0) await tx.$executeRaw`${insertRegistrations(this.#dialect, created)}`
+    if (created.length > 0) await tx.$executeRaw`${insertJsonRows(this.#dialect, 'Registration', REGISTRATION_COLUMNS, created)}`
     await this.#publish(tx, notices)
     return outcomes
   }
