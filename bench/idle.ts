@@ -3,10 +3,10 @@
 // its cursor, as the SDK does). Reports poll cycles a second, how late polls
 // return (answer time minus the 1 s wait), failed polls, and the server's CPU
 // and RSS over the measured window.
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Client } from 'undici'
 import { quantile } from '../lab/statistics.js'
 import { registerPeers, startServer } from './servers.js'
+import { watchPauses } from './pauses.js'
 
 export const IDLE_PEERS = 4500
 export const IDLE_WAIT_SECONDS = 1
@@ -69,8 +69,7 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
     })
     await new Promise((resolve) => setTimeout(resolve, IDLE_WARM_UP_SECONDS * 1000))
     const before = await server.usage()
-    const clientLoop = monitorEventLoopDelay({ resolution: 10 })
-    clientLoop.enable()
+    const client = watchPauses()
     const clientCpu = process.cpuUsage()
     const startedAt = performance.now()
     measuring = true
@@ -78,7 +77,8 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
     measuring = false
     const elapsedSeconds = (performance.now() - startedAt) / 1000
     const clientCpuUsed = process.cpuUsage(clientCpu)
-    clientLoop.disable()
+    const clientPauses = client.take()
+    client.stop()
     const after = await server.usage()
     const collected = await server.memory()
     running = false
@@ -98,8 +98,8 @@ export async function measureIdle (log: (line: string) => void, peers = IDLE_PEE
       serverLoopDelayMaxMs: after.loopDelayMaxMs,
       serverLongestGcMs: after.longestGcMs,
       clientCpuCores: (clientCpuUsed.user + clientCpuUsed.system) / 1e6 / elapsedSeconds,
-      clientLoopDelayP99Ms: clientLoop.percentile(99) / 1e6,
-      clientLoopDelayMaxMs: clientLoop.max / 1e6,
+      clientLoopDelayP99Ms: clientPauses.loopDelayP99Ms,
+      clientLoopDelayMaxMs: clientPauses.loopDelayMaxMs,
       serverRssBytes: after.rss,
       serverRssAfterGcBytes: collected.rss
     }

@@ -5,8 +5,9 @@
 // against held polls as they are opened in tenths, fitted over the last eight
 // tenths, so V8's heap headroom swinging at start-up does not count.
 import http from 'node:http'
-import { performance, PerformanceObserver } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import { registerPeers, startServer } from './servers.js'
+import { watchPauses } from './pauses.js'
 import { quantile, slope } from '../lab/statistics.js'
 
 export const SAMPLED_INTRODUCTIONS = 1000
@@ -80,9 +81,7 @@ export async function measurePush (count: number, log: (line: string) => void): 
     // Introductions one after another, to distinct targets, while all polls are held.
     const sample = targets.slice(0, Math.min(SAMPLED_INTRODUCTIONS, targets.length))
     await server.usage() // starts the server's loop-delay and GC window
-    let clientLongestGcMs = 0
-    const clientGc = new PerformanceObserver((list) => { for (const entry of list.getEntries()) clientLongestGcMs = Math.max(clientLongestGcMs, entry.duration) })
-    clientGc.observe({ entryTypes: ['gc'] })
+    const client = watchPauses()
     const ids: string[] = []
     for (const target of sample) {
       const response = await fetch(`${server.url}/v1/introductions`, {
@@ -95,7 +94,8 @@ export async function measurePush (count: number, log: (line: string) => void): 
     }
     const deadline = Date.now() + 10_000
     while (ids.some((id) => !arrived.has(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    clientGc.disconnect()
+    const clientLongestGcMs = client.take().longestGcMs
+    client.stop()
     const window = await server.usage()
     const stored = await (await fetch(`${server.url}/bench/stored`)).json() as Record<string, number>
     const latencies = ids.filter((id) => arrived.has(id)).map((id) => arrived.get(id)! - stored[id]!).sort((a, b) => a - b)

@@ -5,10 +5,11 @@
 // latency, the high-resolution moment each introduction was stored.
 // The database is a SQLite file or a postgresql:// URL, as for `punchline serve`.
 //   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import { buildApp } from '../server/app.js'
 import { LIMITS_LIFTED } from '../lab/limits-lifted.js'
+import { watchPauses, type Pauses } from './pauses.js'
 
 const [kind, port, databasePath] = process.argv.slice(2)
 const now = (): number => performance.timeOrigin + performance.now()
@@ -19,21 +20,12 @@ function memory (): { rss: number, heapUsed: number, heapTotal: number, external
   return { rss, heapUsed, heapTotal, external }
 }
 
-// The event loop's delay and the longest garbage-collection pause since the last usage report.
-const loopDelay = monitorEventLoopDelay({ resolution: 5 })
-loopDelay.enable()
-let longestGcMs = 0
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) longestGcMs = Math.max(longestGcMs, entry.duration)
-}).observe({ entryTypes: ['gc'] })
+const pauses = watchPauses()
 
 /** CPU time so far and RSS, without a GC: what the process costs while it runs; loop delay and GC since the last report. */
-function usage (): { cpuMs: number, rss: number, loopDelayP99Ms: number, loopDelayMaxMs: number, longestGcMs: number } {
+function usage (): { cpuMs: number, rss: number } & Pauses {
   const { user, system } = process.cpuUsage()
-  const report = { cpuMs: (user + system) / 1000, rss: process.memoryUsage.rss(), loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, longestGcMs }
-  loopDelay.reset()
-  longestGcMs = 0
-  return report
+  return { cpuMs: (user + system) / 1000, rss: process.memoryUsage.rss(), ...pauses.take() }
 }
 
 if (kind === 'hello') {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Pauses } from './pauses.js'
 
 const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server-process.ts')
 /** BENCH_CPU_PROF=DIR: every benchmark server writes a CPU profile (node --cpu-prof) there when stopped. */
@@ -16,7 +17,7 @@ export interface BenchServer {
   child: ChildProcess
   memory: () => Promise<{ rss: number, heapUsed: number }>
   /** CPU time used so far and RSS, without a GC; event-loop delay and the longest GC pause since the last call. */
-  usage: () => Promise<{ cpuMs: number, rss: number, loopDelayP99Ms: number, loopDelayMaxMs: number, longestGcMs: number }>
+  usage: () => Promise<{ cpuMs: number, rss: number } & Pauses>
   stop: () => Promise<void>
 }
 
