@@ -89,7 +89,6 @@ const INTRODUCTION_COLUMNS = {
   initiatorIpv6Address: 'text', initiatorIpv6Port: 'integer', targetIpv6Address: 'text', targetIpv6Port: 'integer', createdAt: 'timestamp', expiresAt: 'timestamp'
 } as const
 
-
 type Initiator = Pick<RegistrationRow, 'peerId' | 'tokenHash' | 'publicAddress' | 'publicPort' | 'privateEndpoints' | 'publicKey' | 'mapping' | 'mappingAddress' | 'mappingPort' | 'ipv6Address' | 'ipv6Port' | 'ipv6Anchor'>
 
 interface IntroduceWrite {

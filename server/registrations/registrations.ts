@@ -73,7 +73,6 @@ const REGISTRATION_COLUMNS = {
   publicKey: 'text', ttlSeconds: 'integer', inboxCursor: 'integer', createdAt: 'timestamp', refreshedAt: 'timestamp', expiresAt: 'timestamp'
 } as const
 
-
 /** Advisory locks of registrations per address live in their own key space (the two-key form). */
 const ADDRESS_LOCK_SPACE = 1
 
