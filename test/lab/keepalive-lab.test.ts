@@ -94,27 +94,37 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: keepalives', () => {
   }, 90_000)
 
   it(`ends both ends with PUNCH_ERR_PATH_DEAD within keepalive + 10 s when a router cuts the path (punchline peer and an SDK socket)`, async () => {
+    const started = performance.now()
+    // Each step is logged as it is reached: if the test times out after all, its output says where.
+    const step = (name: string): void => { console.log(`path cut test: ${name} after ${Math.round(performance.now() - started)} ms`) }
     const lab = await strictLab()
+    step('lab up')
     try {
       const b = watch(lab.spawn('host-b', process.execPath, [SDK_PEER, lab.serverUrl, 'b', String(KEEPALIVE_S * 1000)]))
       // Each step bounded, so that a step that never comes fails with both sides' latest events.
       await b.event('registered', 20_000)
+      step('B registered')
       const aProcess = lab.punchline('host-a', ['peer', '--server', lab.serverUrl, '--json', '--keepalive', String(KEEPALIVE_S), '--id', 'a', '--connect', 'b'])
       const a = watch(aProcess)
       await Promise.all([a.event('connected', 20_000), b.event('connected', 20_000)])
+      step('both connected')
       await sleep(1000)
       lab.run('nat-a', 'iptables', ['-I', 'FORWARD', '-j', 'DROP'])
       const cut = performance.now()
       const within = deadPathBoundMs(KEEPALIVE_S * 1000) + 20_000
       const [aError, bError] = await Promise.all([a.event('error', within), b.event('error', within)])
       const afterMs = performance.now() - cut
+      step('both learned of the cut')
       expect(aError).toMatchObject({ code: 'PUNCH_ERR_PATH_DEAD', message: expect.stringMatching(/is dead/) })
       expect(bError).toMatchObject({ name: 'PathDeadError', code: 'PUNCH_ERR_PATH_DEAD', pathDead: true })
-      expect((await a.done).code).toBe(1)
+      const exited = await Promise.race([a.done, sleep(10_000).then(() => undefined)])
+      if (exited === undefined) throw new Error(`punchline peer did not exit within 10 s of its error: ${a.story()}`)
+      expect(exited.code).toBe(1)
       console.log(`path cut: both ends knew after ${Math.round(afterMs)} ms (bound ${deadPathBoundMs(KEEPALIVE_S * 1000)} ms)`)
       expect(afterMs).toBeLessThan(deadPathBoundMs(KEEPALIVE_S * 1000) + 3000)
     } finally {
       await lab.destroy()
+      step('lab down')
     }
-  }, 90_000)
+  }, 120_000) // more than the bounded steps add up to (~85 s), so that a bound, with its story, fails first
 })
