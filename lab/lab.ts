@@ -32,6 +32,8 @@ import { fileURLToPath } from 'node:url'
 import { BIN, ROOT, RendezvousProcess } from './rendezvous-process.js'
 
 const WIRE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wire.py')
+/** A wire prints "ready" within a second even on a loaded machine; one that does not fails the lab, not the whole test by its timeout. */
+const WIRE_START_TIMEOUT_MS = 10_000
 /** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
 const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
@@ -264,11 +266,13 @@ export class Lab {
     const args = [WIRE, `${this.#ns(a)}:${ifA}`, `${this.#ns(b)}:${ifB}`, String(delayMs), ...(extra !== undefined ? [extra.from, String(extra.ms)] : [])]
     const wire = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] })
     this.#processes.add(wire)
+    let timer: NodeJS.Timeout | undefined
     const ready = await new Promise<boolean>((resolve) => {
       createInterface({ input: wire.stdout! }).once('line', (line) => { resolve(line === 'ready') })
       wire.once('exit', () => { resolve(false) })
-    })
-    if (!ready) throw new Error(`wire ${a}:${ifA} <-> ${b}:${ifB} did not start`)
+      timer = setTimeout(() => { resolve(false) }, WIRE_START_TIMEOUT_MS)
+    }).finally(() => { clearTimeout(timer) })
+    if (!ready) throw new Error(`wire ${a}:${ifA} <-> ${b}:${ifB} did not start within ${WIRE_START_TIMEOUT_MS} ms`)
     this.#ip(a, 'addr', 'add', addressA, 'dev', ifA)
     this.#ip(a, 'link', 'set', ifA, 'up')
     this.#ip(b, 'addr', 'add', addressB, 'dev', ifB)
