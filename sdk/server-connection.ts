@@ -35,6 +35,9 @@ export interface ServerConnectorOptions {
   connected?: (socket: Socket, tcp: Socket) => Socket
 }
 
+/** How long a connection to the server (TCP, and TLS over it) may take to come up: undici's own default. */
+export const SERVER_CONNECT_TIMEOUT_MS = 10_000
+
 /** undici's `connect` option: TCP by `dial`, then TLS for https:// (SNI for names only, ALPN http/1.1). */
 export function serverConnector ({ secure, ca, dial, connected = (socket) => socket }: ServerConnectorOptions): buildConnector.connector {
   return (options, callback) => {
@@ -49,13 +52,18 @@ export function serverConnector ({ secure, ca, dial, connected = (socket) => soc
     const ready = secure ? 'secureConnect' : 'connect'
     let reached = false
     tcp.once('connect', () => { reached = true })
+    // A connector of our own gets no connect timeout from undici. Without one, a SYN into a cut path stays
+    // in SYN_SENT for the kernel's ~2 minutes, and keeps a closed Peer's process alive all that time.
+    const timer = setTimeout(() => { socket.destroy(Object.assign(new Error(`connect timed out after ${SERVER_CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })) }, SERVER_CONNECT_TIMEOUT_MS)
     const onError = (error: Error): void => {
+      clearTimeout(timer)
       // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
       if (secure && reached) TLS_REFUSALS.add(error)
       callback(error, null)
     }
     socket.once('error', onError)
     socket.once(ready, () => {
+      clearTimeout(timer)
       socket.off('error', onError)
       callback(null, connected(socket, tcp))
     })
