@@ -153,6 +153,8 @@ export class RendezvousClient {
   /** The address the API connection reached: where the mapping probe goes, whatever else the name resolves to. */
   #reached: string | undefined
   #connections = 0
+  /** Connections to the server still coming up: close() ends them, or a SYN into a cut path outlives us. */
+  readonly #connecting = new Set<Socket>()
 
   constructor ({ server, local, localIpv6, sockets, apiKey, ca, keepAliveMs }: RendezvousClientOptions) {
     this.server = new URL(server)
@@ -193,6 +195,9 @@ export class RendezvousClient {
       dial: (host, port) => {
         const tcp = this.#sockets.dial(local, { address: address ?? host, port })
         if (keepAliveMs > 0) tcp.setKeepAlive(true, keepAliveMs)
+        this.#connecting.add(tcp)
+        const settled = (): void => { this.#connecting.delete(tcp) }
+        tcp.once('connect', settled).once('close', settled)
         return tcp
       },
       connected: (socket, tcp) => {
@@ -321,8 +326,10 @@ export class RendezvousClient {
     await this.#call({ method: 'DELETE', path: `${API_PREFIX}/peers/${encodeURIComponent(peerId)}`, expect: ANSWERS.none, token, timeoutMs })
   }
 
-  /** Closes the connection now; requests under way fail. */
+  /** Closes the connection now, and any still coming up; requests under way fail. */
   async close (): Promise<void> {
+    // undici does not abort a connect under way when destroyed: it waits for it, then closes it.
+    for (const tcp of this.#connecting) tcp.destroy()
     await this.#client.destroy()
   }
 }

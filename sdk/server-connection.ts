@@ -23,7 +23,7 @@ export type CertificateAuthorities = string | Buffer | Array<string | Buffer>
 /** Errors of TLS handshakes with a server that was reached: not "unreachable", but "not trusted". */
 const TLS_REFUSALS = new WeakSet<Error>()
 
-const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNABORTED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
 export interface ServerConnectorOptions {
   /** TLS over the TCP connection (an https:// server). */
@@ -55,18 +55,21 @@ export function serverConnector ({ secure, ca, dial, connected = (socket) => soc
     // A connector of our own gets no connect timeout from undici. Without one, a SYN into a cut path stays
     // in SYN_SENT for the kernel's ~2 minutes, and keeps a closed Peer's process alive all that time.
     const timer = setTimeout(() => { socket.destroy(Object.assign(new Error(`connect timed out after ${SERVER_CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })) }, SERVER_CONNECT_TIMEOUT_MS)
-    const onError = (error: Error): void => {
+    const settle = (error: Error | null): void => {
       clearTimeout(timer)
-      // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
-      if (secure && reached) TLS_REFUSALS.add(error)
+      socket.off('error', onError).off('close', onClose).off(ready, onReady)
+      if (error === null) return callback(null, connected(socket, tcp))
       callback(error, null)
     }
-    socket.once('error', onError)
-    socket.once(ready, () => {
-      clearTimeout(timer)
-      socket.off('error', onError)
-      callback(null, connected(socket, tcp))
-    })
+    const onReady = (): void => { settle(null) }
+    const onError = (error: Error): void => {
+      // Connected, but the TLS handshake failed: the server is there, and it is not the one we trust.
+      if (secure && reached) TLS_REFUSALS.add(error)
+      settle(error)
+    }
+    // Destroyed without an error (by our own close): the connection is over all the same.
+    const onClose = (): void => { settle(Object.assign(new Error('connection closed before it came up'), { code: 'ECONNABORTED' })) }
+    socket.once('error', onError).once('close', onClose).once(ready, onReady)
   }
 }
 
