@@ -10,7 +10,7 @@ import { publicKeyText, registrationMessage } from '@punchline/protocol'
 import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Peer, type PeerEvent } from '../../sdk/index.js'
-import { DEFAULT_MAX_PUNCHES } from '../../sdk/punch-slots.js'
+import { DEFAULT_MAX_PUNCHES, REPEAT_FAILURES } from '../../sdk/punch-slots.js'
 import { RendezvousProcess } from '../../lab/rendezvous-process.js'
 import { liftedLimitFlags } from '../../lab/limits-lifted.js'
 
@@ -76,29 +76,37 @@ describe('a flood of introductions', () => {
     delay.enable()
     const until = Date.now() + FLOOD_MS
     let introductions = 0
+    let aliceDone = false
     const flood = Promise.all(tokens.map(async (token) => {
-      while (Date.now() < until) {
+      while (Date.now() < until || !aliceDone) {
         const { status } = await call('POST', '/v1/introductions', { target: 'victim' }, token)
         if (status === 201) introductions++
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     }))
 
-    // Meanwhile, once the attackers' punches have failed a few times, a peer the victim wants to hear from.
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    // Meanwhile, once every attacker's punches have failed REPEAT_FAILURES times (whichever attackers then hold
+    // the slots, each may be preempted; a fixed wait left that to the machine's speed), a peer the victim wants to hear from.
+    const failuresOf = (id: string): number => events.filter((event) => event.type === 'failed' && event.peerId === id && event.code !== 'PUNCH_ERR_PREEMPTED').length
+    const waitUntil = Date.now() + 30_000
+    while (!Array.from({ length: ATTACKERS }, (_, n) => failuresOf(`attacker-${n}`)).every((failures) => failures >= REPEAT_FAILURES)) {
+      if (Date.now() > waitUntil) throw new Error(`attackers' punches did not fail ${REPEAT_FAILURES} times each within 30 s`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const aliceAt = Date.now() - (until - FLOOD_MS)
     const alice = await Peer.open({ server: rendezvous.url, id: 'alice', localAddress: '127.0.0.3', privateEndpoints: [] })
     closing.push(async () => { await alice.close() })
     const started = performance.now()
-    const connection = await alice.connect('victim', { timeout: 10_000 })
+    const connection = await alice.connect('victim', { timeout: 10_000 }).finally(() => { aliceDone = true })
     const waited = performance.now() - started
     connection.socket.destroy()
     await flood
     delay.disable()
 
-    console.log(`flood: ${introductions} introductions from ${ATTACKERS} ids in ${FLOOD_MS} ms; victim ran at most ${mostRunning} punches at once (${mostPerAttacker} per attacker); ` +
+    console.log(`flood: ${introductions} introductions from ${ATTACKERS} ids in ${Date.now() - until + FLOOD_MS} ms; victim ran at most ${mostRunning} punches at once (${mostPerAttacker} per attacker); ` +
       `${events.filter((event) => event.type === 'punch-queued').length} queued, ${events.filter((event) => event.type === 'declined' && event.reason === 'busy').length} declined busy; ` +
       `event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms; ` +
-      `alice's connect() took ${waited.toFixed(0)} ms; ${events.filter((event) => event.type === 'failed' && event.code === 'PUNCH_ERR_PREEMPTED').length} attacker punches preempted`)
+      `alice came at ${aliceAt} ms, her connect() took ${waited.toFixed(0)} ms; ${events.filter((event) => event.type === 'failed' && event.code === 'PUNCH_ERR_PREEMPTED').length} attacker punches preempted`)
     expect(introductions).toBeGreaterThan(4 * DEFAULT_MAX_PUNCHES) // it was a flood
     expect(mostRunning).toBeLessThanOrEqual(DEFAULT_MAX_PUNCHES)
     expect(mostPerAttacker).toBe(1)
