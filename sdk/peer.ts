@@ -17,6 +17,7 @@ import { KnownPeers } from './identity/known-peers.js'
 import { localNetworkView } from './punch/candidates.js'
 import { DialBudget } from './punch/dial-budget.js'
 import { Punch, type PunchedConnection } from './punch/punch.js'
+import { prepareTls } from './punch/secure.js'
 import { RELAY_MODES, planFor, type RelayMode } from './punch/strategy.js'
 import { attachRelay } from './relay/attach.js'
 import { DEFAULT_MAX_PUNCHES, PunchBusy, PunchSlots, PunchWaitEnded } from './punch-slots.js'
@@ -198,6 +199,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   static async open (options: PeerOptions): Promise<Peer> {
     const settings = validate(options)
     const identity = identityOf(settings.identity)
+    // Either side may ask for TLS: ready for it before the first punch is won.
+    prepareTls(identity)
     const knownPeers = settings.knownPeersFile === undefined ? undefined : await KnownPeers.open(settings.knownPeersFile)
     const sockets = settings.sockets ?? defaultPortSockets()
     const router = new AcceptRouter()
