@@ -2,8 +2,13 @@
 // enforces them through the schemas, and the SDK checks its own options and
 // the server's answers against the same numbers.
 
-/** Peer ids: 1-64 characters from A-Z a-z 0-9 . _ - */
-export const PEER_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$'
+/**
+ * Peer ids: 1-64 characters from A-Z a-z 0-9 . _ -, but not "." or "..": an
+ * id is a URL path segment, and those two are dot-segments, which URL parsers
+ * remove (/v1/peers/./inbox is /v1/peers/inbox to them). No lookahead, so that
+ * generators of strings from the pattern (fast-check) can read it too.
+ */
+export const PEER_ID_PATTERN = '^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\\.\\.[A-Za-z0-9._-]{1,62})$'
 export const MAX_PEER_ID_LENGTH = 64
 /** Private endpoints a peer may report. */
 export const MAX_PRIVATE_ENDPOINTS = 8

@@ -10,7 +10,7 @@ export const PeerId = Type.String({
   pattern: PEER_ID_PATTERN,
   minLength: 1,
   maxLength: MAX_PEER_ID_LENGTH,
-  description: 'Peer id: 1-64 characters from A-Z a-z 0-9 . _ -',
+  description: 'Peer id: 1-64 characters from A-Z a-z 0-9 . _ -, but not "." or ".." (URL dot-segments)',
   examples: ['alice']
 })
 

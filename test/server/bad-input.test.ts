@@ -46,6 +46,9 @@ const cases: Case[] = [
   { name: 'id with a space', ...register_({ id: 'bad id', privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
   { name: 'id with a slash', ...register_({ id: 'a/b', privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
   { name: 'id empty', ...register_({ id: '', privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
+  // URL dot-segments: /v1/peers/./inbox would reach another route through any client that parses URLs.
+  { name: 'id "."', ...register_({ id: '.', privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
+  { name: 'id ".."', ...register_({ id: '..', privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
   { name: 'id of 65 characters', ...register_({ id: 'a'.repeat(65), privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
   { name: 'id not a string', ...register_({ id: 42, privateEndpoints: [] }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/id' },
   { name: 'ttl below the minimum', ...register_({ privateEndpoints: [], ttlSeconds: 1 }), status: 400, code: 'PUNCH_ERR_VALIDATION', field: 'body/ttlSeconds' },
