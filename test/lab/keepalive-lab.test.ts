@@ -121,7 +121,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: keepalives', () => {
       expect(bError).toMatchObject({ name: 'PathDeadError', code: 'PUNCH_ERR_PATH_DEAD', pathDead: true })
       // This bound found a bug: a poll retried on the cut path left a SYN to the server unanswered, and our undici
       // connector had no connect timeout, so the closed peer lived on for the kernel's ~2 minutes of SYN retries.
-      // Now SERVER_CONNECT_TIMEOUT_MS (10 s) bounds it: A exits ~2 s after its error, or ~10 s when such a poll was in flight.
+      // Now SERVER_CONNECT_TIMEOUT_MS (10 s) bounds such a connect, and Peer.close() ends one under way at once.
       const exited = await Promise.race([a.done, sleep(EXIT_BOUND_MS).then(() => undefined)])
       step('A exited')
       if (exited === undefined) throw new Error(`punchline peer did not exit within ${EXIT_BOUND_MS} ms of its error: ${a.story()}`)
