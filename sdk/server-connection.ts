@@ -11,6 +11,7 @@ import { Compile } from 'typebox/compile'
 import { ErrorResponse } from '@punchline/protocol'
 import { isErrorCode, type ErrorCode } from '@punchline/protocol/errors'
 import { ServerUnreachableError, ServerUntrustedError, type UnknownServerCode } from './errors.js'
+import { socketError } from './socket/socket-error.js'
 
 /** A Retry-After longer than this is not believed: the SDK waits this long at most. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000
@@ -54,7 +55,7 @@ export function serverConnector ({ secure, ca, dial, connected = (socket) => soc
     tcp.once('connect', () => { reached = true })
     // A connector of our own gets no connect timeout from undici. Without one, a SYN into a cut path stays
     // in SYN_SENT for the kernel's ~2 minutes, and keeps a closed Peer's process alive all that time.
-    const timer = setTimeout(() => { socket.destroy(Object.assign(new Error(`connect timed out after ${SERVER_CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })) }, SERVER_CONNECT_TIMEOUT_MS)
+    const timer = setTimeout(() => { socket.destroy(socketError('ETIMEDOUT', `connect timed out after ${SERVER_CONNECT_TIMEOUT_MS} ms`)) }, SERVER_CONNECT_TIMEOUT_MS)
     const settle = (error: Error | null): void => {
       clearTimeout(timer)
       socket.off('error', onError).off('close', onClose).off(ready, onReady)
@@ -68,7 +69,7 @@ export function serverConnector ({ secure, ca, dial, connected = (socket) => soc
       settle(error)
     }
     // Destroyed without an error (by our own close): the connection is over all the same.
-    const onClose = (): void => { settle(Object.assign(new Error('connection closed before it came up'), { code: 'ECONNABORTED' })) }
+    const onClose = (): void => { settle(socketError('ECONNABORTED', 'connection closed before it came up')) }
     socket.once('error', onError).once('close', onClose).once(ready, onReady)
   }
 }

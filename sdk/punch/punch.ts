@@ -26,6 +26,7 @@ import { AbortedError, BothMappingsDependentError, HandshakeInterruptedError, Pe
 import type { Identity, PeerKey } from '../identity/identity.js'
 import { keepAlive } from '../socket/keepalive.js'
 import type { LocalAddress, PortSockets } from '../socket/port-sockets.js'
+import { socketError } from '../socket/socket-error.js'
 import type { ConnectionPath, PunchEvent, Via } from '../trace.js'
 import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type NetworkView } from './candidates.js'
 import type { DialBudget } from './dial-budget.js'
@@ -474,7 +475,7 @@ export class Punch {
     this.#track(socket)
     let connected = false
     // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually.
-    const timeout = setTimeout(() => { socket.destroy(Object.assign(new Error('dial timed out'), { code: 'ETIMEDOUT' })) }, DIAL_TIMEOUT_MS)
+    const timeout = setTimeout(() => { socket.destroy(socketError('ETIMEDOUT', 'dial timed out')) }, DIAL_TIMEOUT_MS)
     socket.once('connect', () => {
       connected = true
       clearTimeout(timeout)
