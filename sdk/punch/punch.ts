@@ -32,7 +32,7 @@ import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Net
 import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
-import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, isRefusal, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 import { Spray } from './spray.js'
 import { SprayGate, type SprayTurn } from './spray-gate.js'
 import { SPRAY_SYNS_PER_SECOND } from './spray-schedule.js'
@@ -219,6 +219,8 @@ export class Punch {
   /** Candidates not to dial again: someone else is there, or their budget is spent. */
   readonly #refused = new Set<Candidate>()
   readonly #dialsTo = new Map<Candidate, number>()
+  /** Per candidate, its fastest refusal so far (the retry spread's round trip). */
+  readonly #fastestRefusalMs = new Map<Candidate, number>()
   readonly #failedConnections = new Map<Candidate, number>()
   readonly #selection = new Selection()
   #dialing = true
@@ -494,9 +496,16 @@ export class Punch {
       ? null
       : meansAlreadyConnected(code)
         ? null // the peer's connection on this address pair is being handled as an accept
-        : retryDelayMs({ code, failureRoundTripMs, elapsedMs: performance.now() - this.#startedAt, random: this.#random() })
+        : retryDelayMs({ code, failureRoundTripMs, fastestRefusalMs: this.#fastestRefusal(candidate, code, failureRoundTripMs), elapsedMs: performance.now() - this.#startedAt, random: this.#random() })
     this.#emit({ type: 'dial-failed', candidate: candidate.label, code, retryInMs: retryInMs === null ? null : Math.round(retryInMs * 10) / 10 })
     if (retryInMs !== null) this.#retry(candidate, retryInMs)
+  }
+
+  /** The candidate's fastest refusal in this punch, counting this failure: its round trip, free of SYN retransmissions. */
+  #fastestRefusal (candidate: Candidate, code: string, failureRoundTripMs: number): number {
+    const fastest = Math.min(this.#fastestRefusalMs.get(candidate) ?? Infinity, isRefusal(code) ? failureRoundTripMs : Infinity)
+    this.#fastestRefusalMs.set(candidate, fastest)
+    return fastest
   }
 
   #retry (candidate: Candidate, delayMs: number): void {

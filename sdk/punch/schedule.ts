@@ -59,16 +59,31 @@ export interface RetryFacts {
   code: string
   /** How long the failed dial took, send to failure. */
   failureRoundTripMs: number
+  /**
+   * The fastest refusal from this candidate so far in this punch, this one included
+   * (Infinity when none). A refused dial whose first SYN was lost (two NATs' conntrack
+   * entries clash now and then when both sides' SYNs cross at once) is answered only
+   * after the kernel's SYN retransmission, a second later; as a spread that second would
+   * stall the candidate for up to another one. The lab saw a side pause 1.9 s that way
+   * at 0 ms, while the other side dialed alone into its resets until the relay took over.
+   */
+  fastestRefusalMs: number
   /** Time since the punch attempt started. */
   elapsedMs: number
   /** A number in [0, 1). */
   random: number
 }
 
+/** The other side (or its NAT) answered the dial with a no. */
+export function isRefusal (code: string): boolean {
+  return REFUSALS.has(code)
+}
+
 /** Milliseconds to wait before the next dial to the same candidate. */
-export function retryDelayMs ({ code, failureRoundTripMs, elapsedMs, random }: RetryFacts): number {
-  if (!REFUSALS.has(code)) return UNREACHABLE_RETRY_MS * (1 + random)
-  const spread = Math.max(JITTER_FLOOR_MS, JITTER_ROUND_TRIPS * failureRoundTripMs)
+export function retryDelayMs ({ code, failureRoundTripMs, fastestRefusalMs, elapsedMs, random }: RetryFacts): number {
+  if (!isRefusal(code)) return UNREACHABLE_RETRY_MS * (1 + random)
+  const roundTripMs = Math.min(failureRoundTripMs, fastestRefusalMs)
+  const spread = Math.max(JITTER_FLOOR_MS, JITTER_ROUND_TRIPS * roundTripMs)
   const gap = elapsedMs < FAST_PHASE_MS ? MIN_RETRY_GAP_MS : SLOW_RETRY_GAP_MS
   return gap + random * spread
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
 import { REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
 
-const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, elapsedMs: 100 }
+const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, fastestRefusalMs: 0.2, elapsedMs: 100 }
 
 describe('retryDelayMs', () => {
   it('keeps a minimum gap even when resets come back at once: at most ~1000 SYNs/s per candidate', () => {
@@ -14,10 +14,18 @@ describe('retryDelayMs', () => {
   })
 
   it('spreads retries over the failure round trip when that is longer, so the next SYN lands at a fresh offset', () => {
-    const slow = { code: 'ECONNREFUSED', failureRoundTripMs: 80, elapsedMs: 100 }
+    const slow = { code: 'ECONNREFUSED', failureRoundTripMs: 80, fastestRefusalMs: 80, elapsedMs: 100 }
     expect(JITTER_ROUND_TRIPS).toBeGreaterThanOrEqual(0.5)
     expect(retryDelayMs({ ...slow, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.5 * JITTER_ROUND_TRIPS * 80)
     expect(retryDelayMs({ ...slow, random: 0.999 })).toBeGreaterThan(0.99 * JITTER_ROUND_TRIPS * 80)
+  })
+
+  it('spreads over the fastest refusal seen, not over a refusal that waited for a SYN retransmission', () => {
+    // The lab at 0 ms: refusals in ~1 ms, then one whose first SYN was lost came back after the kernel's 1 s retransmission.
+    const retransmitted = { code: 'ECONNREFUSED', failureRoundTripMs: 1001, elapsedMs: 1300 }
+    expect(retryDelayMs({ ...retransmitted, fastestRefusalMs: 1, random: 0.999 })).toBeLessThan(MIN_RETRY_GAP_MS + JITTER_FLOOR_MS)
+    // With no faster refusal to go by, the failure's own round trip is all there is.
+    expect(retryDelayMs({ ...retransmitted, fastestRefusalMs: 1001, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.5 * JITTER_ROUND_TRIPS * 1001)
   })
 
   it('is not a fixed period: different random draws give different delays', () => {
@@ -31,7 +39,7 @@ describe('retryDelayMs', () => {
 
   it('retries unreachable networks and timeouts slowly: they say nothing about timing', () => {
     for (const code of ['ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT']) {
-      const delay = retryDelayMs({ code, failureRoundTripMs: 1, elapsedMs: 10, random: 0.5 })
+      const delay = retryDelayMs({ code, failureRoundTripMs: 1, fastestRefusalMs: Infinity, elapsedMs: 10, random: 0.5 })
       expect(delay).toBeGreaterThanOrEqual(UNREACHABLE_RETRY_MS)
       expect(delay).toBeLessThan(2 * UNREACHABLE_RETRY_MS)
     }
