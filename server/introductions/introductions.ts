@@ -2,7 +2,8 @@
 // answered to the initiator at once and queued in the target's inbox until the
 // target acknowledges it (at-least-once delivery, ordered by seq). Storing and
 // acknowledging are durable writes, committed in batches (group commit); an
-// inbox known to be empty is answered without a read (inbox-heads.ts).
+// inbox known to be empty is answered without a read (inbox-heads.ts), and so
+// is one whose waiting introductions this instance holds (inbox-cache.ts).
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient, type Introduction as IntroductionRow } from '../generated/prisma/client.js'
 import { errors, retryAfter } from '../errors.js'
@@ -14,6 +15,7 @@ import type { Notifications } from '../db/notifications.js'
 import { privateEndpointsOf, publicEndpointOf, type Clock, type RegistrationRow } from '../registrations/registrations.js'
 import type { LiveRegistrations } from '../registrations/live-registrations.js'
 import { InboxHeads } from './inbox-heads.js'
+import { InboxCache } from './inbox-cache.js'
 import { randomText } from '../random.js'
 import { mappingOf } from '../registrations/mapping.js'
 import { ipv6EndpointOf } from '../registrations/ipv6.js'
@@ -23,6 +25,8 @@ export type { IntroductionRow }
 export type Role = Introduction['role']
 
 const SECRET_BYTES = 32
+/** Introductions held in memory for polls (inbox-cache.ts), over all inboxes: ~1 KiB each. */
+const MAX_CACHED_INTRODUCTIONS = 8192
 
 export function roleOf (row: IntroductionRow, peerId: string): Role | null {
   if (row.initiatorId === peerId) return 'initiator'
@@ -96,6 +100,12 @@ interface IntroduceWrite {
   targetId: string
 }
 
+/** A stored introduction, and the registration of its target (the token digest) that it went to. */
+interface Stored {
+  row: IntroductionRow
+  targetTokenHash: string
+}
+
 interface AcknowledgeWrite {
   peerId: string
   cursor: number
@@ -120,9 +130,10 @@ export class Introductions {
   readonly #maxPending: number
   readonly #live: LiveRegistrations
   readonly #notifications: Notifications
-  readonly #introduce: (write: IntroduceWrite) => Promise<IntroductionRow>
+  readonly #introduce: (write: IntroduceWrite) => Promise<Stored>
   readonly #acknowledge: (write: AcknowledgeWrite) => Promise<number>
   readonly heads = new InboxHeads()
+  readonly inbox = new InboxCache(MAX_CACHED_INTRODUCTIONS)
 
   constructor (options: IntroductionsOptions) {
     this.#prisma = options.prisma
@@ -141,8 +152,9 @@ export class Introductions {
     if (targetId === initiator.peerId) throw new errors.SELF_INTRODUCTION()
     const { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort, ipv6Address, ipv6Port, ipv6Anchor } = initiator
     try {
-      const row = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort, ipv6Address, ipv6Port, ipv6Anchor }, targetId })
+      const { row, targetTokenHash } = await this.#introduce({ initiator: { peerId, tokenHash, publicAddress, publicPort, privateEndpoints, publicKey, mapping, mappingAddress, mappingPort, ipv6Address, ipv6Port, ipv6Anchor }, targetId })
       this.heads.raise(row.targetId, row.seq)
+      this.inbox.stored(row, targetTokenHash)
       return row
     } catch (error) {
       // The foreign key refused a registration swept in between.
@@ -151,7 +163,7 @@ export class Introductions {
     }
   }
 
-  async #introduceBatch (tx: Transaction, writes: IntroduceWrite[]): Promise<Array<Outcome<IntroductionRow>>> {
+  async #introduceBatch (tx: Transaction, writes: IntroduceWrite[]): Promise<Array<Outcome<Stored>>> {
     const now = this.#now()
     const targetIds = [...new Set(writes.map((write) => write.targetId))].sort()
     if (this.#dialect === 'postgresql') {
@@ -178,7 +190,7 @@ export class Introductions {
       for (const group of groups) waiting.set(group.targetId, Number(group.waiting))
     }
 
-    const outcomes: Array<Outcome<IntroductionRow> | undefined> = []
+    const outcomes: Array<Outcome<Stored> | undefined> = []
     const data: Array<Omit<IntroductionRow, 'seq'>> = []
     for (const { initiator, targetId } of writes) {
       const target = targets.get(targetId)
@@ -219,7 +231,11 @@ export class Introductions {
     const stored = [...byId.values()]
     await this.#notifications.publish(async (sql) => await tx.$executeRaw(sql), stored.map((row) => ({ kind: 'introduction', row })))
     let next = 0
-    return outcomes.map((outcome) => outcome ?? { value: byId.get(data[next++]!.id)! })
+    return outcomes.map((outcome) => {
+      if (outcome !== undefined) return outcome
+      const row = byId.get(data[next++]!.id)!
+      return { value: { row, targetTokenHash: targets.get(row.targetId)!.tokenHash } }
+    })
   }
 
   /** The introduction, expired or not, until the sweeper deletes it. */
@@ -232,16 +248,22 @@ export class Introductions {
     return row !== null && row.expiresAt > this.#now() ? row : null
   }
 
-  /** Live introductions queued for `peerId` after `cursor`, oldest first. */
-  async pending (peerId: string, cursor: number): Promise<IntroductionRow[]> {
+  /** Live introductions queued after `cursor` for the peer registered with `tokenHash`, oldest first. */
+  async pending (peerId: string, tokenHash: string, cursor: number): Promise<IntroductionRow[]> {
     if (this.heads.emptyAfter(peerId, cursor)) return []
+    const known = this.inbox.after(peerId, tokenHash, cursor, this.#now(), POLL_BATCH_MAX)
+    if (known !== undefined) return known
     const mark = this.heads.mark(peerId)
     const rows = await this.#prisma.introduction.findMany({
       where: { targetId: peerId, seq: { gt: cursor }, expiresAt: { gt: this.#now() } },
       orderBy: { seq: 'asc' },
       take: POLL_BATCH_MAX
     })
-    if (rows.length < POLL_BATCH_MAX) this.heads.read(peerId, mark, rows.at(-1)?.seq ?? cursor)
+    if (rows.length < POLL_BATCH_MAX) {
+      // Nothing stored for the peer while the read ran: what it found is all there is.
+      if (this.heads.mark(peerId) === mark) this.inbox.learn(peerId, tokenHash, cursor, rows)
+      this.heads.read(peerId, mark, rows.at(-1)?.seq ?? cursor)
+    }
     return rows
   }
 
@@ -257,6 +279,7 @@ export class Introductions {
     const position = await this.#acknowledge({ peerId, cursor })
     const now = this.#live.peer(peerId)
     if (now !== undefined) now.inboxCursor = Math.max(now.inboxCursor, position)
+    this.inbox.acknowledged(peerId, position)
     return position
   }
 
@@ -289,12 +312,9 @@ export class Introductions {
       SELECT COUNT(*) AS undelivered FROM "Introduction" AS i JOIN "Registration" AS r ON r."peerId" = i."targetId"
       WHERE i."expiresAt" <= ${timestamp(this.#dialect, now)} AND i."seq" > r."inboxCursor"` as [{ undelivered: number | bigint }]
     const { count } = await this.#prisma.introduction.deleteMany({ where: { expiresAt: { lte: now } } })
-    for (const peerId of this.#staleHeads()) this.heads.forget(peerId)
+    const held = (peerId: string): boolean => this.#live.peer(peerId) !== undefined
+    for (const peerId of this.heads.peers()) if (!held(peerId)) this.heads.forget(peerId)
+    for (const peerId of this.inbox.peers()) if (!held(peerId)) this.inbox.forget(peerId)
     return { deleted: count, undelivered: Number(undelivered) }
-  }
-
-  /** Heads of peers this instance no longer holds. */
-  #staleHeads (): string[] {
-    return this.heads.peers().filter((peerId) => this.#live.peer(peerId) === undefined)
   }
 }

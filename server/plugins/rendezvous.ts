@@ -57,6 +57,7 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
       return
     }
     introductions?.heads.raise(notice.row.targetId, notice.row.seq)
+    introductions?.inbox.forget(notice.row.targetId) // stored by another instance: its registration's token digest is not in the notice
     waiters.wake(notice.row.targetId, notice.row)
   }
   const notifications: Notifications = dialect === 'postgresql'
@@ -65,6 +66,7 @@ export default fp<RendezvousPluginOptions>(async function rendezvous (app, optio
       // What was missed is unknown: read inboxes again, and let held polls ask again.
       resumed: () => {
         introductions?.heads.clear()
+        introductions?.inbox.clear()
         waiters.releaseAll()
       }
     }, app.log)

@@ -180,8 +180,9 @@ const peers: FastifyPluginAsyncTypebox<{ maxPollWaitSeconds: number }> = async (
       // goes away returns the ticket (see authenticate), which ends the wait. The deployment may hold
       // polls for less than the API allows: such a poll just answers sooner.
       const woken = app.inboxWaiters.wait(ticket, Math.min(wait, maxPollWaitSeconds) * 1000)
-      const cursor = after === undefined ? caller(request).inboxCursor : await app.introductions.acknowledge(peerId, after)
-      const pending = await app.introductions.pending(peerId, cursor)
+      const registration = caller(request)
+      const cursor = after === undefined ? registration.inboxCursor : await app.introductions.acknowledge(peerId, after)
+      const pending = await app.introductions.pending(peerId, registration.tokenHash, cursor)
       if (pending.length > 0) {
         app.punchMetrics.introductionsDelivered.inc(pending.length)
         return { introductions: pending.map((row) => introductionView(row, 'target')), cursor: pending.at(-1)!.seq }

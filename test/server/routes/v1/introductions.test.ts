@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { bearer, buildTestApp, register, type RegisteredPeer } from '../../../helpers.js'
 
@@ -95,6 +95,44 @@ describe('/v1/introductions', () => {
     const ack = await app.inject({ method: 'POST', url: '/v1/peers/bob/inbox/ack', headers: bearer(bob), payload: { cursor: next.cursor } })
     expect(ack.json()).toEqual({ cursor: next.cursor })
     expect((await poll('')).introductions.map((i: any) => i.id)).toEqual([third.id])
+  })
+
+  it('answers polls from the introductions it holds exactly as the database would, and reads it only for an inbox it does not know', async () => {
+    const poll = async (peer: RegisteredPeer, query: string) => (await app.inject({ method: 'GET', url: `/v1/peers/bob/inbox?wait=0${query}`, headers: bearer(peer) })).json()
+    const stored = async (after: number): Promise<string[]> => (await app.prisma.introduction.findMany({ where: { targetId: 'bob', seq: { gt: after } }, orderBy: { seq: 'asc' } })).map((row) => row.id)
+    const findMany = vi.spyOn(app.prisma.introduction, 'findMany')
+    const ids = (inbox: any): string[] => inbox.introductions.map((i: any) => i.id)
+
+    await introduce(alice, 'bob')
+    const first = await poll(bob, '') // an inbox not read yet: from the database
+    expect(findMany).toHaveBeenCalledTimes(1)
+    expect(ids(first)).toEqual(await stored(0))
+    await introduce(alice, 'bob')
+    await introduce(alice, 'bob')
+    findMany.mockClear()
+    const unacknowledged = await poll(bob, '')
+    const next = await poll(bob, `&after=${first.cursor as number}`)
+    expect(findMany).not.toHaveBeenCalled() // both from memory
+    expect(ids(unacknowledged)).toEqual(await stored(0))
+    expect(ids(unacknowledged)).toHaveLength(3)
+    expect(ids(next)).toEqual(await stored(first.cursor))
+    expect(ids(await poll(bob, `&after=${next.cursor as number}`))).toEqual([])
+    // An older cursor than the one acknowledged delivers nothing again, from memory as from the database.
+    findMany.mockClear()
+    expect(ids(await poll(bob, '&after=0'))).toEqual([])
+    expect(findMany).not.toHaveBeenCalled()
+  })
+
+  it('does not answer a new registration of an id from the inbox it held for the old one', async () => {
+    const poll = async (peer: RegisteredPeer) => (await app.inject({ method: 'GET', url: '/v1/peers/bob/inbox?wait=0', headers: bearer(peer) })).json()
+    const ids = (inbox: any): string[] => inbox.introductions.map((i: any) => i.id)
+    const old = (await introduce(alice, 'bob')).body
+    expect(ids(await poll(bob))).toEqual([old.id]) // held in memory from here, never acknowledged
+    expect((await app.inject({ method: 'DELETE', url: '/v1/peers/bob', headers: bearer(bob) })).statusCode).toBe(204)
+    const again = await register(app, { id: 'bob', privateEndpoints: [] }, 42001)
+    expect(ids(await poll(again))).toEqual([])
+    const fresh = (await introduce(alice, 'bob')).body
+    expect(ids(await poll(again))).toEqual([fresh.id])
   })
 
   it('clamps a cursor from the future, so it cannot swallow introductions not yet made', async () => {
