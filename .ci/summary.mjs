@@ -17,15 +17,15 @@ for (const file of process.argv.slice(2)) {
     continue
   }
   // A file that fails to load has no tests in it but must still count as a failure.
-  const brokenFiles = report.testResults.filter((result) => result.status === 'failed' && result.assertionResults.length === 0).length
-  const counts = { passed: report.numPassedTests, failed: report.numFailedTests + brokenFiles, skipped: report.numPendingTests + report.numTodoTests }
+  const brokenFiles = report.testResults.filter((result) => result.status === 'failed' && result.assertionResults.length === 0)
+  const counts = { passed: report.numPassedTests, failed: report.numFailedTests + brokenFiles.length, skipped: report.numPendingTests + report.numTodoTests }
   console.log(`${path.basename(file)}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`)
   for (const key of Object.keys(totals)) totals[key] += counts[key]
   for (const result of report.testResults) {
-    const file = path.relative(process.cwd(), result.name)
-    if (result.status === 'failed' && result.assertionResults.length === 0) console.log(`  failed: ${file}: ${firstLine(result.message)}`)
+    const testFile = path.relative(process.cwd(), result.name)
+    if (brokenFiles.includes(result)) console.log(`  failed: ${testFile}: ${firstLine(result.message)}`)
     for (const test of result.assertionResults.filter((assertion) => assertion.status === 'failed')) {
-      console.log(`  failed: ${file} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`)
+      console.log(`  failed: ${testFile} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`)
     }
   }
 }
