@@ -165,6 +165,8 @@ export function checkProof (payload: Buffer, secret: Buffer, peerKey: PeerKey, m
 export class FrameReader {
   readonly #socket: Socket
   #header: { type: number, length: number } | undefined
+  /** The type the frame being read must have (see expect), checked as soon as its header is in. */
+  #expected: FrameType | undefined
   #waiting: { resolve: (frame: Frame) => void, reject: (error: Error) => void } | undefined
   #failure: Error | undefined
 
@@ -205,6 +207,8 @@ export class FrameReader {
       if (length > MAX_FRAME_PAYLOAD) throw new AuthenticationFailedError(`frame of ${length} bytes is over ${MAX_FRAME_PAYLOAD}`)
       this.#header = { type: header[0]!, length }
     }
+    // A wrong type fails at once: a stranger's bytes need not fill a plausible length first.
+    if (this.#expected !== undefined && this.#header.type !== this.#expected) throw new AuthenticationFailedError(`expected frame type ${this.#expected}, got ${this.#header.type}`)
     const payload = this.#read(this.#header.length)
     if (payload === undefined) return undefined
     const frame = { type: this.#header.type, payload }
@@ -235,10 +239,14 @@ export class FrameReader {
     return await new Promise((resolve, reject) => { this.#waiting = { resolve, reject } })
   }
 
+  /** The next frame, which must be of `type`. */
   async expect (type: FrameType): Promise<Frame> {
-    const frame = await this.next()
-    if (frame.type !== type) throw new AuthenticationFailedError(`expected frame type ${type}, got ${frame.type}`)
-    return frame
+    this.#expected = type
+    try {
+      return await this.next()
+    } finally {
+      this.#expected = undefined
+    }
   }
 
   /** Stops reading frames and hands the socket back, the bytes after the last frame still in it. */

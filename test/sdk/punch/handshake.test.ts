@@ -153,4 +153,12 @@ describe('FrameReader', () => {
     writer.write(encodeFrame(FrameType.CONFIRM))
     await expect(reader.expect(FrameType.PROOF)).rejects.toBeInstanceOf(AuthenticationFailedError)
   })
+
+  it('rejects the wrong frame type as soon as its header arrives, without waiting for the length it claims', async () => {
+    // Random bytes from a stranger: a header of a plausible length, and never the payload.
+    const [writer, socket] = await pair()
+    const reader = new FrameReader(socket)
+    writer.write(Buffer.from([0xa7, 0, 200, 1, 2, 3]))
+    await expect(reader.expect(FrameType.HELLO)).rejects.toThrow(/expected frame type 1, got 167/)
+  })
 })
