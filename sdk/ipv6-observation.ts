@@ -10,6 +10,7 @@
 // leaves us without an IPv6 endpoint until the next connection.
 import { performance } from 'node:perf_hooks'
 import type { Endpoint } from '@punchline/protocol'
+import { OneRun } from './one-run.js'
 import type { RendezvousClient } from './rendezvous.js'
 import type { SessionEvent } from './trace.js'
 
@@ -28,7 +29,7 @@ export interface Ipv6ObserverOptions {
 export class Ipv6Observer {
   readonly #options: Ipv6ObserverOptions
   #endpoint: Endpoint | undefined
-  #running: Promise<void> | undefined
+  readonly #runs = new OneRun()
   /** The server connection last observed from (RendezvousClient.connections). */
   #connection = -1
 
@@ -51,29 +52,25 @@ export class Ipv6Observer {
   /** A request was answered: on a connection not observed from yet, observes again. */
   answered (): void {
     const { client } = this.#options
-    if (this.#running !== undefined || client.connections === this.#connection) return
+    if (this.#runs.busy || client.connections === this.#connection) return
     this.#connection = client.connections
     this.#run()
   }
 
   /** Resolves when no run is under way, or after `waitMs`. */
   async settled (waitMs: number): Promise<void> {
-    const running = this.#running
-    if (running === undefined) return
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([running, new Promise((resolve) => { timer = setTimeout(resolve, waitMs) })])
-    clearTimeout(timer)
+    await this.#runs.settled(waitMs)
   }
 
   /** Resolves once a run under way has ended (after the signal, at once). */
   async stopped (): Promise<void> {
-    await this.#running
+    await this.#runs.stopped()
   }
 
   #run (): void {
     const { client, signal } = this.#options
-    if (this.#running !== undefined || signal.aborted || !client.canObserveIpv6) return
-    this.#running = this.#observe().finally(() => { this.#running = undefined })
+    if (signal.aborted || !client.canObserveIpv6) return
+    this.#runs.start(async () => { await this.#observe() })
   }
 
   async #observe (): Promise<void> {

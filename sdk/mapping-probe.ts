@@ -11,6 +11,7 @@
 // leaves the mapping as the server last said, and holds up nothing.
 import { performance } from 'node:perf_hooks'
 import type { Endpoint, Mapping, MappingProbeOffer, Registration } from '@punchline/protocol'
+import { OneRun } from './one-run.js'
 import type { RendezvousClient } from './rendezvous.js'
 import type { SessionEvent } from './trace.js'
 
@@ -40,7 +41,7 @@ export class MappingProber {
   readonly #options: MappingProberOptions
   #mapping: Mapping = 'unknown'
   #offer: MappingProbeOffer | undefined
-  #running: Promise<void> | undefined
+  readonly #runs = new OneRun()
   /** The server connection last looked at (RendezvousClient.connections). */
   #connection = -1
   /** Where the server saw us when it last judged our mapping. */
@@ -72,7 +73,7 @@ export class MappingProber {
    */
   answered (): void {
     const { client, credentials, signal } = this.#options
-    if (this.#running !== undefined || client.connections === this.#connection) return
+    if (this.#runs.busy || client.connections === this.#connection) return
     this.#connection = client.connections
     this.#run(async () => {
       const { id, token } = credentials()
@@ -90,16 +91,12 @@ export class MappingProber {
 
   /** Resolves when no run is under way, or after `waitMs`. */
   async settled (waitMs: number): Promise<void> {
-    const running = this.#running
-    if (running === undefined) return
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([running, new Promise((resolve) => { timer = setTimeout(resolve, waitMs) })])
-    clearTimeout(timer)
+    await this.#runs.settled(waitMs)
   }
 
   /** Resolves once a run under way has ended (after the signal, at once). */
   async stopped (): Promise<void> {
-    await this.#running
+    await this.#runs.stopped()
   }
 
   #adopt (view: RegistrationView): void {
@@ -109,8 +106,7 @@ export class MappingProber {
   }
 
   #run (work: () => Promise<void>): void {
-    if (this.#running !== undefined || this.#options.signal.aborted) return
-    this.#running = work().finally(() => { this.#running = undefined })
+    if (!this.#options.signal.aborted) this.#runs.start(work)
   }
 
   async #probe (): Promise<void> {
