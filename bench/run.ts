@@ -197,7 +197,10 @@ From the moment an introduction is stored (server clock) to the arrival of its t
 Memory per poll: slope of the server's RSS and V8 heap used (after a full GC) against held polls, as the polls are opened in
 tenths, fitted over the last eight tenths (V8's heap headroom swings while the first polls open).
 While the introductions are made: the server's event-loop delay and longest GC pause, and the longest GC pause of the
-client process that holds the polls (its pauses delay arrivals too).
+client process that holds the polls (its pauses delay arrivals too). That process, the load generator, runs with a
+64 MiB young generation (\`--max-semi-space-size=64\`, the \`bench\` script in package.json; the servers keep Node's default):
+with the default, its own scavenges put the 1,000-poll p99 at 6.3–8.1 ms, with the larger one at 4.6–4.8 ms
+(same machine, 2026-11-28: four runs with the default, two with the larger).
 
 | held polls | p50 ms | p99 ms | max ms | server loop delay p99 / max ms | longest GC ms: server / client | RSS per poll KiB | heap per poll KiB |
 | --- | --- | --- | --- | --- | --- | --- | --- |
