@@ -32,7 +32,7 @@ import { candidatesFor, endpointLabel as label, pathOf, type Candidate, type Net
 import type { DialBudget } from './dial-budget.js'
 import { FrameReader, handshake, isHelloFor, type Chooser, type HandshakeResult, type Hello } from './handshake.js'
 import { secure } from './secure.js'
-import { DIAL_TIMEOUT_MS, MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, isRefusal, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from './schedule.js'
+import { MAX_DIALS_PER_CANDIDATE, MAX_FAILED_CONNECTIONS_PER_CANDIDATE, dialTimeoutMs, isRefusal, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from './schedule.js'
 import { Spray } from './spray.js'
 import { SprayGate, type SprayTurn } from './spray-gate.js'
 import { SPRAY_SYNS_PER_SECOND } from './spray-schedule.js'
@@ -75,6 +75,8 @@ export interface PunchOptions {
   view: NetworkView
   /** SYNs per remote address, shared with the peer's other punches. */
   budget: DialBudget
+  /** The fastest round trip to the rendezvous server so far (an upper bound): a candidate's round trip before it has refused a dial. */
+  serverRoundTripMs?: number | undefined
   timeoutMs: number
   /** TCP keepalive of the connection handed out (0: off); see ../socket/keepalive.ts. */
   keepAliveMs: number
@@ -221,6 +223,8 @@ export class Punch {
   readonly #dialsTo = new Map<Candidate, number>()
   /** Per candidate, its fastest refusal so far (the retry spread's round trip). */
   readonly #fastestRefusalMs = new Map<Candidate, number>()
+  /** Per candidate, its dials abandoned unanswered so far (see dialTimeoutMs). */
+  readonly #unanswered = new Map<Candidate, number>()
   readonly #failedConnections = new Map<Candidate, number>()
   readonly #selection = new Selection()
   #dialing = true
@@ -476,8 +480,13 @@ export class Punch {
     const socket = this.#options.sockets.dial(local, candidate.endpoint)
     this.#track(socket)
     let connected = false
-    // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually.
-    const timeout = setTimeout(() => { socket.destroy(socketError('ETIMEDOUT', 'dial timed out')) }, DIAL_TIMEOUT_MS)
+    // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually,
+    // and soon when the candidate has been answering (its SYN was lost).
+    const timeoutMs = this.#dialTimeoutMs(candidate)
+    const timeout = setTimeout(() => {
+      this.#unanswered.set(candidate, (this.#unanswered.get(candidate) ?? 0) + 1)
+      socket.destroy(socketError('ETIMEDOUT', `dial unanswered after ${Math.round(timeoutMs)} ms`))
+    }, timeoutMs)
     socket.once('connect', () => {
       connected = true
       clearTimeout(timeout)
@@ -495,10 +504,20 @@ export class Punch {
     const retryInMs = !this.#dialing
       ? null
       : meansAlreadyConnected(code)
-        ? null // the peer's connection on this address pair is being handled as an accept
+        // The peer's connection on this address pair is being accepted; should it die half-open
+        // (the peer gave up its dial and reset our answer), dial again after a dial's patience.
+        ? this.#dialTimeoutMs(candidate)
         : retryDelayMs({ code, failureRoundTripMs, fastestRefusalMs: this.#fastestRefusal(candidate, code, failureRoundTripMs), elapsedMs: performance.now() - this.#startedAt, random: this.#random() })
     this.#emit({ type: 'dial-failed', candidate: candidate.label, code, retryInMs: retryInMs === null ? null : Math.round(retryInMs * 10) / 10 })
     if (retryInMs !== null) this.#retry(candidate, retryInMs)
+  }
+
+  #dialTimeoutMs (candidate: Candidate): number {
+    return dialTimeoutMs({
+      fastestRefusalMs: this.#fastestRefusalMs.get(candidate) ?? Infinity,
+      serverRoundTripMs: this.#options.serverRoundTripMs ?? Infinity,
+      unanswered: this.#unanswered.get(candidate) ?? 0
+    })
   }
 
   /** The candidate's fastest refusal in this punch, counting this failure: its round trip, free of SYN retransmissions. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
+import { DIAL_TIMEOUT_MS, FAST_PHASE_MS, JITTER_FLOOR_MS, JITTER_ROUND_TRIPS, LOST_SYN_MIN_MS, LOST_SYN_ROUND_TRIPS, MIN_RETRY_GAP_MS, SLOW_RETRY_GAP_MS, UNREACHABLE_RETRY_MS, dialTimeoutMs, limitedRetryDelayMs, meansAlreadyConnected, retryDelayMs } from '../../../sdk/punch/schedule.js'
 import { REMOTE_SYNS_PER_SECOND } from '../../../sdk/punch/dial-budget.js'
 
 const refused = { code: 'ECONNREFUSED', failureRoundTripMs: 0.2, fastestRefusalMs: 0.2, elapsedMs: 100 }
@@ -37,12 +37,48 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs({ ...refused, elapsedMs: FAST_PHASE_MS + 1, random: 0 })).toBe(SLOW_RETRY_GAP_MS)
   })
 
-  it('retries unreachable networks and timeouts slowly: they say nothing about timing', () => {
-    for (const code of ['ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT']) {
-      const delay = retryDelayMs({ code, failureRoundTripMs: 1, fastestRefusalMs: Infinity, elapsedMs: 10, random: 0.5 })
+  it('retries unreachable networks and dials that reached the dial timeout slowly: they say nothing about timing', () => {
+    for (const [code, failureRoundTripMs] of [['ENETUNREACH', 1], ['EHOSTUNREACH', 3000], ['ETIMEDOUT', DIAL_TIMEOUT_MS]] as const) {
+      const delay = retryDelayMs({ code, failureRoundTripMs, fastestRefusalMs: Infinity, elapsedMs: 10, random: 0.5 })
       expect(delay).toBeGreaterThanOrEqual(UNREACHABLE_RETRY_MS)
       expect(delay).toBeLessThan(2 * UNREACHABLE_RETRY_MS)
     }
+  })
+
+  it('dials again at once after a dial abandoned as a lost SYN, spread over the round trip it was judged by', () => {
+    // Abandoned after 4 round trips of 80 ms, a refusal of 82 ms seen before.
+    const abandoned = { code: 'ETIMEDOUT', failureRoundTripMs: LOST_SYN_ROUND_TRIPS * 80, elapsedMs: 700 }
+    expect(retryDelayMs({ ...abandoned, fastestRefusalMs: 82, random: 0 })).toBe(MIN_RETRY_GAP_MS)
+    expect(retryDelayMs({ ...abandoned, fastestRefusalMs: 82, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.5 * JITTER_ROUND_TRIPS * 80)
+    // Before any refusal (judged by the server's round trip): a quarter of the time it waited.
+    expect(retryDelayMs({ ...abandoned, fastestRefusalMs: Infinity, random: 0.5 })).toBeCloseTo(MIN_RETRY_GAP_MS + 0.5 * JITTER_ROUND_TRIPS * 80)
+  })
+})
+
+describe('dialTimeoutMs', () => {
+  it('waits LOST_SYN_ROUND_TRIPS of the candidate\'s fastest refusal, not the kernel\'s 1 s SYN retransmission', () => {
+    expect(dialTimeoutMs({ fastestRefusalMs: 82, serverRoundTripMs: 40, unanswered: 0 })).toBe(LOST_SYN_ROUND_TRIPS * 82)
+  })
+
+  it('goes by the server\'s round trip before the candidate has refused a dial', () => {
+    expect(dialTimeoutMs({ fastestRefusalMs: Infinity, serverRoundTripMs: 90, unanswered: 0 })).toBe(LOST_SYN_ROUND_TRIPS * 90)
+  })
+
+  it('never abandons a dial sooner than LOST_SYN_MIN_MS, however near the candidate', () => {
+    expect(dialTimeoutMs({ fastestRefusalMs: 0.3, serverRoundTripMs: 0.5, unanswered: 0 })).toBe(LOST_SYN_MIN_MS)
+  })
+
+  it('guesses from the server\'s round trip for the first dial alone: a dropping NAT leaves every dial unanswered until the peer\'s SYN', () => {
+    const waits = [0, 1, 2].map((unanswered) => dialTimeoutMs({ fastestRefusalMs: Infinity, serverRoundTripMs: 60, unanswered }))
+    expect(waits).toEqual([240, DIAL_TIMEOUT_MS, DIAL_TIMEOUT_MS])
+  })
+
+  it('redials every lost SYN as soon once the candidate\'s own refusals time the wait', () => {
+    expect(dialTimeoutMs({ fastestRefusalMs: 82, serverRoundTripMs: 40, unanswered: 3 })).toBe(LOST_SYN_ROUND_TRIPS * 82)
+  })
+
+  it('waits the whole dial timeout when nothing tells the round trip', () => {
+    expect(dialTimeoutMs({ fastestRefusalMs: Infinity, serverRoundTripMs: Infinity, unanswered: 0 })).toBe(DIAL_TIMEOUT_MS)
   })
 })
 
