@@ -184,7 +184,6 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #listener: Server
   readonly #router: AcceptRouter
   readonly #session: RegistrationSession
-  readonly #rendezvous: RendezvousClient
   readonly #closing = new AbortController()
   readonly #punches = new Set<Punch>()
   readonly #slots: PunchSlots
@@ -237,10 +236,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.localPort = (listener.address() as AddressInfo).port
     this.#local = { host: options.localAddress, port: this.localPort }
     this.privateEndpoints = options.privateEndpoints ?? discoverPrivateEndpoints(this.localPort, ipv6.local?.port)
-    this.#rendezvous = new RendezvousClient({ server: options.server, local: this.#local, localIpv6: ipv6.local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs })
     this.#session = new RegistrationSession({
       identity,
-      client: this.#rendezvous,
+      client: new RendezvousClient({ server: options.server, local: this.#local, localIpv6: ipv6.local, sockets, apiKey: options.apiKey, ca: options.ca, keepAliveMs: options.keepAliveMs }),
       id: options.id,
       privateEndpoints: this.privateEndpoints,
       ttlSeconds: options.ttlSeconds,
@@ -403,7 +401,6 @@ export class Peer extends EventEmitter<PeerEvents> {
     const plan = planFor(introduction, relay)
     punch = new Punch({
       introduction, local: this.#local, localIpv6: this.#ipv6.local, sockets: this.#sockets, view, budget: this.#budget, timeoutMs, keepAliveMs: this.#options.keepAliveMs,
-      serverRoundTripMs: this.#rendezvous.fastestRoundTripMs,
       identity: this.#identity, peerKey, encrypt: this.#options.encrypt !== false, sprayGate: this.#sprayGate, signal, onEvent: (event) => { this.#trace(event) },
       punch: plan.punch,
       strategy: plan.strategy,

@@ -153,7 +153,6 @@ export class RendezvousClient {
   /** The address the API connection reached: where the mapping probe goes, whatever else the name resolves to. */
   #reached: string | undefined
   #connections = 0
-  #fastestRoundTripMs = Infinity
   /** Connections to the server still coming up: close() ends them, or a SYN into a cut path outlives us. */
   readonly #connecting = new Set<Socket>()
 
@@ -175,15 +174,6 @@ export class RendezvousClient {
         this.#connections++
       })
     })
-  }
-
-  /**
-   * The fastest answer to a request (not a poll) so far, request to response
-   * headers, in ms; Infinity before any. The server's processing and any wait
-   * in the pipeline make it an upper bound of the round trip to the server.
-   */
-  get fastestRoundTripMs (): number {
-    return this.#fastestRoundTripMs
   }
 
   /** Connections to the API made so far: a new one may leave the NAT through a new mapping. */
@@ -222,7 +212,6 @@ export class RendezvousClient {
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const what = `${method} ${path}`
     let response: Dispatcher.ResponseData
-    const sentAt = performance.now()
     try {
       response = await dispatcher.request({
         method,
@@ -243,7 +232,6 @@ export class RendezvousClient {
       if (timeout.aborted) throw new ServerUnreachableError(`${what}: no answer from ${this.server.origin} within ${timeoutMs} ms`)
       throw reachFailure(error, what, this.server.origin) ?? error
     }
-    if (!poll) this.#fastestRoundTripMs = Math.min(this.#fastestRoundTripMs, performance.now() - sentAt)
     const text = await boundedText(response.body, what)
     if (response.statusCode >= 400) {
       const { message, serverCode, field, retryAfterMs } = refusalOf(what, response.statusCode, text, response.headers[RETRY_AFTER_HEADER])

@@ -75,8 +75,6 @@ export interface PunchOptions {
   view: NetworkView
   /** SYNs per remote address, shared with the peer's other punches. */
   budget: DialBudget
-  /** The fastest round trip to the rendezvous server so far (an upper bound): a candidate's round trip before it has refused a dial. */
-  serverRoundTripMs?: number | undefined
   timeoutMs: number
   /** TCP keepalive of the connection handed out (0: off); see ../socket/keepalive.ts. */
   keepAliveMs: number
@@ -223,8 +221,6 @@ export class Punch {
   readonly #dialsTo = new Map<Candidate, number>()
   /** Per candidate, its fastest refusal so far (the retry spread's round trip). */
   readonly #fastestRefusalMs = new Map<Candidate, number>()
-  /** Per candidate, its dials abandoned unanswered so far (see dialTimeoutMs). */
-  readonly #unanswered = new Map<Candidate, number>()
   readonly #failedConnections = new Map<Candidate, number>()
   readonly #selection = new Selection()
   #dialing = true
@@ -483,10 +479,7 @@ export class Punch {
     // Behind a NAT that drops unsolicited SYNs the kernel keeps retransmitting; give up on this dial eventually,
     // and soon when the candidate has been answering (its SYN was lost).
     const timeoutMs = this.#dialTimeoutMs(candidate)
-    const timeout = setTimeout(() => {
-      this.#unanswered.set(candidate, (this.#unanswered.get(candidate) ?? 0) + 1)
-      socket.destroy(socketError('ETIMEDOUT', `dial unanswered after ${Math.round(timeoutMs)} ms`))
-    }, timeoutMs)
+    const timeout = setTimeout(() => { socket.destroy(socketError('ETIMEDOUT', `dial unanswered after ${Math.round(timeoutMs)} ms`)) }, timeoutMs)
     socket.once('connect', () => {
       connected = true
       clearTimeout(timeout)
@@ -513,11 +506,7 @@ export class Punch {
   }
 
   #dialTimeoutMs (candidate: Candidate): number {
-    return dialTimeoutMs({
-      fastestRefusalMs: this.#fastestRefusalMs.get(candidate) ?? Infinity,
-      serverRoundTripMs: this.#options.serverRoundTripMs ?? Infinity,
-      unanswered: this.#unanswered.get(candidate) ?? 0
-    })
+    return dialTimeoutMs(this.#fastestRefusalMs.get(candidate) ?? Infinity)
   }
 
   /** The candidate's fastest refusal in this punch, counting this failure: its round trip, free of SYN retransmissions. */

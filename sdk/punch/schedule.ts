@@ -29,17 +29,17 @@ export const UNREACHABLE_RETRY_MS = 250
 /** A dial still unanswered after this long is abandoned and redialed. */
 export const DIAL_TIMEOUT_MS = 3000
 /**
- * A dial is answered (a SYN-ACK, or a refusal) within about one round trip
- * to the candidate; one left unanswered for this many round trips lost its
- * SYN or the answer, and is abandoned and dialed again at once, instead of
- * waiting for the kernel's SYN retransmission a second later (then 2 s more).
- * The round trip is the candidate's fastest refusal in this punch (its NAT
- * answers from near it). Before any, the rendezvous server's (an upper bound
- * of ours) times the first dial alone: a NAT that drops unsolicited SYNs
- * leaves every dial unanswered until the peer's SYN opens it, and the dial
- * must still be there, SYN_SENT, when the peer's SYN or SYN-ACK comes (a new
- * socket on the address pair would reset an answer to the old one's SYN).
- * Measured in the lab with 15% of the peers' SYNs dropped: README, "Retry schedule".
+ * A candidate that has refused a dial answers the next within about that
+ * refusal's round trip (its NAT answers from near it); one left unanswered
+ * for this many of those round trips lost its SYN (or the answer), and is
+ * abandoned and dialed again at once, instead of waiting for the kernel's
+ * SYN retransmission a second later (then 2 s more). Only a refusal times
+ * it: a NAT that drops unsolicited SYNs leaves every dial unanswered until
+ * the peer's SYN opens it, and the dial must still be there, SYN_SENT, when
+ * the peer's SYN comes (the lab, guessing from the server's round trip before
+ * any refusal, lost 3 punches in 100 to the relay that way behind dropping
+ * NATs). Measured in the lab with 15% of the peers' SYNs dropped: README,
+ * "Retry schedule".
  */
 export const LOST_SYN_ROUND_TRIPS = 4
 /** ... but never sooner than this: an event loop a loaded host holds up is not a lost SYN. */
@@ -95,28 +95,17 @@ export function isRefusal (code: string): boolean {
   return REFUSALS.has(code)
 }
 
-export interface DialTimeoutFacts {
-  /** The candidate's fastest refusal in this punch; Infinity when none. */
-  fastestRefusalMs: number
-  /** The fastest round trip to the rendezvous server; Infinity when unknown. */
-  serverRoundTripMs: number
-  /** Dials to the candidate abandoned unanswered so far in this punch. */
-  unanswered: number
-}
-
-/** How long a dial may go unanswered before it is abandoned (and dialed again). */
-export function dialTimeoutMs ({ fastestRefusalMs, serverRoundTripMs, unanswered }: DialTimeoutFacts): number {
-  // The candidate's own refusals time it; the server's round trip only guesses, for the first dial alone.
-  const roundTripMs = Number.isFinite(fastestRefusalMs) ? fastestRefusalMs : unanswered === 0 ? serverRoundTripMs : Infinity
-  return Math.min(DIAL_TIMEOUT_MS, Math.max(LOST_SYN_MIN_MS, LOST_SYN_ROUND_TRIPS * roundTripMs))
+/** How long a dial may go unanswered before it is abandoned (and dialed again), given the candidate's fastest refusal in this punch (Infinity when none). */
+export function dialTimeoutMs (fastestRefusalMs: number): number {
+  return Math.min(DIAL_TIMEOUT_MS, Math.max(LOST_SYN_MIN_MS, LOST_SYN_ROUND_TRIPS * fastestRefusalMs))
 }
 
 /** Milliseconds to wait before the next dial to the same candidate. */
 export function retryDelayMs ({ code, failureRoundTripMs, fastestRefusalMs, elapsedMs, random }: RetryFacts): number {
-  // A dial abandoned before the dial timeout lost its SYN (see dialTimeoutMs): it goes again at once.
-  const lostSyn = code === 'ETIMEDOUT' && failureRoundTripMs < DIAL_TIMEOUT_MS
+  // A dial a refusing candidate left unanswered lost its SYN (see dialTimeoutMs): it goes again at once.
+  const lostSyn = code === 'ETIMEDOUT' && Number.isFinite(fastestRefusalMs)
   if (!isRefusal(code) && !lostSyn) return UNREACHABLE_RETRY_MS * (1 + random)
-  const roundTripMs = Math.min(lostSyn ? failureRoundTripMs / LOST_SYN_ROUND_TRIPS : failureRoundTripMs, fastestRefusalMs)
+  const roundTripMs = Math.min(failureRoundTripMs, fastestRefusalMs)
   const spread = Math.max(JITTER_FLOOR_MS, JITTER_ROUND_TRIPS * roundTripMs)
   const gap = elapsedMs < FAST_PHASE_MS ? MIN_RETRY_GAP_MS : SLOW_RETRY_GAP_MS
   return gap + random * spread
