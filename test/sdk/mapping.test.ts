@@ -97,7 +97,9 @@ describe('the mapping probe, against the server on loopback', () => {
   })
 
   it('probes again when the server forgot it (restarted on a fresh database), and not when it still knows', async () => {
-    const rendezvous = await RendezvousProcess.start()
+    // Any free mapping port, not the default --port + 1: while the server restarts, that port may
+    // be taken by another program's outgoing connection, and the new server then runs without one.
+    const rendezvous = await RendezvousProcess.start({ flags: ['--mapping-port', '0'] })
     closing.push(async () => { await rendezvous.destroy() })
     const events: PeerEvent[] = []
     const bob = await Peer.open({ server: rendezvous.url, id: 'bob', localAddress: '127.0.0.1', privateEndpoints: [], pollWaitSeconds: 1, onTrace: (event) => events.push(event) })
@@ -116,6 +118,7 @@ describe('the mapping probe, against the server on loopback', () => {
     // On a fresh database: registered again, unknown, probed again (at the mapping port the new server offers).
     await rendezvous.restart({ freshDatabase: true })
     await waitFor(() => count('registered') === 2 && count('mapping') === 2, 20_000, 'the registration and probe on the new server')
+      .catch((error: Error) => { throw new Error(`${error.message}; bob's events: ${JSON.stringify(events)}`) }) // which step was missed
     expect(events.filter((event) => event.type === 'mapping').at(-1)).toMatchObject({ mapping: 'independent', probeEndpoint: { port: bob.localPort } })
   }, 60_000)
 })
