@@ -102,24 +102,29 @@ async function apartTrial (server: string, encrypt: boolean, mib: number): Promi
     execArgv: ['--conditions=@punchline/source', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const exited = once(receiver, 'exit')
+  // The receiver's next message; a receiver that failed (its error is on stderr) fails the trial instead of hanging it.
+  const message = async <T>(): Promise<T> => await Promise.race([
+    once(receiver, 'message').then(([value]) => value as T),
+    exited.then(([code]) => { throw new Error(`the receiving peer exited (${String(code)})`) })
+  ])
   const alice = await Peer.open({ server, id: `alice-${encrypt}-${trialId()}`, localAddress: '127.0.0.1', privateEndpoints: [], encrypt, reportOutcomes: false, identity: generateKeyPairSync('ed25519').privateKey })
   try {
-    await once(receiver, 'message')
+    await message()
     const outgoing = await alice.connect(id)
-    const arrived = once(receiver, 'message') as Promise<[{ encrypted: boolean, cpuMs: number }]>
+    const arrived = message<{ encrypted: boolean, cpuMs: number }>()
     const cpu = process.cpuUsage()
     const started = performance.now()
     for (let sent = 0; sent < mib * MiB; sent += CHUNK.length) {
       if (!outgoing.socket.write(CHUNK)) await once(outgoing.socket, 'drain')
     }
-    const [{ encrypted, cpuMs }] = await arrived
+    const { encrypted, cpuMs } = await arrived
     const seconds = (performance.now() - started) / 1000
     const { user, system } = process.cpuUsage(cpu)
     if (outgoing.encrypted !== encrypt || encrypted !== encrypt) throw new Error(`asked for encrypt: ${encrypt}, got ${outgoing.encrypted} and ${encrypted}`)
     outgoing.socket.destroy()
     return { mbps: mib * MiB / 1e6 / seconds, senderCpuMsPerMiB: (user + system) / 1000 / mib, receiverCpuMsPerMiB: cpuMs / mib }
   } finally {
-    receiver.disconnect()
+    if (receiver.connected) receiver.disconnect()
     await Promise.all([alice.close(), exited])
   }
 }

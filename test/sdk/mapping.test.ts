@@ -97,8 +97,8 @@ describe('the mapping probe, against the server on loopback', () => {
   })
 
   it('probes again when the server forgot it (restarted on a fresh database), and not when it still knows', async () => {
-    // Any free mapping port, not the default --port + 1: while the server restarts, that port may
-    // be taken by another program's outgoing connection, and the new server then runs without one.
+    // Any free mapping port, not the default --port + 1: while the server restarts, that port may be
+    // held by another test's outgoing connection (or its TIME_WAIT), and the new server then runs without one.
     const rendezvous = await RendezvousProcess.start({ flags: ['--mapping-port', '0'] })
     closing.push(async () => { await rendezvous.destroy() })
     const events: PeerEvent[] = []
