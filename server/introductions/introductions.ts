@@ -227,7 +227,8 @@ export class Introductions {
       })
     }
     const seqs = data.length === 0 ? [] : await tx.$queryRaw<Array<{ seq: number | bigint, id: string }>>`${insertJsonRows(this.#dialect, 'Introduction', INTRODUCTION_COLUMNS, data)} RETURNING "seq", "id"`
-    const byId = new Map(seqs.map(({ seq, id }) => [id, { seq: Number(seq), ...data.find((row) => row.id === id)! }]))
+    const unstored = new Map(data.map((row) => [row.id, row]))
+    const byId = new Map(seqs.map(({ seq, id }) => [id, { seq: Number(seq), ...unstored.get(id)! }]))
     const stored = [...byId.values()]
     await this.#notifications.publish(async (sql) => await tx.$executeRaw(sql), stored.map((row) => ({ kind: 'introduction', row })))
     let next = 0
