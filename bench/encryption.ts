@@ -51,10 +51,20 @@ export interface Transfer {
 
 /** A fresh id for each trial's peers: an id stays its key's after its peer closes. */
 const trialId = (): string => randomBytes(4).toString('hex')
+/** What every trial's peers share: loopback, no reports, a fresh key, with or without encryption. */
+const peerOptions = (server: string, encrypt: boolean) =>
+  ({ server, localAddress: '127.0.0.1', privateEndpoints: [] as [], encrypt, reportOutcomes: false, identity: generateKeyPairSync('ed25519').privateKey })
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const medianTransfer = (transfers: Transfer[]): Transfer => [...transfers].sort((a, b) => a.mbps - b.mbps)[Math.floor(transfers.length / 2)]!
 
-/** Writes `mib` MiB into `from` as fast as it drains, and times until `to` has read them all. */
+/** Writes `mib` MiB into `socket` as fast as it drains. */
+async function send (socket: Socket, mib: number): Promise<void> {
+  for (let sent = 0; sent < mib * MiB; sent += CHUNK.length) {
+    if (!socket.write(CHUNK)) await once(socket, 'drain')
+  }
+}
+
+/** Writes `mib` MiB into `from`, and times until `to` has read them all. */
 async function pump (from: Socket, to: Socket, mib: number): Promise<number> {
   const total = mib * MiB
   let received = 0
@@ -65,18 +75,15 @@ async function pump (from: Socket, to: Socket, mib: number): Promise<number> {
     })
   })
   const started = performance.now()
-  for (let sent = 0; sent < total; sent += CHUNK.length) {
-    if (!from.write(CHUNK)) await once(from, 'drain')
-  }
+  await send(from, mib)
   await done
   return total / 1e6 / ((performance.now() - started) / 1000)
 }
 
 /** One punched connection between two fresh peers; MB/s of `mib` MiB one way. */
 async function connectionTrial (server: string, encrypt: boolean, mib: number): Promise<number> {
-  const common = { server, localAddress: '127.0.0.1', privateEndpoints: [] as [], encrypt, reportOutcomes: false }
-  const bob = await Peer.open({ ...common, id: `bob-${encrypt}-${trialId()}`, identity: generateKeyPairSync('ed25519').privateKey })
-  const alice = await Peer.open({ ...common, id: `alice-${encrypt}-${trialId()}`, identity: generateKeyPairSync('ed25519').privateKey })
+  const bob = await Peer.open({ ...peerOptions(server, encrypt), id: `bob-${encrypt}-${trialId()}` })
+  const alice = await Peer.open({ ...peerOptions(server, encrypt), id: `alice-${encrypt}-${trialId()}` })
   try {
     const incoming = once(bob, 'connection')
     const outgoing = await alice.connect(bob.id)
@@ -107,16 +114,14 @@ async function apartTrial (server: string, encrypt: boolean, mib: number): Promi
     once(receiver, 'message').then(([value]) => value as T),
     exited.then(([code]) => { throw new Error(`the receiving peer exited (${String(code)})`) })
   ])
-  const alice = await Peer.open({ server, id: `alice-${encrypt}-${trialId()}`, localAddress: '127.0.0.1', privateEndpoints: [], encrypt, reportOutcomes: false, identity: generateKeyPairSync('ed25519').privateKey })
+  const alice = await Peer.open({ ...peerOptions(server, encrypt), id: `alice-${encrypt}-${trialId()}` })
   try {
     await message()
     const outgoing = await alice.connect(id)
     const arrived = message<{ encrypted: boolean, cpuMs: number }>()
     const cpu = process.cpuUsage()
     const started = performance.now()
-    for (let sent = 0; sent < mib * MiB; sent += CHUNK.length) {
-      if (!outgoing.socket.write(CHUNK)) await once(outgoing.socket, 'drain')
-    }
+    await send(outgoing.socket, mib)
     const { encrypted, cpuMs } = await arrived
     const seconds = (performance.now() - started) / 1000
     const { user, system } = process.cpuUsage(cpu)
@@ -166,10 +171,9 @@ async function bulkServer (): Promise<{ port: number, close: () => void }> {
 
 /** Downloads through a forwarded port, the tunnel with or without encryption; MB/s. */
 async function tunnelTrial (server: string, servicePort: number, encrypt: boolean, mib: number): Promise<number> {
-  const common = { server, localAddress: '127.0.0.1', privateEndpoints: [] as [], encrypt, reportOutcomes: false }
   const home = `home-${encrypt}-${trialId()}`
-  const exposure = await Exposure.open({ ...common, id: home, identity: generateKeyPairSync('ed25519').privateKey, service: { host: '127.0.0.1', port: servicePort }, allow: '*' })
-  const forwarder = await Forwarder.open({ ...common, id: `laptop-${encrypt}-${trialId()}`, identity: generateKeyPairSync('ed25519').privateKey, target: home, listen: { host: '127.0.0.1', port: 0 } })
+  const exposure = await Exposure.open({ ...peerOptions(server, encrypt), id: home, service: { host: '127.0.0.1', port: servicePort }, allow: '*' })
+  const forwarder = await Forwarder.open({ ...peerOptions(server, encrypt), id: `laptop-${encrypt}-${trialId()}`, target: home, listen: { host: '127.0.0.1', port: 0 } })
   try {
     await download(forwarder.address.port, 1) // the punch and the tunnel's set-up, outside the timing
     return await download(forwarder.address.port, mib)
