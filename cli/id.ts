@@ -1,11 +1,11 @@
 // `punchline id`: this host's identity key, what other peers pin with
 // --peer-key or --allow ID=KEY. Creates the identity file on first use.
-import { parseArgs } from 'node:util'
 import { defaultIdentityFile, identityFile } from '@punchline/sdk'
+import { parseCommandArgs } from './args.js'
 import { EXIT, UsageError } from './exit.js'
 
 export async function runIdCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { identity: { type: 'string' } } })
+  const values = parseCommandArgs(args, { identity: { type: 'string' } })
   const file = values.identity ?? defaultIdentityFile()
   const identity = await identityFile(file).catch((error: Error) => { throw new UsageError(`--identity: ${error.message}`) })
   process.stdout.write(`${identity.key}\n`)

@@ -2,8 +2,8 @@
 // to --connect TARGET or waits for one incoming introduction, and pipes
 // stdin/stdout over the authenticated connection.
 import type { Socket } from 'node:net'
-import { parseArgs } from 'node:util'
 import { Peer, type PunchedConnection } from '@punchline/sdk'
+import { parseCommandArgs } from './args.js'
 import { EXIT } from './exit.js'
 import { PEER_OPTIONS, peerKeysOption, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
@@ -23,7 +23,7 @@ async function relay (socket: Socket, input: NodeJS.ReadableStream, output: Node
 }
 
 export async function runPeerCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, connect: { type: 'string' } } })
+  const values = parseCommandArgs(args, { ...PEER_OPTIONS, connect: { type: 'string' } })
   const options = await peerOptionsFrom(values, peerKeysOption(values['peer-key'], values.connect))
   const { report, stop } = progressReporter(values.json)
   let peer: Peer

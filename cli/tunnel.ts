@@ -1,8 +1,8 @@
 // `punchline expose` and `punchline forward`: long-running port forwarding
 // over punched connections. Both run until SIGINT/SIGTERM, then close
 // everything (deregistering) and exit 0.
-import { parseArgs } from 'node:util'
 import { Exposure, Forwarder } from '@punchline/sdk'
+import { parseCommandArgs } from './args.js'
 import { EXIT, UsageError } from './exit.js'
 import { PEER_OPTIONS, hostPortOption, peerKeysOption, peerOptionsFrom } from './options.js'
 import { progressReporter, reportFailure } from './progress.js'
@@ -18,7 +18,7 @@ async function untilSignal (close: () => Promise<void>): Promise<number> {
 }
 
 export async function runExposeCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, to: { type: 'string' }, allow: { type: 'string' } } })
+  const values = parseCommandArgs(args, { ...PEER_OPTIONS, to: { type: 'string' }, allow: { type: 'string' } })
   const service = hostPortOption('to', values.to, '127.0.0.1:22')
   if (values.allow === undefined) throw new UsageError('--allow is required: the peer ids that may connect (ID or ID=KEY, comma-separated), or \'*\' for any peer')
   const entries = values.allow.trim() === '*' ? '*' : values.allow.split(',').map((entry) => entry.trim()).filter(Boolean)
@@ -39,7 +39,7 @@ export async function runExposeCommand (args: string[]): Promise<number> {
 }
 
 export async function runForwardCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { ...PEER_OPTIONS, peer: { type: 'string' }, listen: { type: 'string' } } })
+  const values = parseCommandArgs(args, { ...PEER_OPTIONS, peer: { type: 'string' }, listen: { type: 'string' } })
   if (values.peer === undefined) throw new UsageError('--peer TARGET is required: the id of the exposing peer')
   const listen = hostPortOption('listen', values.listen, '127.0.0.1:2222', 0)
   const options = await peerOptionsFrom(values, peerKeysOption(values['peer-key'], values.peer))

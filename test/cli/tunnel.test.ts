@@ -60,7 +60,7 @@ describe('punchline expose and forward', () => {
     server.kill('SIGTERM')
   })
 
-  it('rejects bad usage with exit 2 and a precise message', async () => {
+  it('rejects bad usage with exit 2 and a precise message; takes a key that begins with a dash', async () => {
     const cwd = tempDir()
     const noAllow = await exitOf(run(['expose', '--server', 'http://127.0.0.1:1', '--to', '127.0.0.1:22'], cwd))
     expect(noAllow.code).toBe(2)
@@ -68,6 +68,10 @@ describe('punchline expose and forward', () => {
     const badListen = await exitOf(run(['forward', '--server', 'http://127.0.0.1:1', '--peer', 'home', '--listen', 'localhost'], cwd))
     expect(badListen.code).toBe(2)
     expect(badListen.stderr).toContain('--listen takes ADDR:PORT')
+    // A key beginning with '-' (1 in 64) is the value of --peer-key, not an option: this fails on the server (exit 1), not on usage.
+    const dashKey = await exitOf(run(['forward', '--server', 'http://127.0.0.1:1', '--peer', 'home', '--peer-key', '-OUEdMemDfvb9OjoFOvp9oZH3c2yMf3suAHEMkiD2ts', '--listen', '127.0.0.1:0'], cwd))
+    expect(dashKey.stderr).toContain('unreachable')
+    expect(dashKey.code).toBe(1)
   })
 })
 
