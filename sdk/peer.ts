@@ -199,8 +199,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   static async open (options: PeerOptions): Promise<Peer> {
     const settings = validate(options)
     const identity = identityOf(settings.identity)
-    // Either side may ask for TLS: ready for it before the first punch is won.
-    prepareTls(identity)
+    // Either side may ask for TLS: ready for it before the first punch is won (while the peer registers).
+    const tlsReady = prepareTls(identity)
     const knownPeers = settings.knownPeersFile === undefined ? undefined : await KnownPeers.open(settings.knownPeersFile)
     const sockets = settings.sockets ?? defaultPortSockets()
     const router = new AcceptRouter()
@@ -220,6 +220,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       await peer.#session.stop({ deregister: false }).catch(() => {})
       throw error
     }
+    await tlsReady
     return peer
   }
 

@@ -614,12 +614,14 @@ export class Punch {
     this.#links.delete(link)
     this.#sockets.delete(link.socket)
     this.#phase = 'securing'
-    this.#settle() // everything but this connection; TLS has its own deadline
     const tcp = link.reader.release()
+    // TLS starts first (the follower's ClientHello leaves now), then everything but this connection ends; TLS has its own deadline.
+    const securing = encrypt ? secure(tcp, { leader: this.leader, identity: this.#options.identity, peerKey: this.#options.peerKey }) : undefined
+    this.#settle()
     let socket: Socket = tcp
-    if (encrypt) {
+    if (securing !== undefined) {
       try {
-        socket = await secure(tcp, { leader: this.leader, identity: this.#options.identity, peerKey: this.#options.peerKey })
+        socket = await securing
       } catch (error) {
         tcp.destroy()
         this.#fail(error as Error)

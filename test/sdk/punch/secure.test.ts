@@ -1,9 +1,11 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import net, { type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { identityOf, peerKeyOf } from '../../../sdk/identity/identity.js'
-import { secure } from '../../../sdk/punch/secure.js'
+import { prepareTls, secure } from '../../../sdk/punch/secure.js'
 import { HandshakeInterruptedError, PeerKeyMismatchError } from '../../../sdk/errors.js'
+import { handles, waitFor } from '../../helpers.js'
 
 const open: Socket[] = []
 // Newest first: a TLS socket before the TCP socket under it. Destroying a leader's TCP socket and then the
@@ -24,6 +26,24 @@ async function tcpPair (): Promise<[Socket, Socket]> {
 }
 
 describe('secure (TLS 1.3 over a chosen connection)', () => {
+  it('prepares an identity by a handshake with itself on loopback, and leaves no socket open', async () => {
+    const tcp = (): number => handles('TCPSocketWrap') + handles('TCPServerWrap')
+    const before = tcp()
+    const accepted: Socket[] = []
+    const onAccepted = ({ socket }: { socket: Socket }): void => { accepted.push(socket) }
+    subscribe('net.server.socket', onAccepted as (message: unknown) => void)
+    try {
+      await prepareTls(identityOf())
+    } finally {
+      unsubscribe('net.server.socket', onAccepted as (message: unknown) => void)
+    }
+    expect(accepted).toHaveLength(1)
+    expect(accepted[0]!.remoteAddress).toBe('127.0.0.1')
+    // The TLS socket took it and finished: a socket left waiting for a handshake would stay open for 2 s.
+    await waitFor(() => tcp() === before, 1000, 'the handshake\'s sockets and listener closed')
+    expect(accepted[0]!.destroyed).toBe(true)
+  })
+
   it('runs many handshakes of one leader at once, each TLS socket with its own peer', async () => {
     const leader = identityOf()
     const followers = Array.from({ length: 8 }, () => identityOf())
