@@ -37,6 +37,24 @@ const WIRE_START_TIMEOUT_MS = 10_000
 /** pl<pid of the test process>-<random>-<name>: a namespace whose process is gone is stale. */
 const NAMESPACE_PATTERN = /^pl(\d+)-[0-9a-f]{4}-/
 export const SERVER_ADDRESS = '100.64.0.2'
+/** Where roundTripMs sends its SYNs: a port the NAT resets for the measurement. */
+const ROUND_TRIP_PORT = 9
+/** Times connect() until the reset, `count` times, 50 ms apart; prints the median in ms. */
+const ROUND_TRIP_SCRIPT = `
+import socket, statistics, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+times = []
+for _ in range(count):
+    s = socket.socket()
+    start = time.perf_counter()
+    try:
+        s.connect((host, port))
+    except ConnectionRefusedError:
+        times.append((time.perf_counter() - start) * 1000)
+    s.close()
+    time.sleep(0.05)
+print(statistics.median(times))
+`
 export const SERVER_IPV6_ADDRESS = '2001:db8::2'
 export const SERVER_PORT = 8080
 /** The server's name in a laboratory with IPv6: an A and an AAAA record, in every namespace's hosts file. */
@@ -369,6 +387,24 @@ export class Lab {
     const rules = [['-d', wanB], ['-s', wanB]].map((direction) => ['FORWARD', '-p', 'tcp', '--syn', ...direction, '-j', 'DROP'])
     for (const rule of rules) this.run('nat-a', 'iptables', ['-I', ...rule])
     return () => { for (const rule of rules) this.run('nat-a', 'iptables', ['-D', ...rule]) }
+  }
+
+  /**
+   * The wires' real round trip from a host to a NAT's WAN side, kernel to
+   * kernel: the median of `count` SYNs that the NAT answers with a reset (a
+   * rule added for the measurement, as a dropping NAT answers nothing). The
+   * lab's userspace wire adds its own processing to each link's delay.
+   */
+  roundTripMs (host: string, nat: string, count = 15): number {
+    const wan = this.#wanAddresses.get(nat)
+    if (wan === undefined) throw new Error(`no NAT ${nat}`)
+    const rule = ['INPUT', '-i', 'wan', '-p', 'tcp', '--dport', String(ROUND_TRIP_PORT), '-j', 'REJECT', '--reject-with', 'tcp-reset']
+    this.run(`nat-${nat}`, 'iptables', ['-I', ...rule])
+    try {
+      return Number(this.run(host, 'python3', ['-c', ROUND_TRIP_SCRIPT, wan, String(ROUND_TRIP_PORT), String(count)]).trim())
+    } finally {
+      this.run(`nat-${nat}`, 'iptables', ['-D', ...rule])
+    }
   }
 
   /** Runs a command in a namespace to completion; returns its output. */
