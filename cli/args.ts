@@ -5,12 +5,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-/** Whether `arg` is one of the command's own options (so the value before it is missing, not this). */
+/** Whether `arg` is `--` or one of the command's own options (no command has short ones): then the value before it is missing. */
 function isOption (arg: string, options: Options): boolean {
-  if (arg === '--') return true
-  if (!arg.startsWith('--')) return Object.values(options).some((option) => option.short !== undefined && arg.startsWith(`-${option.short}`))
-  const name = arg.slice(2).split('=')[0]!
-  return Object.hasOwn(options, name) || (name.startsWith('no-') && Object.hasOwn(options, name.slice(3)))
+  return arg === '--' || (arg.startsWith('--') && Object.hasOwn(options, arg.slice(2).split('=')[0]!))
 }
 
 /** `--name VALUE` as `--name=VALUE` where VALUE begins with '-' but is no option of the command. */

@@ -14,7 +14,7 @@ const DASH_KEY = '-OUEdMemDfvb9OjoFOvp9oZH3c2yMf3suAHEMkiD2ts'
 describe('parseCommandArgs', () => {
   it('takes a value that begins with a dash after an option that needs one', () => {
     expect(parseCommandArgs(['--peer-key', DASH_KEY, '--id', '-a', '--json'], OPTIONS)).toEqual({ 'peer-key': DASH_KEY, id: '-a', json: true })
-    expect(parseCommandArgs(['--peer-key', `-${DASH_KEY.slice(1)}`, '--no-encrypt'], OPTIONS)).toEqual({ 'peer-key': DASH_KEY, 'no-encrypt': true })
+    expect(parseCommandArgs(['--no-encrypt', '--id', '-', '--peer-key', DASH_KEY], OPTIONS)).toEqual({ 'no-encrypt': true, id: '-', 'peer-key': DASH_KEY })
     // A key that begins with two dashes is no option of the command either.
     expect(parseCommandArgs(['--peer-key', `--${DASH_KEY.slice(2)}`], OPTIONS)).toEqual({ 'peer-key': `--${DASH_KEY.slice(2)}` })
   })
