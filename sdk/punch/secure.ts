@@ -8,7 +8,7 @@ import { createServer, connect as netConnect, type AddressInfo, type Socket } fr
 import { connect as tlsConnect, createSecureContext, createServer as tlsServer, type SecureContext, type Server, type TLSSocket } from 'node:tls'
 import { publicKeyText } from '@punchline/protocol/identity'
 import { HandshakeInterruptedError, PeerKeyMismatchError } from '../errors.js'
-import type { Identity, PeerKey } from '../identity/identity.js'
+import { peerKeyOf, type Identity, type PeerKey } from '../identity/identity.js'
 import { HANDSHAKE_TIMEOUT_MS } from './handshake.js'
 
 export interface SecureOptions {
@@ -76,7 +76,7 @@ export async function prepareTls (identity: Identity): Promise<void> {
     await once(dialed, 'connect')
     const [socket] = await accepted
     listener.close()
-    const own = { text: identity.key, bytes: identity.keyBytes, object: identity.publicKey }
+    const own = peerKeyOf(identity.key)
     const sides = await Promise.all([secure(socket, { leader: true, identity, peerKey: own }), secure(dialed, { leader: false, identity, peerKey: own })])
     for (const tls of sides) tls.destroy()
   } catch {

@@ -129,8 +129,7 @@ describe.skipIf(unavailable !== undefined)('NAT laboratory: identities', () => {
 
       // A forwarder pinned to another key than home's refuses the introduction before dialing, and says why.
       const wrongKey = randomBytes(32).toString('base64url')
-      // --peer-key=KEY: a base64url key may begin with '-', which as a separate argument reads as an option (usage error, exit 2).
-      const pinned = await watch(lab.punchline('host-b', ['forward', '--server', lab.serverUrl, '--id', 'laptop2', '--peer', 'home', `--peer-key=${wrongKey}`,
+      const pinned = await watch(lab.punchline('host-b', ['forward', '--server', lab.serverUrl, '--id', 'laptop2', '--peer', 'home', '--peer-key', wrongKey,
         '--listen', `127.0.0.1:${FORWARD_PORT + 1}`, '--json'])).done
       expect(pinned.code).toBe(1)
       expect(pinned.events.find((event) => event.event === 'error')).toMatchObject({ code: 'PUNCH_ERR_PEER_KEY_MISMATCH' })
