@@ -12,6 +12,7 @@ import { PrismaClient } from '../generated/prisma/client.js'
 import { PrismaClient as PostgresPrismaClient } from '../generated/prisma-postgresql/client.js'
 import { applyMigrations } from './migrate.js'
 import { applyPostgresMigrations } from './migrate-postgres.js'
+import { cachingStatements } from './statement-cache.js'
 
 /** How long a statement waits for a lock held by another connection. */
 export const BUSY_TIMEOUT_MS = 5000
@@ -59,7 +60,7 @@ async function openSqlite (databasePath: string): Promise<OpenedDatabase> {
     setup.close()
   }
 
-  const adapter = new PrismaBetterSqlite3({ url: databasePath, timeout: BUSY_TIMEOUT_MS }, { timestampFormat: 'unixepoch-ms' })
+  const adapter = cachingStatements(new PrismaBetterSqlite3({ url: databasePath, timeout: BUSY_TIMEOUT_MS }, { timestampFormat: 'unixepoch-ms' }))
   const prisma = new PrismaClient({ adapter })
   await prisma.$connect()
   for (const pragma of CONNECTION_PRAGMAS) await prisma.$executeRawUnsafe(pragma)
