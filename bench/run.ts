@@ -45,9 +45,10 @@ const goals = [
     met: idle.cyclesPerSecond >= 4000 && idle.latenessP99Ms < 100 && idle.failedPolls === 0
   },
   {
-    name: 'register throughput at least 10% of the hello-world route',
+    name: 'register throughput at least 10% of the hello-world route (limits lifted: the per-address bound off)',
     target: 'ratio >= 0.10',
-    measured: `${throughput.register.requestsPerSecond.toFixed(0)} req/s, ratio ${throughput.register.ratioToHelloWorld.toFixed(3)}`,
+    measured: `${throughput.register.requestsPerSecond.toFixed(0)} req/s, ratio ${throughput.register.ratioToHelloWorld.toFixed(3)}; ` +
+      `with the bound on, counting every registration from 127.0.0.1: ${throughput.registerCounting.requestsPerSecond.toFixed(0)} req/s, ratio ${throughput.registerCounting.ratioToHelloWorld.toFixed(3)}`,
     met: throughput.register.ratioToHelloWorld >= 0.1
   },
   {
@@ -160,12 +161,16 @@ ${goals.map((goal) => `| ${goal.name} | ${goal.target} | ${goal.measured} | ${go
 autocannon, ${CONNECTIONS} connections, ${DURATION_SECONDS} s per route, each server in its own process on loopback, sharing the
 machine's cores with the load generator. Introductions go to ${throughput.introduce.pollingTargets} peers that hold long-polls throughout;
 ${throughput.introduce.delivered} of ${throughput.introduce.requests2xx} introductions created were delivered to a poll.
+The abuse limits are lifted, the per-address registration bound off: every request comes from 127.0.0.1, where the bound
+would count all of the registrations made so far (in a deployment it counts at most its 256 per address). The last row
+measures that count: a fresh server with the bound at ${throughput.registerCounting.bound.toLocaleString('en-US')}, never reached.
 
 | route | req/s | p50 ms | p99 ms | ratio to hello-world |
 | --- | --- | --- | --- | --- |
 ${loadRow('GET /hello (bare Fastify)', throughput.helloWorld)}
 ${loadRow('POST /v1/peers (register)', throughput.register, throughput.register.ratioToHelloWorld)}
 ${loadRow('POST /v1/introductions (delivered to a held poll)', throughput.introduce, throughput.introduce.ratioToHelloWorld)}
+${loadRow('POST /v1/peers (register), the per-address bound counting', throughput.registerCounting, throughput.registerCounting.ratioToHelloWorld)}
 
 ## Idle capacity
 

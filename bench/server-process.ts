@@ -4,14 +4,15 @@
 // the app, never inside it: a memory report (after a full GC) and, for push
 // latency, the high-resolution moment each introduction was stored.
 // The database is a SQLite file or a postgresql:// URL, as for `punchline serve`.
-//   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB
+//   node --expose-gc --import tsx bench/server-process.ts punchline|hello PORT DB [SETTINGS]
+// SETTINGS: JSON of buildApp options over the lifted limits, e.g. {"maxRegistrationsPerAddress":10000000}.
 import { performance } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import { buildApp } from '../server/app.js'
 import { LIMITS_LIFTED } from '../lab/limits-lifted.js'
 import { watchPauses, type Pauses } from './pauses.js'
 
-const [kind, port, databasePath] = process.argv.slice(2)
+const [kind, port, databasePath, settings] = process.argv.slice(2)
 const now = (): number => performance.timeOrigin + performance.now()
 
 function memory (): { rss: number, heapUsed: number, heapTotal: number, external: number } {
@@ -36,7 +37,7 @@ if (kind === 'hello') {
   await app.listen({ host: '127.0.0.1', port: Number(port) })
 } else {
   // Every benchmark client comes from 127.0.0.1: the limits would measure themselves.
-  const app = await buildApp({ databasePath: databasePath!, logger: false, ...LIMITS_LIFTED })
+  const app = await buildApp({ databasePath: databasePath!, logger: false, ...LIMITS_LIFTED, ...JSON.parse(settings ?? '{}') as object })
   const storedAt = new Map<string, number>()
   const introduce = app.introductions.introduce.bind(app.introductions)
   app.introductions.introduce = async (...args) => {

@@ -21,11 +21,14 @@ export interface BenchServer {
   stop: () => Promise<void>
 }
 
-/** A server in its own process; `database`: a postgresql:// URL, else a fresh SQLite file. */
-export async function startServer (kind: 'punchline' | 'hello', database?: string): Promise<BenchServer> {
+/**
+ * A server in its own process; `database`: a postgresql:// URL, else a fresh SQLite file;
+ * `settings`: buildApp options over the lifted limits.
+ */
+export async function startServer (kind: 'punchline' | 'hello', database?: string, settings: Record<string, unknown> = {}): Promise<BenchServer> {
   const port = nextPort++
   const dir = mkdtempSync(path.join(tmpdir(), 'punchline-bench-'))
-  const child = fork(SERVER_PROCESS, [kind, String(port), database ?? path.join(dir, 'bench.db')], {
+  const child = fork(SERVER_PROCESS, [kind, String(port), database ?? path.join(dir, 'bench.db'), JSON.stringify(settings)], {
     execArgv: ['--expose-gc', '--conditions=@punchline/source', '--import', 'tsx', ...CPU_PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`]],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })

@@ -4,6 +4,7 @@
 // over several (PostgreSQL, bench/postgres.ts).
 import autocannon from 'autocannon'
 import { Agent, request } from 'undici'
+import { SETTINGS } from '../server/settings.js'
 import { registerPeers, startServer } from './servers.js'
 
 export const DURATION_SECONDS = 10
@@ -34,6 +35,8 @@ async function load (options: autocannon.Options): Promise<Load> {
 export interface ThroughputResults {
   helloWorld: Load
   register: Load & { ratioToHelloWorld: number }
+  /** Registrations with the per-address bound on (at its highest): each batch counts every live registration from 127.0.0.1. */
+  registerCounting: Load & { ratioToHelloWorld: number, bound: number }
   introduce: Load & { ratioToHelloWorld: number, delivered: number, pollingTargets: number }
 }
 
@@ -105,6 +108,19 @@ export async function measureHelloWorld (log: (line: string) => void): Promise<L
   return helloWorld
 }
 
+/** The per-address bound at its highest setting: never reached here, so every registration is counted and none refused. */
+const COUNTING_BOUND = SETTINGS.maxRegistrationsPerAddress.max
+
+/** Registrations on a fresh server whose per-address bound is on: what lifting it (0, LIMITS_LIFTED) saves the benchmark. */
+async function measureRegisterCounting (): Promise<Load> {
+  const server = await startServer('punchline', undefined, { maxRegistrationsPerAddress: COUNTING_BOUND })
+  try {
+    return await loadRegister([server.url])
+  } finally {
+    await server.stop()
+  }
+}
+
 export async function measureThroughput (log: (line: string) => void, helloWorld: Load): Promise<ThroughputResults> {
   const server = await startServer('punchline')
   try {
@@ -112,9 +128,12 @@ export async function measureThroughput (log: (line: string) => void, helloWorld
     log(`register: ${register.requestsPerSecond.toFixed(0)} req/s`)
     const introduce = await loadIntroduce([server.url])
     log(`introduce: ${introduce.requestsPerSecond.toFixed(0)} req/s, ${introduce.delivered}/${introduce.requests2xx} delivered`)
+    const registerCounting = await measureRegisterCounting()
+    log(`register, the per-address bound counting: ${registerCounting.requestsPerSecond.toFixed(0)} req/s`)
     return {
       helloWorld,
       register: { ...register, ratioToHelloWorld: register.requestsPerSecond / helloWorld.requestsPerSecond },
+      registerCounting: { ...registerCounting, ratioToHelloWorld: registerCounting.requestsPerSecond / helloWorld.requestsPerSecond, bound: COUNTING_BOUND },
       introduce: { ...introduce, ratioToHelloWorld: introduce.requestsPerSecond / helloWorld.requestsPerSecond }
     }
   } finally {

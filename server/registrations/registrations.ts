@@ -105,6 +105,7 @@ export interface RegistrationsOptions {
   prisma: PrismaClient
   dialect: Dialect
   now: Clock
+  /** Live registrations from one address (or IPv6 prefix) at most; 0: no bound, nothing counted. */
   maxPerAddress: number
   /** IPv6 addresses count by this prefix for the per-address bound. */
   ipv6PrefixLength: number
@@ -120,7 +121,7 @@ export class Registrations {
   readonly #prisma: PrismaClient
   readonly #dialect: Dialect
   readonly #now: Clock
-  readonly #maxPerAddress: number
+  readonly #maxPerAddress: number | undefined
   readonly #ipv6PrefixLength: number
   readonly #live: LiveRegistrations
   readonly #notifications: Notifications
@@ -136,7 +137,7 @@ export class Registrations {
     this.#prisma = options.prisma
     this.#dialect = options.dialect
     this.#now = options.now
-    this.#maxPerAddress = options.maxPerAddress
+    this.#maxPerAddress = options.maxPerAddress === 0 ? undefined : options.maxPerAddress
     this.#ipv6PrefixLength = options.ipv6PrefixLength
     this.#live = options.live
     this.#notifications = options.notifications
@@ -214,7 +215,7 @@ export class Registrations {
     const isLive = (peerId: string): boolean => { const row = existing.get(peerId); return row !== undefined && this.#expiresAt(row) > now }
     const renews = (write: RegisterWrite): boolean => isLive(write.peerId) && write.token !== undefined && tokenMatches(write.token, existing.get(write.peerId)!.tokenHash)
     // One address (a NAT can front many peers) holds a bounded number of live registrations.
-    const creating = [...new Set(writes.filter((write) => !renews(write)).map((write) => write.fields.addressKey))].sort()
+    const creating = this.#maxPerAddress === undefined ? [] : [...new Set(writes.filter((write) => !renews(write)).map((write) => write.fields.addressKey))].sort()
     const liveFrom = new Map<string, number>()
     if (creating.length > 0) {
       if (this.#dialect === 'postgresql') {
@@ -251,7 +252,7 @@ export class Registrations {
         continue
       }
       const live = liveFrom.get(fields.addressKey) ?? 0
-      if (live >= this.#maxPerAddress) {
+      if (this.#maxPerAddress !== undefined && live >= this.#maxPerAddress) {
         const first = await tx.registration.findFirst({ where: { addressKey: fields.addressKey, expiresAt: { gt: now } }, orderBy: { expiresAt: 'asc' }, select: { expiresAt: true } })
         outcomes.push({ error: retryAfter(new errors.TOO_MANY_REGISTRATIONS(fields.addressKey, live), ((first?.expiresAt.getTime() ?? now.getTime()) - now.getTime()) / 1000) })
         continue

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { bearer, buildTestApp, register } from '../helpers.js'
+import { SETTINGS } from '../../server/settings.js'
 
 describe('limits', () => {
   let app: FastifyInstance
@@ -47,6 +48,15 @@ describe('limits', () => {
     expect((await from('2001:db8:7:7:abcd::2', { id: 'v6-two' })).statusCode).toBe(201)
     expect((await from('2001:db8:7:7:ffff::3', { id: 'v6-three' })).json()).toMatchObject({ code: 'PUNCH_ERR_TOO_MANY_REGISTRATIONS', message: expect.stringContaining('2001:db8:7:7::/64') })
     expect((await from('2001:db8:7:8::1', { id: 'v6-elsewhere' })).statusCode).toBe(201)
+  })
+
+  it('has no per-address bound when it is 0 (not a bound of none)', async () => {
+    app = await buildTestApp({ maxRegistrationsPerAddress: 0 })
+    // More than the default bound (256), all from one address.
+    for (let n = 0; n < SETTINGS.maxRegistrationsPerAddress.default + 10; n++) {
+      const registered = await app.inject({ method: 'POST', url: '/v1/peers', remoteAddress: '203.0.113.5', payload: { id: `peer-${n}`, privateEndpoints: [] } })
+      expect(registered.statusCode).toBe(201)
+    }
   })
 
   it('limits the request rate of one source address on every route but /health, counting an IPv6 /64 as one address', async () => {
