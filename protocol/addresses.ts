@@ -2,7 +2,7 @@
 // report only private addresses (RFC 1918, IPv6 unique-local) as its private
 // endpoints, and nobody dials loopback, link-local, unspecified, multicast or
 // reserved addresses on a peer's word. Pure functions on IP literals.
-import { BlockList, isIP } from 'node:net'
+import { BlockList, SocketAddress, isIP } from 'node:net'
 
 export type AddressScope =
   | 'unspecified' // 0.0.0.0/8, ::
@@ -48,14 +48,16 @@ export function normalizeAddress (address: string): string {
   return lower
 }
 
-/** The scope of an IP literal; undefined for anything else (a name, a zone id like fe80::1%eth0). */
+/** The scope of an IP literal (a zone id counts as its address: fe80::1%eth0 is link-local); undefined for anything else (a name). */
 export function scopeOf (address: string): AddressScope | undefined {
   const normalized = normalizeAddress(address)
   const family = isIP(normalized)
   if (family === 0) return undefined
   const type = family === 4 ? 'ipv4' : 'ipv6'
+  // Parsed once: BlockList.check parses a string again for every list.
+  const parsed = new SocketAddress({ address: normalized, family: type })
   for (const { scope, family: listFamily, list } of LISTS) {
-    if (listFamily === type && list.check(normalized, type)) return scope
+    if (listFamily === type && list.check(parsed)) return scope
   }
   return 'public'
 }
