@@ -4,6 +4,9 @@
 // a few. Each caller is answered only after its batch committed. A batch the
 // database refuses as a whole (a conflict with another instance, say) is run
 // again one write per transaction, so that only the write at fault fails.
+// Where transactions of several instances run side by side (PostgreSQL), each
+// first locks every row its writes will change, in one statement and one
+// order, so that two of them cannot deadlock: the kinds say which rows.
 import type { Prisma } from '../generated/prisma/client.js'
 
 /** Writes per transaction at most; more wait for the next one. */
@@ -27,24 +30,34 @@ interface Pending {
 interface Kind<W, R> {
   name: string
   run: BatchRunner<W, R>
+  rows?: ((write: W) => string[]) | undefined
 }
 
 type RunTransaction = <T>(work: (tx: Transaction) => Promise<T>, options: { maxWait: number, timeout: number }) => Promise<T>
+/** Locks the rows (by key) a transaction will change, before it changes any. */
+export type LockRows = (tx: Transaction, keys: string[]) => Promise<void>
 
 export class GroupCommit {
   readonly #transaction: RunTransaction
+  readonly #lockRows: LockRows | undefined
   #queue: Pending[] = []
   #running: Promise<void> | undefined
   #batches = 0
   #writes = 0
 
-  constructor (prisma: { $transaction: RunTransaction }) {
+  /** `lockRows`: where other processes write the same database at the same time. */
+  constructor (prisma: { $transaction: RunTransaction }, lockRows?: LockRows) {
     this.#transaction = prisma.$transaction.bind(prisma) as RunTransaction
+    this.#lockRows = lockRows
   }
 
-  /** A function that submits one write of this kind and resolves once it committed. */
-  kind<W, R> (name: string, run: BatchRunner<W, R>): (write: W) => Promise<R> {
-    const kind: Kind<W, R> = { name, run }
+  /**
+   * A function that submits one write of this kind and resolves once it
+   * committed; `rows`: the keys of the rows a write changes (or must hold
+   * still), which the transaction locks first.
+   */
+  kind<W, R> (name: string, run: BatchRunner<W, R>, rows?: (write: W) => string[]): (write: W) => Promise<R> {
+    const kind: Kind<W, R> = { name, run, rows }
     return async (write: W) => await new Promise<R>((resolve, reject) => {
       this.#queue.push({ kind: kind as Kind<unknown, unknown>, write, resolve: resolve as (value: unknown) => void, reject })
       // Writes that arrive in the same turn of the event loop, or while a batch commits, go together.
@@ -82,7 +95,9 @@ export class GroupCommit {
   async #commit (batch: Pending[]): Promise<void> {
     const byKind = new Map<Kind<unknown, unknown>, Pending[]>()
     for (const pending of batch) byKind.set(pending.kind, [...byKind.get(pending.kind) ?? [], pending])
+    const keys = this.#lockRows === undefined ? [] : [...new Set(batch.flatMap((pending) => pending.kind.rows?.(pending.write) ?? []))]
     const outcomes = await this.#transaction(async (tx) => {
+      if (keys.length > 0) await this.#lockRows!(tx, keys)
       const results = new Map<Pending, Outcome<unknown>>()
       for (const [kind, writes] of byKind) {
         const answers = await kind.run(tx, writes.map((pending) => pending.write))

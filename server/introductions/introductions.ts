@@ -143,8 +143,10 @@ export class Introductions {
     this.#maxPending = options.maxPending
     this.#live = options.live
     this.#notifications = options.notifications
-    this.#introduce = options.commit.kind('introduce', async (tx, writes) => await this.#introduceBatch(tx, writes))
-    this.#acknowledge = options.commit.kind('acknowledge', async (tx, writes) => await this.#acknowledgeBatch(tx, writes))
+    // Introductions to one target commit one after another, in seq order, on every instance (the target's row
+    // is locked first): the inbox cursor and the bound on waiting introductions rely on it.
+    this.#introduce = options.commit.kind('introduce', async (tx, writes) => await this.#introduceBatch(tx, writes), (write) => [write.targetId])
+    this.#acknowledge = options.commit.kind('acknowledge', async (tx, writes) => await this.#acknowledgeBatch(tx, writes), (write) => [write.peerId])
   }
 
   /** Stores an introduction of `initiator` to the live peer `targetId`. */
@@ -166,11 +168,6 @@ export class Introductions {
   async #introduceBatch (tx: Transaction, writes: IntroduceWrite[]): Promise<Array<Outcome<Stored>>> {
     const now = this.#now()
     const targetIds = [...new Set(writes.map((write) => write.targetId))].sort()
-    if (this.#dialect === 'postgresql') {
-      // Introductions to one target commit one after another, in seq order, on every instance:
-      // the inbox cursor and the bound on waiting introductions rely on it.
-      await tx.$queryRaw`SELECT "peerId" FROM "Registration" WHERE "peerId" IN (${Prisma.join(targetIds)}) ORDER BY "peerId" FOR UPDATE`
-    }
     const targets = new Map<string, RegistrationRow>()
     for (const row of await tx.registration.findMany({ where: { peerId: { in: targetIds } } })) {
       // This instance may hold a newer expiry and endpoint than it has written (mapping verdicts are committed, and so read here).

@@ -11,6 +11,7 @@ import { Introductions, type IntroductionRow } from '../introductions/introducti
 import { LiveRegistrations } from '../registrations/live-registrations.js'
 import { Registrations, type Clock } from '../registrations/registrations.js'
 import { Challenges } from '../registrations/challenges.js'
+import { lockRegistrations } from '../registrations/row-locks.js'
 import { PunchReports } from '../punch-reports/punch-reports.js'
 
 declare module 'fastify' {
@@ -38,8 +39,8 @@ export interface RendezvousPluginOptions {
 export default fp<RendezvousPluginOptions>(async function rendezvous (app, options) {
   const { now } = options
   const { prisma, database: { dialect, location } } = app
-  const commit = new GroupCommit(prisma)
-  const live = new LiveRegistrations({ prisma, dialect, now, writeIntervalMs: options.livenessWriteIntervalSeconds * 1000, ipv6PrefixLength: options.ipv6PrefixLength, log: app.log })
+  const commit = new GroupCommit(prisma, dialect === 'postgresql' ? lockRegistrations : undefined)
+  const live = new LiveRegistrations({ prisma, dialect, commit, now, writeIntervalMs: options.livenessWriteIntervalSeconds * 1000, ipv6PrefixLength: options.ipv6PrefixLength, log: app.log })
   const waiters = new InboxWaiters<IntroductionRow>()
   // Filled in below: the handlers need the introductions, which need the notifications.
   let introductions: Introductions | undefined

@@ -3,11 +3,16 @@
 // refreshed here and written behind, every peer refreshed since the last write
 // in one batched UPDATE per interval. A crash loses at most one interval of
 // refreshes: a registration's life in the database is at most that much
-// shorter than it was, and the SDK re-registers on 401 anyway.
+// shorter than it was, and the SDK re-registers on 401 anyway. The writes go
+// through the group commit, one chunk at a time: an instance's transactions
+// then never run side by side, so they cannot deadlock one another on
+// PostgreSQL (a write-behind on a connection of its own locked the rows of
+// peers whose acknowledgements a batch was writing, in another order).
 import type { FastifyBaseLogger } from 'fastify'
 import { Prisma, type PrismaClient, type Registration as RegistrationRow } from '../generated/prisma/client.js'
 import type { Dialect } from '../db/database.js'
 import { greatest, jsonRows, timestamp } from '../db/dialect.js'
+import type { GroupCommit, Transaction } from '../db/group-commit.js'
 import { addressKey, sameEndpoint } from '../endpoint.js'
 import type { Endpoint } from '@punchline/protocol'
 import type { MappingRecord } from './mapping.js'
@@ -33,6 +38,7 @@ interface Entry {
 export interface LiveRegistrationsOptions {
   prisma: PrismaClient
   dialect: Dialect
+  commit: GroupCommit
   now: () => Date
   /** The staleness bound: how often refreshes are written. */
   writeIntervalMs: number
@@ -47,11 +53,16 @@ export class LiveRegistrations {
   readonly #loading = new Map<string, Promise<RegistrationRow | null>>()
   readonly #options: LiveRegistrationsOptions
   readonly #timer: NodeJS.Timeout
+  readonly #refresh: (rows: RegistrationRow[]) => Promise<void>
   #soon: NodeJS.Timeout | undefined
   #writing: Promise<void> = Promise.resolve()
 
   constructor (options: LiveRegistrationsOptions) {
     this.#options = options
+    this.#refresh = options.commit.kind('refresh', async (tx, chunks: RegistrationRow[][]) => {
+      for (const rows of chunks) await this.#update(tx, rows)
+      return chunks.map(() => ({ value: undefined }))
+    }, (rows) => rows.map((row) => row.peerId))
     this.#timer = setInterval(() => { void this.write() }, options.writeIntervalMs)
     this.#timer.unref()
   }
@@ -192,7 +203,7 @@ export class LiveRegistrations {
     const rows = dirty.map((entry) => ({ ...entry.row }))
     try {
       for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-        await this.#update(rows.slice(start, start + ROWS_PER_STATEMENT))
+        await this.#refresh(rows.slice(start, start + ROWS_PER_STATEMENT))
         await new Promise((resolve) => { setImmediate(resolve) })
       }
     } catch (error) {
@@ -206,11 +217,11 @@ export class LiveRegistrations {
    * a registration that is still live is extended, and never shortened, so a
    * late write cannot revive a deregistered or re-taken id.
    */
-  async #update (rows: RegistrationRow[]): Promise<void> {
-    const { prisma, dialect, now } = this.#options
+  async #update (tx: Transaction, rows: RegistrationRow[]): Promise<void> {
+    const { dialect, now } = this.#options
     const refreshes = jsonRows(dialect, REFRESH_COLUMNS, rows)
     const current = Prisma.raw('"Registration"."expiresAt"')
-    await prisma.$executeRaw`
+    await tx.$executeRaw`
       WITH v AS ${refreshes}
       UPDATE "Registration"
       SET "refreshedAt" = v."refreshedAt", "expiresAt" = ${greatest(dialect, current, Prisma.raw('v."expiresAt"'))},

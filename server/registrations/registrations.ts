@@ -143,11 +143,11 @@ export class Registrations {
     this.#notifications = options.notifications
     this.#challenges = options.challenges
     this.#reservationMs = options.reservationMs
-    this.#register = options.commit.kind('register', async (tx, writes) => await this.#registerBatch(tx, writes))
-    this.#update = options.commit.kind('update', async (tx, writes) => await this.#updateBatch(tx, writes))
-    this.#deregister = options.commit.kind('deregister', async (tx, peerIds) => await this.#deregisterBatch(tx, peerIds))
-    this.#recordMapping = options.commit.kind('mapping', async (tx, writes) => await this.#mappingBatch(tx, writes))
-    this.#recordIpv6 = options.commit.kind('ipv6', async (tx, writes) => await this.#ipv6Batch(tx, writes))
+    this.#register = options.commit.kind('register', async (tx, writes) => await this.#registerBatch(tx, writes), (write) => [write.peerId])
+    this.#update = options.commit.kind('update', async (tx, writes) => await this.#updateBatch(tx, writes), (write) => [write.peerId])
+    this.#deregister = options.commit.kind('deregister', async (tx, peerIds) => await this.#deregisterBatch(tx, peerIds), (peerId) => [peerId])
+    this.#recordMapping = options.commit.kind('mapping', async (tx, writes) => await this.#mappingBatch(tx, writes), (write) => [write.peerId])
+    this.#recordIpv6 = options.commit.kind('ipv6', async (tx, writes) => await this.#ipv6Batch(tx, writes), (write) => [write.peerId])
   }
 
   #expiry (now: Date, ttlSeconds: number): Date {
