@@ -1,7 +1,7 @@
 // The registrations this instance serves, in memory: bearer tokens resolve by
 // digest without a database read, and liveness and the observed endpoint are
 // refreshed here and written behind, every peer refreshed since the last write
-// in one batched UPDATE per interval. A crash loses at most one interval of
+// in batched UPDATEs (100 rows each) once an interval. A crash loses at most one interval of
 // refreshes: a registration's life in the database is at most that much
 // shorter than it was, and the SDK re-registers on 401 anyway. The writes go
 // through the group commit, one chunk at a time: an instance's transactions
