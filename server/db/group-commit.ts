@@ -6,7 +6,8 @@
 // again one write per transaction, so that only the write at fault fails.
 // Where transactions of several instances run side by side (PostgreSQL), each
 // first locks every row its writes will change, in one statement and one
-// order, so that two of them cannot deadlock: the kinds say which rows.
+// order, so that two of them cannot deadlock over those rows: the kinds say
+// which rows.
 import type { Prisma } from '../generated/prisma/client.js'
 
 /** Writes per transaction at most; more wait for the next one. */
