@@ -74,7 +74,8 @@ function requestFor ({ route, operation }: Operation, peer: RegisteredPeer): fc.
   return fc.record({
     path: fc.record(Object.fromEntries(path.map((parameter) => [parameter.name, fc.oneof(
       { weight: 3, arbitrary: parameter.name === 'peerId' ? fc.constant(peer.id) : valid(parameter.schema) },
-      { weight: 1, arbitrary: fc.string({ maxLength: 120 }) }
+      // "." and ".." never reach a server as a segment: URL normalization removes them (and %2E) first.
+      { weight: 1, arbitrary: fc.string({ maxLength: 120 }).filter((value) => value !== '.' && value !== '..') }
     )]))),
     query: fc.record(Object.fromEntries(query.map((parameter) => [parameter.name, QUERY_OVERRIDES[route]?.[parameter.name] ?? anyFor(parameter.schema)])), { requiredKeys: QUERY_OVERRIDES[route] === undefined ? [] : Object.keys(QUERY_OVERRIDES[route]) }),
     body: body === undefined ? fc.constant(undefined) : fc.oneof({ weight: 4, arbitrary: anyFor(body) }, { weight: 1, arbitrary: fc.constant('{"unclosed": ') }),
